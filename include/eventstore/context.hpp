@@ -1,0 +1,56 @@
+#ifndef EVENTSTORE_CONTEXT_HPP
+#define EVENTSTORE_CONTEXT_HPP
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <stop_token>
+#include <string>
+#include <string_view>
+
+namespace eventstore {
+
+class SpanContext;
+
+enum class Consistency { strong, eventual }; // strong is the default
+
+// "strong", "eventual", or "unknown".
+[[nodiscard]] std::string_view to_string(Consistency level) noexcept;
+
+// Per-operation context, the counterpart of Go's context.Context: consistency level, deadline,
+// cancellation and the current trace span. Immutable and cheap to copy; each with_* returns a copy.
+class Context {
+public:
+    Context() = default; // strong, no deadline, not cancellable
+
+    [[nodiscard]] Context with_timeout(std::chrono::nanoseconds timeout) const;
+    // The earlier of this and any deadline already set wins, as in Go.
+    [[nodiscard]] Context with_deadline(std::chrono::steady_clock::time_point deadline) const;
+    // request_stop() on the token's source cancels the running call.
+    [[nodiscard]] Context with_stop_token(std::stop_token token) const;
+    [[nodiscard]] Context with_consistency(Consistency level) const;
+    [[nodiscard]] Context with_span(std::shared_ptr<SpanContext> span) const;
+
+    [[nodiscard]] Consistency consistency() const noexcept { return m_consistency; }
+    [[nodiscard]] std::optional<std::chrono::steady_clock::time_point> deadline() const noexcept { return m_deadline; }
+    [[nodiscard]] const std::stop_token& stop_token() const noexcept { return m_stop_token; }
+    [[nodiscard]] const std::shared_ptr<SpanContext>& span() const noexcept { return m_span; }
+
+    [[nodiscard]] bool stop_requested() const noexcept { return m_stop_token.stop_requested(); }
+    [[nodiscard]] bool deadline_passed() const noexcept {
+        return m_deadline && std::chrono::steady_clock::now() >= *m_deadline;
+    }
+
+private:
+    Consistency m_consistency = Consistency::strong;
+    std::optional<std::chrono::steady_clock::time_point> m_deadline;
+    std::stop_token m_stop_token;
+    std::shared_ptr<SpanContext> m_span;
+};
+
+[[nodiscard]] Context with_strong_consistency(Context ctx = {});
+[[nodiscard]] Context with_eventual_consistency(Context ctx = {});
+
+} // namespace eventstore
+
+#endif

@@ -1,0 +1,82 @@
+#ifndef EVENTSTORE_ERROR_HPP
+#define EVENTSTORE_ERROR_HPP
+
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+namespace eventstore {
+
+// One code per sentinel error of the Go library (snake_case, without the `Err` prefix), plus the
+// two context outcomes and the input errors this library rejects before touching the database.
+enum class Errc {
+    empty_events_table_name,
+    concurrency_conflict,
+    cant_build_query_for_zero_events,
+    nil_database_connection,
+    querying_events_failed,
+    scanning_db_row_failed,
+    building_storable_event_failed,
+    appending_event_failed,
+    getting_rows_affected_failed,
+    building_query_failed,
+    row_iteration_failed,
+    invalid_payload_json,
+    invalid_metadata_json,
+    invalid_snapshot_json,
+    empty_projection_type,
+    empty_filter_hash,
+    saving_snapshot_failed,
+    loading_snapshot_failed,
+    deleting_snapshot_failed,
+    canceled,
+    deadline_exceeded,
+    // Beyond the Go library: input it would pass to the database (and fail there, or store silently).
+    invalid_event_type,
+    invalid_filter,
+    invalid_table_name,
+    database_connection_failed,
+};
+
+// The Go sentinel's message for a code ("concurrency error, no rows were affected", ...).
+[[nodiscard]] std::string_view message(Errc code) noexcept;
+// The enumerator's name ("concurrency_conflict", ...), for logs and metric labels.
+[[nodiscard]] std::string_view name(Errc code) noexcept;
+
+// Every error the library throws. `code()` is the operation's sentinel; `cause()` is what made it fail
+// when that is itself a sentinel (an append cancelled by its context is `appending_event_failed`
+// caused by `canceled`), mirroring Go's errors.Join. Database errors carry the SQLSTATE.
+class Error : public std::runtime_error {
+public:
+    explicit Error(Errc code);
+    Error(Errc code, std::string detail);
+    Error(Errc code, Errc cause, std::string detail = {});
+    Error(Errc code, std::optional<Errc> cause, std::string detail, std::string sqlstate);
+
+    [[nodiscard]] Errc code() const noexcept { return m_code; }
+    [[nodiscard]] std::optional<Errc> cause() const noexcept { return m_cause; }
+    // True for the error's own code and for the code of its cause.
+    [[nodiscard]] bool is(Errc code) const noexcept { return m_code == code || (m_cause && *m_cause == code); }
+    // Five-character SQLSTATE of the database error behind this one, or empty.
+    [[nodiscard]] const std::string& sqlstate() const noexcept { return m_sqlstate; }
+    // The text after the sentinel's message: the cause, the database's message, or what was wrong.
+    [[nodiscard]] const std::string& detail() const noexcept { return m_detail; }
+
+private:
+    Errc m_code;
+    std::optional<Errc> m_cause;
+    std::string m_detail;
+    std::string m_sqlstate;
+};
+
+// Thrown by append when an event matching the filter was appended after the expected maximum.
+class ConcurrencyConflict : public Error {
+public:
+    ConcurrencyConflict();
+    explicit ConcurrencyConflict(std::string detail);
+};
+
+} // namespace eventstore
+
+#endif

@@ -1,0 +1,100 @@
+#ifndef EVENTSTORE_POSTGRES_EVENT_STORE_HPP
+#define EVENTSTORE_POSTGRES_EVENT_STORE_HPP
+
+#include <concepts>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <eventstore/event_store.hpp>
+#include <eventstore/observability.hpp>
+#include <eventstore/postgres/connection_pool.hpp>
+
+namespace eventstore::postgres {
+
+namespace detail {
+struct StoreConfig;
+}
+
+// A configuration step for the store factories, Go style: new_event_store_from_pool(pool, with_table_name("x")).
+class Option {
+public:
+    explicit Option(std::function<void(detail::StoreConfig&)> apply) : m_apply(std::move(apply)) {}
+    void apply(detail::StoreConfig& config) const { m_apply(config); }
+
+private:
+    std::function<void(detail::StoreConfig&)> m_apply;
+};
+
+// Events table; "schema.table" is allowed. Each part is quoted, so names are case-sensitive. An empty
+// name makes the factory throw Errc::empty_events_table_name; a part that is empty, longer than 63
+// bytes or holds a NUL byte, Errc::invalid_table_name.
+[[nodiscard]] Option with_table_name(std::string name);
+// Snapshot table (the Go library hard-codes "snapshots"); same rules.
+[[nodiscard]] Option with_snapshot_table_name(std::string name);
+[[nodiscard]] Option with_logger(std::shared_ptr<Logger> logger);
+[[nodiscard]] Option with_contextual_logger(std::shared_ptr<ContextualLogger> logger);
+[[nodiscard]] Option with_metrics(std::shared_ptr<MetricsCollector> collector);
+[[nodiscard]] Option with_tracing(std::shared_ptr<TracingCollector> collector);
+
+// The PostgreSQL engine. Safe for concurrent use; holds no connection between calls.
+class EventStore final : public eventstore::EventStore {
+public:
+    class Impl;
+    explicit EventStore(std::unique_ptr<Impl> impl);
+    ~EventStore() override;
+    EventStore(const EventStore&) = delete;
+    EventStore& operator=(const EventStore&) = delete;
+
+    using eventstore::EventStore::append;
+    using eventstore::EventStore::delete_snapshot;
+    using eventstore::EventStore::load_snapshot;
+    using eventstore::EventStore::query;
+    using eventstore::EventStore::save_snapshot;
+
+    QueryResult query(const Context& ctx, const Filter& filter) override;
+    void append(const Context& ctx, const Filter& filter, SequenceNumber expected_max_sequence_number,
+                std::span<const StorableEvent> events) override;
+    void save_snapshot(const Context& ctx, const Snapshot& snapshot) override;
+    std::optional<Snapshot> load_snapshot(const Context& ctx, std::string_view projection_type,
+                                          const Filter& filter) override;
+    void delete_snapshot(const Context& ctx, std::string_view projection_type, const Filter& filter) override;
+
+    // Creates every table, index and function the store needs. Idempotent; safe when several processes
+    // run it at once (they take turns on an advisory lock).
+    void migrate(const Context& ctx = {});
+
+    [[nodiscard]] const std::string& table_name() const noexcept;
+    [[nodiscard]] const std::string& snapshot_table_name() const noexcept;
+
+private:
+    std::unique_ptr<Impl> m_impl;
+};
+
+std::unique_ptr<EventStore> new_event_store_from_pool(std::shared_ptr<ConnectionPool> primary,
+                                                      std::vector<Option> options);
+// The replica may be null; reads then go to the primary.
+std::unique_ptr<EventStore> new_event_store_from_pool_and_replica(std::shared_ptr<ConnectionPool> primary,
+                                                                  std::shared_ptr<ConnectionPool> replica,
+                                                                  std::vector<Option> options);
+
+template <typename... Options>
+    requires(std::same_as<std::remove_cvref_t<Options>, Option> && ...)
+std::unique_ptr<EventStore> new_event_store_from_pool(std::shared_ptr<ConnectionPool> primary, Options&&... options) {
+    return new_event_store_from_pool(std::move(primary), std::vector<Option>{std::forward<Options>(options)...});
+}
+
+template <typename... Options>
+    requires(std::same_as<std::remove_cvref_t<Options>, Option> && ...)
+std::unique_ptr<EventStore> new_event_store_from_pool_and_replica(std::shared_ptr<ConnectionPool> primary,
+                                                                  std::shared_ptr<ConnectionPool> replica,
+                                                                  Options&&... options) {
+    return new_event_store_from_pool_and_replica(std::move(primary), std::move(replica),
+                                                 std::vector<Option>{std::forward<Options>(options)...});
+}
+
+} // namespace eventstore::postgres
+
+#endif
