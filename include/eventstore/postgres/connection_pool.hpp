@@ -8,11 +8,6 @@
 
 namespace eventstore::postgres {
 
-namespace detail {
-class PooledConnection;
-class ConnectionLease;
-} // namespace detail
-
 struct PoolOptions {
     // Connections are opened lazily, up to this many; callers beyond it wait for one to be returned.
     std::size_t max_connections = 8;

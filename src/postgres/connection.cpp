@@ -1,0 +1,318 @@
+#include "postgres/connection.hpp"
+
+#include <poll.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <chrono>
+
+namespace eventstore::postgres::detail {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// How often a wait wakes up to look at the stop token: well inside the promised 100 ms.
+constexpr auto stop_poll_interval = std::chrono::milliseconds(10);
+// How long a cancelled call may take to wind down before the connection is given up.
+constexpr auto cancel_grace = std::chrono::seconds(5);
+// Beyond this many distinct statements per connection, further ones are parsed per call instead.
+constexpr std::size_t max_prepared_statements = 256;
+
+Interruption interruption_of(const Context& ctx) {
+    if (ctx.stop_requested()) {
+        return Interruption::canceled;
+    }
+    if (ctx.deadline_passed()) {
+        return Interruption::deadline_exceeded;
+    }
+    return Interruption::none;
+}
+
+std::string trimmed(const char* message) {
+    std::string s = message != nullptr ? message : "";
+    while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) {
+        s.pop_back();
+    }
+    return s;
+}
+
+std::string interruption_message(Interruption why) {
+    return why == Interruption::canceled ? "context canceled" : "context deadline exceeded";
+}
+
+} // namespace
+
+Connection::Connection(ConnPtr conn) : m_conn(std::move(conn)), m_last_used(Clock::now()) {}
+
+Connection::~Connection() = default;
+
+std::unique_ptr<Connection> Connection::open(const std::string& conninfo, const Context& ctx) {
+    if (Interruption why = interruption_of(ctx); why != Interruption::none) {
+        throw DatabaseFailure(interruption_message(why), {}, why, false);
+    }
+    const std::array<const char*, 2> keywords{"dbname", nullptr};
+    const std::array<const char*, 2> values{conninfo.c_str(), nullptr};
+    ConnPtr conn(PQconnectStartParams(keywords.data(), values.data(), 1));
+    if (!conn) {
+        throw DatabaseFailure("out of memory creating a connection", {}, Interruption::none, true);
+    }
+    if (PQstatus(conn.get()) == CONNECTION_BAD) {
+        throw DatabaseFailure(trimmed(PQerrorMessage(conn.get())), "08001", Interruption::none, true);
+    }
+    auto connection = std::make_unique<Connection>(std::move(conn));
+    PGconn* c = connection->m_conn.get();
+    // libpq drives the handshake; we only wait on the socket, so the context can end it.
+    for (PostgresPollingStatusType state = PGRES_POLLING_WRITING;;) {
+        if (state == PGRES_POLLING_OK) {
+            break;
+        }
+        if (state == PGRES_POLLING_FAILED) {
+            throw DatabaseFailure(trimmed(PQerrorMessage(c)), "08001", Interruption::none, true);
+        }
+        const int fd = PQsocket(c);
+        pollfd pfd{fd, static_cast<short>(state == PGRES_POLLING_READING ? POLLIN : POLLOUT), 0};
+        for (;;) {
+            if (Interruption why = interruption_of(ctx); why != Interruption::none) {
+                throw DatabaseFailure(interruption_message(why), {}, why, true);
+            }
+            int timeout_ms = static_cast<int>(stop_poll_interval.count());
+            if (auto d = ctx.deadline()) {
+                auto left = std::chrono::duration_cast<std::chrono::milliseconds>(*d - Clock::now()).count() + 1;
+                timeout_ms = static_cast<int>(std::clamp<long long>(left, 0, timeout_ms));
+            }
+            const int n = ::poll(&pfd, 1, timeout_ms);
+            if (n > 0) {
+                break;
+            }
+            if (n < 0 && errno != EINTR) {
+                throw DatabaseFailure("poll failed while connecting", "08001", Interruption::none, true);
+            }
+        }
+        state = PQconnectPoll(c);
+    }
+    // NOTICEs ("relation ... already exists, skipping") are not errors and must not reach stderr.
+    PQsetNoticeProcessor(c, [](void* /*arg*/, const char* /*message*/) {}, nullptr);
+    if (PQsetnonblocking(c, 1) != 0 || PQenterPipelineMode(c) != 1) {
+        throw DatabaseFailure(trimmed(PQerrorMessage(c)), "08001", Interruption::none, true);
+    }
+    connection->m_cancel.reset(PQgetCancel(c));
+    connection->m_backend_pid = PQbackendPID(c);
+    connection->session_setup(ctx);
+    return connection;
+}
+
+void Connection::session_setup(const Context& ctx) {
+    // The append's correctness argument needs each statement to take a fresh snapshot after the
+    // locks: READ COMMITTED, whatever the server's default. Custom plans keep the planner from
+    // choosing a filter-blind generic plan for a prepared statement (pitfall 3).
+    std::array<Statement, 1> setup{Statement{
+        "SELECT set_config('default_transaction_isolation', 'read committed', false), "
+        "set_config('plan_cache_mode', 'force_custom_plan', false)",
+        {},
+        false,
+        false}};
+    run(ctx, setup);
+}
+
+bool Connection::broken() const noexcept {
+    return m_broken || PQstatus(m_conn.get()) != CONNECTION_OK || PQtransactionStatus(m_conn.get()) != PQTRANS_IDLE;
+}
+
+void Connection::fail_connection(std::string message) {
+    m_broken = true;
+    throw DatabaseFailure(std::move(message), "08006", m_interruption, true);
+}
+
+void Connection::request_cancel(Interruption why) {
+    if (m_interruption != Interruption::none) {
+        return;
+    }
+    m_interruption = why;
+    m_cancel_sent_at = Clock::now();
+    if (m_cancel) {
+        std::array<char, 256> errbuf{};
+        // Best effort: if the request cannot be delivered, the grace period below ends the call.
+        (void)PQcancel(m_cancel.get(), errbuf.data(), static_cast<int>(errbuf.size()));
+    }
+}
+
+bool Connection::wait_socket(const Context& ctx, bool for_write, Clock::time_point limit) {
+    const int fd = PQsocket(m_conn.get());
+    if (fd < 0) {
+        fail_connection("connection has no socket");
+    }
+    for (;;) {
+        if (m_interruption == Interruption::none) {
+            if (Interruption why = interruption_of(ctx); why != Interruption::none) {
+                request_cancel(why);
+            }
+        }
+        auto now = Clock::now();
+        if (m_interruption != Interruption::none && now - m_cancel_sent_at > cancel_grace) {
+            fail_connection("the server did not end the cancelled statement in time");
+        }
+        if (now >= limit) {
+            return false;
+        }
+        auto until = limit;
+        if (m_interruption == Interruption::none) {
+            if (auto d = ctx.deadline()) {
+                until = std::min(until, *d);
+            }
+        }
+        until = std::min(until, now + stop_poll_interval);
+        auto wait_ms = std::chrono::duration_cast<std::chrono::milliseconds>(until - now).count() + 1;
+        pollfd pfd{fd, static_cast<short>(for_write ? (POLLIN | POLLOUT) : POLLIN), 0};
+        const int n = ::poll(&pfd, 1, static_cast<int>(wait_ms));
+        if (n > 0) {
+            return true;
+        }
+        if (n < 0 && errno != EINTR) {
+            fail_connection("poll failed on the connection's socket");
+        }
+    }
+}
+
+const std::string& Connection::statement_name(const std::string& sql, bool& needs_prepare) {
+    static const std::string unnamed;
+    if (auto it = m_prepared.find(sql); it != m_prepared.end()) {
+        needs_prepare = false;
+        return it->second;
+    }
+    if (m_prepared.size() >= max_prepared_statements) {
+        needs_prepare = true;
+        return unnamed;
+    }
+    needs_prepare = true;
+    auto [it, inserted] = m_prepared.emplace(sql, "eventstore_" + std::to_string(m_next_statement++));
+    return it->second;
+}
+
+std::vector<ResultPtr> Connection::run(const Context& ctx, std::span<const Statement> statements) {
+    if (Interruption why = interruption_of(ctx); why != Interruption::none) {
+        throw DatabaseFailure(interruption_message(why), {}, why, false);
+    }
+    PGconn* c = m_conn.get();
+    m_interruption = Interruption::none;
+    m_last_used = Clock::now();
+
+    // What each result coming back belongs to: a Parse we sent, or the statement's own result.
+    struct Slot {
+        std::size_t statement;
+        bool prepare;
+    };
+    std::vector<Slot> slots;
+    slots.reserve(statements.size() * 2);
+    std::vector<const char*> values;
+    std::vector<int> lengths;
+    std::vector<int> formats;
+    std::vector<Oid> types;
+    for (std::size_t i = 0; i < statements.size(); ++i) {
+        const Statement& st = statements[i];
+        values.clear();
+        lengths.clear();
+        formats.clear();
+        types.clear();
+        for (const Param& p : st.params) {
+            values.push_back(p.null ? nullptr : p.value.c_str());
+            lengths.push_back(static_cast<int>(p.value.size()));
+            formats.push_back(p.binary ? 1 : 0);
+            types.push_back(p.type);
+        }
+        const int n = static_cast<int>(st.params.size());
+        if (!st.cache) {
+            if (PQsendQueryParams(c, st.sql.c_str(), n, types.data(), values.data(), lengths.data(), formats.data(),
+                                  st.binary_result ? 1 : 0) != 1) {
+                fail_connection(trimmed(PQerrorMessage(c)));
+            }
+            slots.push_back({i, false});
+            continue;
+        }
+        bool needs_prepare = false;
+        const std::string& name = statement_name(st.sql, needs_prepare);
+        if (needs_prepare) {
+            if (PQsendPrepare(c, name.c_str(), st.sql.c_str(), n, types.data()) != 1) {
+                m_prepared.erase(st.sql);
+                fail_connection(trimmed(PQerrorMessage(c)));
+            }
+            slots.push_back({i, true});
+        }
+        if (PQsendQueryPrepared(c, name.c_str(), n, values.data(), lengths.data(), formats.data(),
+                                st.binary_result ? 1 : 0) != 1) {
+            fail_connection(trimmed(PQerrorMessage(c)));
+        }
+        slots.push_back({i, false});
+    }
+    if (PQpipelineSync(c) != 1) {
+        fail_connection(trimmed(PQerrorMessage(c)));
+    }
+    for (;;) {
+        const int r = PQflush(c);
+        if (r == 0) {
+            break;
+        }
+        if (r < 0) {
+            fail_connection(trimmed(PQerrorMessage(c)));
+        }
+        wait_socket(ctx, true, Clock::time_point::max());
+        if (PQconsumeInput(c) != 1) {
+            fail_connection(trimmed(PQerrorMessage(c)));
+        }
+    }
+
+    std::vector<ResultPtr> results(statements.size());
+    std::optional<DatabaseFailure> failure;
+    std::size_t next_slot = 0;
+    for (;;) {
+        while (PQisBusy(c) == 1) {
+            wait_socket(ctx, false, Clock::time_point::max());
+            if (PQconsumeInput(c) != 1) {
+                fail_connection(trimmed(PQerrorMessage(c)));
+            }
+        }
+        ResultPtr res(PQgetResult(c));
+        if (!res) {
+            continue; // the end of one statement's results; the next statement's follow
+        }
+        const ExecStatusType status = PQresultStatus(res.get());
+        if (status == PGRES_PIPELINE_SYNC) {
+            break;
+        }
+        if (next_slot >= slots.size()) {
+            fail_connection("unexpected result from the server");
+        }
+        const Slot slot = slots[next_slot++];
+        const std::string& sql = statements[slot.statement].sql;
+        if (status == PGRES_FATAL_ERROR) {
+            if (slot.prepare) {
+                m_prepared.erase(sql);
+            }
+            if (!failure) {
+                const char* state = PQresultErrorField(res.get(), PG_DIAG_SQLSTATE);
+                std::string sqlstate = state != nullptr ? state : "";
+                Interruption why = Interruption::none;
+                if (sqlstate == "57014") { // query_canceled: ours, or the server's statement_timeout
+                    why = m_interruption != Interruption::none ? m_interruption
+                          : ctx.deadline_passed()              ? Interruption::deadline_exceeded
+                                                               : Interruption::canceled;
+                }
+                failure.emplace(trimmed(PQresultErrorMessage(res.get())), std::move(sqlstate), why, false);
+            }
+        } else if (status == PGRES_PIPELINE_ABORTED) {
+            if (slot.prepare) {
+                m_prepared.erase(sql); // never parsed: an earlier statement failed
+            }
+        } else if (!slot.prepare) {
+            results[slot.statement] = std::move(res);
+        }
+    }
+    m_last_used = Clock::now();
+    if (failure) {
+        throw std::move(*failure);
+    }
+    return results;
+}
+
+} // namespace eventstore::postgres::detail

@@ -1,0 +1,448 @@
+#include <eventstore/postgres/event_store.hpp>
+
+#include <cstdlib>
+#include <limits>
+
+#include <eventstore/error.hpp>
+
+#include "core/json.hpp"
+#include "postgres/lock_keys.hpp"
+#include "postgres/pool_impl.hpp"
+#include "postgres/sql.hpp"
+#include "postgres/store_config.hpp"
+
+namespace eventstore::postgres {
+
+using detail::DatabaseFailure;
+using detail::Interruption;
+using detail::Param;
+using detail::Statement;
+namespace json = eventstore::detail::json;
+
+namespace {
+
+// Beyond this many advisory locks in one call, a table lock takes their place: cheaper, and it keeps
+// one call from exhausting the server's shared lock table (max_locks_per_transaction).
+constexpr std::size_t max_advisory_locks = 256;
+
+// Serialises concurrent migrate() calls (CREATE ... IF NOT EXISTS is not safe against itself).
+constexpr std::int64_t migrate_lock_key = 0x6576656e7473746fLL; // "eventsto"
+
+std::optional<Errc> cause_of(const DatabaseFailure& f) {
+    switch (f.interruption) {
+    case Interruption::canceled:
+        return Errc::canceled;
+    case Interruption::deadline_exceeded:
+        return Errc::deadline_exceeded;
+    case Interruption::none:
+        break;
+    }
+    if (f.connection_lost || f.sqlstate.rfind("08", 0) == 0) {
+        return Errc::database_connection_failed;
+    }
+    return std::nullopt;
+}
+
+[[noreturn]] void rethrow_as(Errc operation, const DatabaseFailure& f) {
+    throw Error(operation, cause_of(f), f.what(), f.sqlstate);
+}
+
+[[noreturn]] void rethrow_as(Errc operation, const Error& e) {
+    throw Error(operation, e.code(), e.detail(), e.sqlstate());
+}
+
+Statement lock_statement(const std::vector<detail::LockRequest>& locks) {
+    std::vector<std::int64_t> keys;
+    std::vector<bool> exclusive;
+    keys.reserve(locks.size());
+    for (const auto& l : locks) {
+        keys.push_back(l.key);
+        exclusive.push_back(l.exclusive);
+    }
+    std::vector<Param> params;
+    params.push_back(detail::int8_array_param(keys));
+    params.push_back(detail::bool_array_param(exclusive));
+    // unnest yields the keys in array order, so the locks are taken in the sorted order planned.
+    return Statement{"SELECT CASE WHEN l.x THEN pg_advisory_xact_lock(l.k) ELSE pg_advisory_xact_lock_shared(l.k) END "
+                     "FROM unnest($1::bigint[], $2::boolean[]) AS l(k, x)",
+                     std::move(params), false};
+}
+
+void check_event(const StorableEvent& e, std::size_t index, json::StringMembers& members) {
+    const std::string where = "event " + std::to_string(index) + ": ";
+    if (e.event_type.empty()) {
+        throw Error(Errc::invalid_event_type, where + "the event type is empty");
+    }
+    if (e.event_type.size() > max_event_type_length) {
+        throw Error(Errc::invalid_event_type, where + "the event type is longer than " +
+                                                  std::to_string(max_event_type_length) + " bytes");
+    }
+    if (e.event_type.find('\0') != std::string::npos || !json::is_valid_utf8(e.event_type)) {
+        throw Error(Errc::invalid_event_type, where + "the event type must be UTF-8 text without NUL bytes");
+    }
+    if (std::string problem = json::check_object(e.payload_json, &members); !problem.empty()) {
+        throw Error(Errc::invalid_payload_json, where + problem);
+    }
+    if (std::string problem = json::check_object(e.metadata_json); !problem.empty()) {
+        throw Error(Errc::invalid_metadata_json, where + problem);
+    }
+}
+
+} // namespace
+
+class EventStore::Impl {
+public:
+    Impl(std::shared_ptr<ConnectionPool> primary, std::shared_ptr<ConnectionPool> replica, detail::StoreConfig config)
+        : m_primary(std::move(primary)), m_replica(std::move(replica)), m_config(std::move(config)),
+          m_events(detail::parse_table_name(m_config.table_name)),
+          m_snapshots(detail::parse_table_name(m_config.snapshot_table_name)) {
+        m_select_prefix = "SELECT e.sequence_number, e.occurred_at, e.event_type, e.payload, e.metadata FROM " +
+                          m_events.quoted + " e WHERE ";
+    }
+
+    QueryResult query(const Context& ctx, const Filter& filter);
+    void append(const Context& ctx, const Filter& filter, SequenceNumber expected, std::span<const StorableEvent> events);
+    void save_snapshot(const Context& ctx, const Snapshot& snapshot);
+    std::optional<Snapshot> load_snapshot(const Context& ctx, std::string_view projection_type, const Filter& filter);
+    void delete_snapshot(const Context& ctx, std::string_view projection_type, const Filter& filter);
+    void migrate(const Context& ctx);
+
+    const detail::TableName& events_table() const noexcept { return m_events; }
+    const detail::TableName& snapshots_table() const noexcept { return m_snapshots; }
+
+private:
+    std::shared_ptr<ConnectionPool> m_primary;
+    std::shared_ptr<ConnectionPool> m_replica; // routing comes with the replica issue; unused until then
+    detail::StoreConfig m_config;
+    detail::TableName m_events;
+    detail::TableName m_snapshots;
+    std::string m_select_prefix;
+};
+
+QueryResult EventStore::Impl::query(const Context& ctx, const Filter& filter) {
+    detail::FilterClause clause;
+    std::vector<std::uint64_t> keys;
+    try {
+        clause = detail::filter_clause(filter, 1);
+        detail::add_filter_keys(filter, keys);
+    } catch (const Error& e) {
+        rethrow_as(Errc::querying_events_failed, e);
+    }
+    const auto locks = detail::plan_locks(std::move(keys), {}, 0);
+    std::vector<Statement> statements;
+    statements.reserve(2);
+    if (locks.size() <= max_advisory_locks) {
+        statements.push_back(lock_statement(locks));
+    } else {
+        // SHARE conflicts with the ROW EXCLUSIVE lock every INSERT holds until commit: the same
+        // barrier against in-flight writers, for every key at once.
+        statements.push_back(Statement{"LOCK TABLE " + m_events.quoted + " IN SHARE MODE", {}, false});
+    }
+    statements.push_back(Statement{m_select_prefix + clause.sql + " ORDER BY e.sequence_number", std::move(clause.params),
+                                   true});
+    QueryResult out;
+    try {
+        ConnectionLease conn = m_primary->impl().acquire(ctx);
+        auto results = conn->run(ctx, statements);
+        PGresult* rows = results.back().get();
+        const int n = PQntuples(rows);
+        out.events.reserve(static_cast<std::size_t>(n));
+        for (int i = 0; i < n; ++i) {
+            StorableEvent e;
+            e.sequence_number = static_cast<SequenceNumber>(
+                detail::decode_int8(PQgetvalue(rows, i, 0), PQgetlength(rows, i, 0)));
+            e.occurred_at = detail::decode_timestamptz(PQgetvalue(rows, i, 1), PQgetlength(rows, i, 1));
+            e.event_type.assign(PQgetvalue(rows, i, 2), static_cast<std::size_t>(PQgetlength(rows, i, 2)));
+            e.payload_json = detail::decode_jsonb(PQgetvalue(rows, i, 3), PQgetlength(rows, i, 3));
+            // The Go schema lets metadata be NULL; report it as the empty object it stands for.
+            e.metadata_json = PQgetisnull(rows, i, 4) != 0
+                                  ? std::string("{}")
+                                  : detail::decode_jsonb(PQgetvalue(rows, i, 4), PQgetlength(rows, i, 4));
+            out.events.push_back(std::move(e));
+        }
+    } catch (const DatabaseFailure& f) {
+        rethrow_as(Errc::querying_events_failed, f);
+    }
+    if (!out.events.empty()) {
+        out.max_sequence_number = out.events.back().sequence_number;
+    }
+    return out;
+}
+
+void EventStore::Impl::append(const Context& ctx, const Filter& filter, SequenceNumber expected,
+                              std::span<const StorableEvent> events) {
+    if (events.empty()) {
+        return;
+    }
+    std::vector<std::uint64_t> reader_keys;
+    std::vector<std::uint64_t> writer_keys;
+    detail::FilterClause clause;
+    const bool expects_events = expected > 0;
+    try {
+        json::StringMembers members;
+        for (std::size_t i = 0; i < events.size(); ++i) {
+            members.clear();
+            check_event(events[i], i, members);
+            detail::add_event_keys(events[i].event_type, members, writer_keys);
+        }
+        clause = detail::filter_clause(filter, expects_events ? 6 : 5);
+        detail::add_filter_keys(filter, reader_keys);
+    } catch (const Error& e) {
+        rethrow_as(Errc::appending_event_failed, e);
+    }
+    if (expected > static_cast<SequenceNumber>(std::numeric_limits<std::int64_t>::max())) {
+        throw ConcurrencyConflict("expected sequence number " + std::to_string(expected) + " is out of range");
+    }
+
+    detail::EventColumns cols = detail::event_columns(events);
+    std::vector<Param> params;
+    params.reserve(5 + clause.params.size());
+    params.push_back(std::move(cols.event_types));
+    params.push_back(std::move(cols.occurred_at));
+    params.push_back(std::move(cols.payloads));
+    params.push_back(std::move(cols.metadata));
+    std::string sql = "INSERT INTO " + m_events.quoted +
+                      " (event_type, occurred_at, payload, metadata) "
+                      "SELECT u.event_type, u.occurred_at, u.payload, u.metadata "
+                      "FROM unnest($1::text[], $2::timestamptz[], $3::jsonb[], $4::jsonb[]) WITH ORDINALITY "
+                      "AS u(event_type, occurred_at, payload, metadata, ord) WHERE ";
+    if (expects_events) {
+        // max == expected, in two index-friendly probes: nothing newer matches, and `expected` itself
+        // is a matching event.
+        params.push_back(detail::int8_param(static_cast<std::int64_t>(expected)));
+        sql += "NOT EXISTS (SELECT 1 FROM " + m_events.quoted + " e WHERE e.sequence_number > $5 AND " + clause.sql +
+               ") AND EXISTS (SELECT 1 FROM " + m_events.quoted + " e WHERE e.sequence_number = $5 AND " +
+               clause.sql + ")";
+    } else {
+        sql += "NOT EXISTS (SELECT 1 FROM " + m_events.quoted + " e WHERE " + clause.sql + ")";
+    }
+    sql += " ORDER BY u.ord";
+    for (Param& p : clause.params) {
+        params.push_back(std::move(p));
+    }
+
+    std::uint64_t rows_affected = 0;
+    try {
+        ConnectionLease conn = m_primary->impl().acquire(ctx);
+        const auto locks = detail::plan_locks(std::move(reader_keys), std::move(writer_keys),
+                                              static_cast<std::uint32_t>(conn->backend_pid()));
+        std::vector<Statement> statements;
+        statements.reserve(2);
+        if (locks.size() <= max_advisory_locks) {
+            statements.push_back(lock_statement(locks));
+        } else {
+            // Conflicts with every reader (ACCESS SHARE) and writer (ROW EXCLUSIVE) of the table, so it
+            // stands in for any set of keys; held until commit like the advisory locks.
+            statements.push_back(Statement{"LOCK TABLE " + m_events.quoted + " IN ACCESS EXCLUSIVE MODE", {}, false});
+        }
+        statements.push_back(Statement{std::move(sql), std::move(params), false});
+        auto results = conn->run(ctx, statements);
+        const char* tuples = PQcmdTuples(results.back().get());
+        rows_affected = std::strtoull(tuples, nullptr, 10);
+    } catch (const DatabaseFailure& f) {
+        rethrow_as(Errc::appending_event_failed, f);
+    }
+    if (rows_affected == 0) {
+        throw ConcurrencyConflict();
+    }
+    if (rows_affected != events.size()) {
+        throw Error(Errc::appending_event_failed, "inserted " + std::to_string(rows_affected) + " of " +
+                                                      std::to_string(events.size()) + " events");
+    }
+}
+
+void EventStore::Impl::save_snapshot(const Context& ctx, const Snapshot& snapshot) {
+    snapshot.validate();
+    if (snapshot.sequence_number > static_cast<SequenceNumber>(std::numeric_limits<std::int64_t>::max())) {
+        throw Error(Errc::saving_snapshot_failed, "sequence number out of range");
+    }
+    // A lower sequence number never overwrites; an equal or higher one does (Go semantics).
+    std::vector<Statement> statements{Statement{
+        "INSERT INTO " + m_snapshots.quoted +
+            " AS s (projection_type, filter_hash, sequence_number, snapshot_data, created_at) "
+            "VALUES ($1, $2, $3, $4::jsonb, now()) ON CONFLICT (projection_type, filter_hash) DO UPDATE SET "
+            "sequence_number = EXCLUDED.sequence_number, snapshot_data = EXCLUDED.snapshot_data, "
+            "created_at = EXCLUDED.created_at WHERE EXCLUDED.sequence_number >= s.sequence_number",
+        {detail::text_param(snapshot.projection_type), detail::text_param(snapshot.filter_hash),
+         detail::int8_param(static_cast<std::int64_t>(snapshot.sequence_number)),
+         detail::text_param(snapshot.data_json)},
+        false}};
+    try {
+        ConnectionLease conn = m_primary->impl().acquire(ctx);
+        conn->run(ctx, statements);
+    } catch (const DatabaseFailure& f) {
+        rethrow_as(Errc::saving_snapshot_failed, f);
+    }
+}
+
+std::optional<Snapshot> EventStore::Impl::load_snapshot(const Context& ctx, std::string_view projection_type,
+                                                        const Filter& filter) {
+    if (projection_type.empty()) {
+        throw Error(Errc::empty_projection_type);
+    }
+    std::vector<Statement> statements{
+        Statement{"SELECT projection_type, filter_hash, sequence_number, snapshot_data, created_at FROM " +
+                      m_snapshots.quoted + " WHERE filter_hash = $1 AND projection_type = $2",
+                  {detail::text_param(filter.hash()), detail::text_param(std::string(projection_type))},
+                  true}};
+    try {
+        ConnectionLease conn = m_primary->impl().acquire(ctx);
+        auto results = conn->run(ctx, statements);
+        PGresult* r = results.back().get();
+        if (PQntuples(r) == 0) {
+            return std::nullopt;
+        }
+        Snapshot s;
+        s.projection_type.assign(PQgetvalue(r, 0, 0), static_cast<std::size_t>(PQgetlength(r, 0, 0)));
+        s.filter_hash.assign(PQgetvalue(r, 0, 1), static_cast<std::size_t>(PQgetlength(r, 0, 1)));
+        s.sequence_number = static_cast<SequenceNumber>(detail::decode_int8(PQgetvalue(r, 0, 2), PQgetlength(r, 0, 2)));
+        s.data_json = detail::decode_jsonb(PQgetvalue(r, 0, 3), PQgetlength(r, 0, 3));
+        s.created_at = detail::decode_timestamptz(PQgetvalue(r, 0, 4), PQgetlength(r, 0, 4));
+        return s;
+    } catch (const DatabaseFailure& f) {
+        rethrow_as(Errc::loading_snapshot_failed, f);
+    } catch (const Error& e) {
+        rethrow_as(Errc::loading_snapshot_failed, e);
+    }
+}
+
+void EventStore::Impl::delete_snapshot(const Context& ctx, std::string_view projection_type, const Filter& filter) {
+    if (projection_type.empty()) {
+        throw Error(Errc::empty_projection_type);
+    }
+    std::vector<Statement> statements{
+        Statement{"DELETE FROM " + m_snapshots.quoted + " WHERE filter_hash = $1 AND projection_type = $2",
+                  {detail::text_param(filter.hash()), detail::text_param(std::string(projection_type))},
+                  false}};
+    try {
+        ConnectionLease conn = m_primary->impl().acquire(ctx);
+        conn->run(ctx, statements);
+    } catch (const DatabaseFailure& f) {
+        rethrow_as(Errc::deleting_snapshot_failed, f);
+    }
+}
+
+void EventStore::Impl::migrate(const Context& ctx) {
+    const std::string& t = m_events.quoted;
+    const std::string& s = m_snapshots.quoted;
+    std::vector<Statement> statements;
+    auto ddl = [&statements](std::string sql) { statements.push_back(Statement{std::move(sql), {}, false, false}); };
+    statements.push_back(Statement{"SELECT pg_advisory_xact_lock($1)", {detail::int8_param(migrate_lock_key)}, false, false});
+    for (const detail::TableName* table : {&m_events, &m_snapshots}) {
+        if (!table->schema.empty()) {
+            ddl("CREATE SCHEMA IF NOT EXISTS " + detail::quote_identifier(table->schema));
+        }
+    }
+    // The Go library's schema (spec §5.1), so that both libraries can share a database. The payload
+    // index skips GIN's pending list (fastupdate = off): reads must not depend on VACUUM timing.
+    ddl("CREATE TABLE IF NOT EXISTS " + t +
+        " (sequence_number BIGSERIAL PRIMARY KEY, occurred_at TIMESTAMPTZ NOT NULL, event_type TEXT NOT NULL, "
+        "payload JSONB NOT NULL, metadata JSONB DEFAULT '{}')");
+    auto index = [&](const detail::TableName& table, std::string_view suffix, const std::string& definition) {
+        std::string name = table.table == "events" || table.table == "snapshots"
+                               ? "idx_" + table.table + std::string(suffix)
+                               : detail::derived_name(table, suffix);
+        ddl("CREATE INDEX IF NOT EXISTS " + detail::quote_identifier(name) + " ON " + table.quoted + " " + definition);
+    };
+    index(m_events, "_event_type", "(event_type)");
+    index(m_events, "_occurred_at", "(occurred_at)");
+    index(m_events, "_payload_gin", "USING gin (payload jsonb_path_ops) WITH (fastupdate = off)");
+    ddl("CREATE TABLE IF NOT EXISTS " + s +
+        " (projection_type TEXT NOT NULL, filter_hash TEXT NOT NULL, sequence_number BIGINT NOT NULL, "
+        "snapshot_data JSONB NOT NULL, created_at TIMESTAMPTZ NOT NULL DEFAULT NOW(), "
+        "PRIMARY KEY (projection_type, filter_hash))");
+    index(m_snapshots, "_sequence", "(sequence_number DESC)");
+    index(m_snapshots, "_created_at", "(created_at DESC)");
+    try {
+        ConnectionLease conn = m_primary->impl().acquire(ctx);
+        conn->run(ctx, statements);
+    } catch (const DatabaseFailure& f) {
+        throw Error(Errc::building_query_failed, cause_of(f), std::string("migrate: ") + f.what(), f.sqlstate);
+    }
+}
+
+// --- public surface ------------------------------------------------------------------------------
+
+EventStore::EventStore(std::unique_ptr<Impl> impl) : m_impl(std::move(impl)) {}
+EventStore::~EventStore() = default;
+
+QueryResult EventStore::query(const Context& ctx, const Filter& filter) { return m_impl->query(ctx, filter); }
+
+void EventStore::append(const Context& ctx, const Filter& filter, SequenceNumber expected_max_sequence_number,
+                        std::span<const StorableEvent> events) {
+    m_impl->append(ctx, filter, expected_max_sequence_number, events);
+}
+
+void EventStore::save_snapshot(const Context& ctx, const Snapshot& snapshot) { m_impl->save_snapshot(ctx, snapshot); }
+
+std::optional<Snapshot> EventStore::load_snapshot(const Context& ctx, std::string_view projection_type,
+                                                  const Filter& filter) {
+    return m_impl->load_snapshot(ctx, projection_type, filter);
+}
+
+void EventStore::delete_snapshot(const Context& ctx, std::string_view projection_type, const Filter& filter) {
+    m_impl->delete_snapshot(ctx, projection_type, filter);
+}
+
+void EventStore::migrate(const Context& ctx) { m_impl->migrate(ctx); }
+
+const std::string& EventStore::table_name() const noexcept { return m_impl->events_table().quoted; }
+
+const std::string& EventStore::snapshot_table_name() const noexcept { return m_impl->snapshots_table().quoted; }
+
+Option with_table_name(std::string name) {
+    return Option([name = std::move(name)](detail::StoreConfig& c) {
+        if (name.empty()) {
+            throw Error(Errc::empty_events_table_name);
+        }
+        (void)detail::parse_table_name(name);
+        c.table_name = name;
+    });
+}
+
+Option with_snapshot_table_name(std::string name) {
+    return Option([name = std::move(name)](detail::StoreConfig& c) {
+        if (name.empty()) {
+            throw Error(Errc::invalid_table_name, "the snapshot table name is empty");
+        }
+        (void)detail::parse_table_name(name);
+        c.snapshot_table_name = name;
+    });
+}
+
+Option with_logger(std::shared_ptr<Logger> logger) {
+    return Option([logger = std::move(logger)](detail::StoreConfig& c) { c.logger = logger; });
+}
+
+Option with_contextual_logger(std::shared_ptr<ContextualLogger> logger) {
+    return Option([logger = std::move(logger)](detail::StoreConfig& c) { c.contextual_logger = logger; });
+}
+
+Option with_metrics(std::shared_ptr<MetricsCollector> collector) {
+    return Option([collector = std::move(collector)](detail::StoreConfig& c) { c.metrics = collector; });
+}
+
+Option with_tracing(std::shared_ptr<TracingCollector> collector) {
+    return Option([collector = std::move(collector)](detail::StoreConfig& c) { c.tracing = collector; });
+}
+
+std::unique_ptr<EventStore> new_event_store_from_pool_and_replica(std::shared_ptr<ConnectionPool> primary,
+                                                                  std::shared_ptr<ConnectionPool> replica,
+                                                                  std::vector<Option> options) {
+    if (!primary) {
+        throw Error(Errc::nil_database_connection);
+    }
+    detail::StoreConfig config;
+    for (const Option& o : options) {
+        o.apply(config);
+    }
+    return std::make_unique<EventStore>(
+        std::make_unique<EventStore::Impl>(std::move(primary), std::move(replica), std::move(config)));
+}
+
+std::unique_ptr<EventStore> new_event_store_from_pool(std::shared_ptr<ConnectionPool> primary,
+                                                      std::vector<Option> options) {
+    return new_event_store_from_pool_and_replica(std::move(primary), nullptr, std::move(options));
+}
+
+} // namespace eventstore::postgres
