@@ -1,0 +1,153 @@
+#include <utility>
+
+#include <eventstore/error.hpp>
+
+namespace eventstore {
+
+std::string_view message(Errc code) noexcept {
+    switch (code) {
+    case Errc::empty_events_table_name:
+        return "events table name must not be empty";
+    case Errc::concurrency_conflict:
+        return "concurrency error, no rows were affected";
+    case Errc::cant_build_query_for_zero_events:
+        return "can't build query for zero events";
+    case Errc::nil_database_connection:
+        return "database connection must not be nil";
+    case Errc::querying_events_failed:
+        return "querying events failed";
+    case Errc::scanning_db_row_failed:
+        return "scanning db row failed";
+    case Errc::building_storable_event_failed:
+        return "building storable event failed";
+    case Errc::appending_event_failed:
+        return "appending the event failed";
+    case Errc::getting_rows_affected_failed:
+        return "getting rows affected failed";
+    case Errc::building_query_failed:
+        return "building the query failed";
+    case Errc::row_iteration_failed:
+        return "database rows iteration failed";
+    case Errc::invalid_payload_json:
+        return "payload json is not valid";
+    case Errc::invalid_metadata_json:
+        return "metadata json is not valid";
+    case Errc::invalid_snapshot_json:
+        return "snapshot json is not valid";
+    case Errc::empty_projection_type:
+        return "projection type must not be empty";
+    case Errc::empty_filter_hash:
+        return "filter hash must not be empty";
+    case Errc::saving_snapshot_failed:
+        return "saving snapshot failed";
+    case Errc::loading_snapshot_failed:
+        return "loading snapshot failed";
+    case Errc::deleting_snapshot_failed:
+        return "deleting snapshot failed";
+    case Errc::canceled:
+        return "context canceled";
+    case Errc::deadline_exceeded:
+        return "context deadline exceeded";
+    case Errc::invalid_event_type:
+        return "event type is not valid";
+    case Errc::invalid_filter:
+        return "filter is not valid";
+    case Errc::invalid_table_name:
+        return "table name is not valid";
+    case Errc::database_connection_failed:
+        return "database connection failed";
+    }
+    // Only reachable through a cast of an out-of-range integer.
+    return "unknown error";
+}
+
+std::string_view name(Errc code) noexcept {
+    switch (code) {
+    case Errc::empty_events_table_name:
+        return "empty_events_table_name";
+    case Errc::concurrency_conflict:
+        return "concurrency_conflict";
+    case Errc::cant_build_query_for_zero_events:
+        return "cant_build_query_for_zero_events";
+    case Errc::nil_database_connection:
+        return "nil_database_connection";
+    case Errc::querying_events_failed:
+        return "querying_events_failed";
+    case Errc::scanning_db_row_failed:
+        return "scanning_db_row_failed";
+    case Errc::building_storable_event_failed:
+        return "building_storable_event_failed";
+    case Errc::appending_event_failed:
+        return "appending_event_failed";
+    case Errc::getting_rows_affected_failed:
+        return "getting_rows_affected_failed";
+    case Errc::building_query_failed:
+        return "building_query_failed";
+    case Errc::row_iteration_failed:
+        return "row_iteration_failed";
+    case Errc::invalid_payload_json:
+        return "invalid_payload_json";
+    case Errc::invalid_metadata_json:
+        return "invalid_metadata_json";
+    case Errc::invalid_snapshot_json:
+        return "invalid_snapshot_json";
+    case Errc::empty_projection_type:
+        return "empty_projection_type";
+    case Errc::empty_filter_hash:
+        return "empty_filter_hash";
+    case Errc::saving_snapshot_failed:
+        return "saving_snapshot_failed";
+    case Errc::loading_snapshot_failed:
+        return "loading_snapshot_failed";
+    case Errc::deleting_snapshot_failed:
+        return "deleting_snapshot_failed";
+    case Errc::canceled:
+        return "canceled";
+    case Errc::deadline_exceeded:
+        return "deadline_exceeded";
+    case Errc::invalid_event_type:
+        return "invalid_event_type";
+    case Errc::invalid_filter:
+        return "invalid_filter";
+    case Errc::invalid_table_name:
+        return "invalid_table_name";
+    case Errc::database_connection_failed:
+        return "database_connection_failed";
+    }
+    return "unknown";
+}
+
+namespace {
+
+// Built once here so that what() is a plain runtime_error string and never allocates when called.
+std::string compose_what(Errc code, std::optional<Errc> cause, const std::string& detail) {
+    std::string text(message(code));
+    if (cause) {
+        text += ": ";
+        text += message(*cause);
+    }
+    if (!detail.empty()) {
+        text += ": ";
+        text += detail;
+    }
+    return text;
+}
+
+} // namespace
+
+Error::Error(Errc code) : Error(code, std::nullopt, std::string(), std::string()) {}
+
+Error::Error(Errc code, std::string detail) : Error(code, std::nullopt, std::move(detail), std::string()) {}
+
+Error::Error(Errc code, Errc cause, std::string detail)
+    : Error(code, std::optional<Errc>(cause), std::move(detail), std::string()) {}
+
+Error::Error(Errc code, std::optional<Errc> cause, std::string detail, std::string sqlstate)
+    : std::runtime_error(compose_what(code, cause, detail)), m_code(code), m_cause(cause), m_detail(std::move(detail)),
+      m_sqlstate(std::move(sqlstate)) {}
+
+ConcurrencyConflict::ConcurrencyConflict() : Error(Errc::concurrency_conflict) {}
+
+ConcurrencyConflict::ConcurrencyConflict(std::string detail) : Error(Errc::concurrency_conflict, std::move(detail)) {}
+
+} // namespace eventstore

@@ -1,0 +1,115 @@
+#include <chrono>
+#include <memory>
+#include <stop_token>
+
+#include <gtest/gtest.h>
+
+#include <eventstore/context.hpp>
+#include <eventstore/observability.hpp>
+
+namespace {
+
+using eventstore::Consistency;
+using eventstore::Context;
+using std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+class RecordingSpan : public eventstore::SpanContext {
+public:
+    void set_status(std::string_view) override {}
+    void add_attribute(std::string_view, std::string_view) override {}
+};
+
+TEST(Context, DefaultIsStrongWithoutDeadlineOrCancellation) {
+    const Context ctx;
+    EXPECT_EQ(ctx.consistency(), Consistency::strong);
+    EXPECT_FALSE(ctx.deadline().has_value());
+    EXPECT_FALSE(ctx.deadline_passed());
+    EXPECT_FALSE(ctx.stop_requested());
+    EXPECT_FALSE(ctx.stop_token().stop_possible());
+    EXPECT_EQ(ctx.span(), nullptr);
+}
+
+TEST(Context, ToString) {
+    EXPECT_EQ(eventstore::to_string(Consistency::strong), "strong");
+    EXPECT_EQ(eventstore::to_string(Consistency::eventual), "eventual");
+    EXPECT_EQ(eventstore::to_string(static_cast<Consistency>(7)), "unknown");
+}
+
+TEST(Context, ConsistencyHelpers) {
+    EXPECT_EQ(eventstore::with_eventual_consistency().consistency(), Consistency::eventual);
+    EXPECT_EQ(eventstore::with_strong_consistency().consistency(), Consistency::strong);
+    const Context eventual = eventstore::with_eventual_consistency();
+    EXPECT_EQ(eventstore::with_strong_consistency(eventual).consistency(), Consistency::strong);
+    EXPECT_EQ(Context().with_consistency(Consistency::eventual).consistency(), Consistency::eventual);
+}
+
+TEST(Context, DerivingLeavesTheOriginalUnchanged) {
+    const Context base;
+    const Context derived = base.with_consistency(Consistency::eventual).with_timeout(1s);
+    EXPECT_EQ(base.consistency(), Consistency::strong);
+    EXPECT_FALSE(base.deadline().has_value());
+    EXPECT_EQ(derived.consistency(), Consistency::eventual);
+    EXPECT_TRUE(derived.deadline().has_value());
+}
+
+TEST(Context, WithTimeoutSetsADeadlineFromNow) {
+    const auto before = steady_clock::now();
+    const Context ctx = Context().with_timeout(5s);
+    const auto after = steady_clock::now();
+    ASSERT_TRUE(ctx.deadline().has_value());
+    EXPECT_GE(*ctx.deadline(), before + 5s);
+    EXPECT_LE(*ctx.deadline(), after + 5s);
+    EXPECT_FALSE(ctx.deadline_passed());
+}
+
+TEST(Context, ExpiredTimeoutHasPassed) {
+    EXPECT_TRUE(Context().with_timeout(0ns).deadline_passed());
+    EXPECT_TRUE(Context().with_timeout(-1s).deadline_passed());
+}
+
+TEST(Context, HugeTimeoutDoesNotOverflow) {
+    const Context ctx = Context().with_timeout(std::chrono::nanoseconds::max());
+    ASSERT_TRUE(ctx.deadline().has_value());
+    EXPECT_GT(*ctx.deadline(), steady_clock::now() + 24h * 365 * 100);
+    EXPECT_FALSE(ctx.deadline_passed());
+}
+
+TEST(Context, EarlierDeadlineWins) {
+    const auto now = steady_clock::now();
+    const Context near = Context().with_deadline(now + 1s);
+    EXPECT_EQ(*near.with_deadline(now + 10s).deadline(), now + 1s);
+    EXPECT_EQ(*near.with_deadline(now + 500ms).deadline(), now + 500ms);
+    EXPECT_EQ(*near.with_timeout(1h).deadline(), now + 1s);
+}
+
+TEST(Context, StopTokenCancels) {
+    std::stop_source source;
+    const Context ctx = Context().with_stop_token(source.get_token());
+    EXPECT_TRUE(ctx.stop_token().stop_possible());
+    EXPECT_FALSE(ctx.stop_requested());
+    const Context copy = ctx.with_consistency(Consistency::eventual);
+    source.request_stop();
+    EXPECT_TRUE(ctx.stop_requested());
+    EXPECT_TRUE(copy.stop_requested());
+}
+
+TEST(Context, WithStopTokenReplacesTheToken) {
+    std::stop_source first;
+    std::stop_source second;
+    const Context ctx = Context().with_stop_token(first.get_token()).with_stop_token(second.get_token());
+    first.request_stop();
+    EXPECT_FALSE(ctx.stop_requested());
+    second.request_stop();
+    EXPECT_TRUE(ctx.stop_requested());
+}
+
+TEST(Context, WithSpanCarriesTheSpan) {
+    const auto span = std::make_shared<RecordingSpan>();
+    const Context ctx = Context().with_span(span);
+    EXPECT_EQ(ctx.span().get(), span.get());
+    EXPECT_EQ(Context().span(), nullptr);
+    EXPECT_EQ(ctx.with_span(nullptr).span(), nullptr);
+}
+
+} // namespace

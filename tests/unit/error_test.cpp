@@ -1,0 +1,137 @@
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include <eventstore/error.hpp>
+
+namespace {
+
+using eventstore::ConcurrencyConflict;
+using eventstore::Errc;
+using eventstore::Error;
+
+// Every code with the message of the Go sentinel it stands for (go-behaviour §1.10) or of our own input checks.
+const std::vector<std::pair<Errc, std::string>> all_messages = {
+    {Errc::empty_events_table_name, "events table name must not be empty"},
+    {Errc::concurrency_conflict, "concurrency error, no rows were affected"},
+    {Errc::cant_build_query_for_zero_events, "can't build query for zero events"},
+    {Errc::nil_database_connection, "database connection must not be nil"},
+    {Errc::querying_events_failed, "querying events failed"},
+    {Errc::scanning_db_row_failed, "scanning db row failed"},
+    {Errc::building_storable_event_failed, "building storable event failed"},
+    {Errc::appending_event_failed, "appending the event failed"},
+    {Errc::getting_rows_affected_failed, "getting rows affected failed"},
+    {Errc::building_query_failed, "building the query failed"},
+    {Errc::row_iteration_failed, "database rows iteration failed"},
+    {Errc::invalid_payload_json, "payload json is not valid"},
+    {Errc::invalid_metadata_json, "metadata json is not valid"},
+    {Errc::invalid_snapshot_json, "snapshot json is not valid"},
+    {Errc::empty_projection_type, "projection type must not be empty"},
+    {Errc::empty_filter_hash, "filter hash must not be empty"},
+    {Errc::saving_snapshot_failed, "saving snapshot failed"},
+    {Errc::loading_snapshot_failed, "loading snapshot failed"},
+    {Errc::deleting_snapshot_failed, "deleting snapshot failed"},
+    {Errc::canceled, "context canceled"},
+    {Errc::deadline_exceeded, "context deadline exceeded"},
+    {Errc::invalid_event_type, "event type is not valid"},
+    {Errc::invalid_filter, "filter is not valid"},
+    {Errc::invalid_table_name, "table name is not valid"},
+    {Errc::database_connection_failed, "database connection failed"},
+};
+
+TEST(ErrorMessage, MatchesGoSentinels) {
+    for (const auto& [code, text] : all_messages) {
+        EXPECT_EQ(eventstore::message(code), text) << eventstore::name(code);
+    }
+}
+
+TEST(ErrorMessage, EveryEnumeratorIsCovered) {
+    // database_connection_failed is the last enumerator; the table must hold one row per value.
+    EXPECT_EQ(all_messages.size(), static_cast<std::size_t>(Errc::database_connection_failed) + 1);
+    std::set<std::string_view> distinct;
+    for (const auto& row : all_messages) {
+        distinct.insert(eventstore::message(row.first));
+    }
+    EXPECT_EQ(distinct.size(), all_messages.size());
+}
+
+TEST(ErrorName, SpellsTheEnumerator) {
+    EXPECT_EQ(eventstore::name(Errc::concurrency_conflict), "concurrency_conflict");
+    EXPECT_EQ(eventstore::name(Errc::nil_database_connection), "nil_database_connection");
+    EXPECT_EQ(eventstore::name(Errc::invalid_metadata_json), "invalid_metadata_json");
+    EXPECT_EQ(eventstore::name(Errc::cant_build_query_for_zero_events), "cant_build_query_for_zero_events");
+    EXPECT_EQ(eventstore::name(Errc::canceled), "canceled");
+    EXPECT_EQ(eventstore::name(Errc::deadline_exceeded), "deadline_exceeded");
+    EXPECT_EQ(eventstore::name(Errc::database_connection_failed), "database_connection_failed");
+    std::set<std::string_view> distinct;
+    for (const auto& row : all_messages) {
+        distinct.insert(eventstore::name(row.first));
+    }
+    EXPECT_EQ(distinct.size(), all_messages.size());
+}
+
+TEST(Error, BareCodeWhatIsTheMessage) {
+    const Error error(Errc::empty_projection_type);
+    EXPECT_STREQ(error.what(), "projection type must not be empty");
+    EXPECT_EQ(error.code(), Errc::empty_projection_type);
+    EXPECT_FALSE(error.cause().has_value());
+    EXPECT_TRUE(error.detail().empty());
+    EXPECT_TRUE(error.sqlstate().empty());
+}
+
+TEST(Error, DetailIsAppended) {
+    const Error error(Errc::invalid_payload_json, "expected ',' or '}' at byte 12");
+    EXPECT_STREQ(error.what(), "payload json is not valid: expected ',' or '}' at byte 12");
+    EXPECT_EQ(error.detail(), "expected ',' or '}' at byte 12");
+}
+
+TEST(Error, CauseIsJoinedLikeGoErrorsJoin) {
+    const Error error(Errc::appending_event_failed, Errc::canceled);
+    EXPECT_STREQ(error.what(), "appending the event failed: context canceled");
+    EXPECT_TRUE(error.is(Errc::appending_event_failed));
+    EXPECT_TRUE(error.is(Errc::canceled));
+    EXPECT_FALSE(error.is(Errc::deadline_exceeded));
+    ASSERT_TRUE(error.cause().has_value());
+    EXPECT_EQ(*error.cause(), Errc::canceled);
+}
+
+TEST(Error, CauseAndDetailAndSqlstate) {
+    const Error error(Errc::querying_events_failed, Errc::deadline_exceeded,
+                      "canceling statement due to statement timeout", "57014");
+    EXPECT_STREQ(error.what(),
+                 "querying events failed: context deadline exceeded: canceling statement due to statement timeout");
+    EXPECT_EQ(error.sqlstate(), "57014");
+    EXPECT_TRUE(error.is(Errc::deadline_exceeded));
+
+    const Error without_cause(Errc::querying_events_failed, std::nullopt, "relation \"x\" does not exist", "42P01");
+    EXPECT_STREQ(without_cause.what(), "querying events failed: relation \"x\" does not exist");
+    EXPECT_EQ(without_cause.sqlstate(), "42P01");
+    EXPECT_FALSE(without_cause.is(Errc::canceled));
+}
+
+TEST(Error, IsARuntimeError) {
+    try {
+        throw Error(Errc::empty_filter_hash);
+    } catch (const std::runtime_error& e) {
+        EXPECT_STREQ(e.what(), "filter hash must not be empty");
+        return;
+    }
+    FAIL() << "not caught as std::runtime_error";
+}
+
+TEST(ConcurrencyConflict, IsAnErrorWithTheConflictCode) {
+    try {
+        throw ConcurrencyConflict();
+    } catch (const Error& e) {
+        EXPECT_EQ(e.code(), Errc::concurrency_conflict);
+        EXPECT_TRUE(e.is(Errc::concurrency_conflict));
+        EXPECT_STREQ(e.what(), "concurrency error, no rows were affected");
+    }
+    const ConcurrencyConflict with_detail("expected 3");
+    EXPECT_STREQ(with_detail.what(), "concurrency error, no rows were affected: expected 3");
+}
+
+} // namespace
