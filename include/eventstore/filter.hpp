@@ -181,7 +181,8 @@ public:
         d.until = until;
         return CompletedFilterItemBuilderWithOccurredUntil(std::move(d));
     }
-    [[nodiscard]] CompletedFilterItemBuilderWithSequenceNumber with_sequence_number_higher_than(SequenceNumber n) const {
+    [[nodiscard]] CompletedFilterItemBuilderWithSequenceNumber
+    with_sequence_number_higher_than(SequenceNumber n) const {
         FilterDraft d = m_draft;
         d.sequence_number_higher_than = n;
         return CompletedFilterItemBuilderWithSequenceNumber(std::move(d));
@@ -205,14 +206,16 @@ public:
 
     template <typename... Rest>
         requires detail::Predicates<Rest...>
-    [[nodiscard]] CompletedFilterItemBuilder and_any_predicate_of(const FilterPredicate& first, const Rest&... rest) const {
+    [[nodiscard]] CompletedFilterItemBuilder and_any_predicate_of(const FilterPredicate& first,
+                                                                  const Rest&... rest) const {
         return and_any_predicate_of(std::span<const FilterPredicate>(detail::collect_predicates(first, rest...)));
     }
     [[nodiscard]] CompletedFilterItemBuilder and_any_predicate_of(std::span<const FilterPredicate> predicates) const;
 
     template <typename... Rest>
         requires detail::Predicates<Rest...>
-    [[nodiscard]] CompletedFilterItemBuilder and_all_predicates_of(const FilterPredicate& first, const Rest&... rest) const {
+    [[nodiscard]] CompletedFilterItemBuilder and_all_predicates_of(const FilterPredicate& first,
+                                                                   const Rest&... rest) const {
         return and_all_predicates_of(std::span<const FilterPredicate>(detail::collect_predicates(first, rest...)));
     }
     [[nodiscard]] CompletedFilterItemBuilder and_all_predicates_of(std::span<const FilterPredicate> predicates) const;
@@ -236,24 +239,29 @@ public:
 
     template <typename... Rest>
         requires detail::StringLikes<Rest...>
-    [[nodiscard]] FilterItemBuilderLackingPredicates any_event_type_of(std::string_view first, const Rest&... rest) const {
+    [[nodiscard]] FilterItemBuilderLackingPredicates any_event_type_of(std::string_view first,
+                                                                       const Rest&... rest) const {
         return any_event_type_of(std::span<const std::string>(detail::collect_strings(first, rest...)));
     }
     [[nodiscard]] FilterItemBuilderLackingPredicates any_event_type_of(std::span<const std::string> event_types) const;
 
     template <typename... Rest>
         requires detail::Predicates<Rest...>
-    [[nodiscard]] FilterItemBuilderLackingEventTypes any_predicate_of(const FilterPredicate& first, const Rest&... rest) const {
+    [[nodiscard]] FilterItemBuilderLackingEventTypes any_predicate_of(const FilterPredicate& first,
+                                                                      const Rest&... rest) const {
         return any_predicate_of(std::span<const FilterPredicate>(detail::collect_predicates(first, rest...)));
     }
-    [[nodiscard]] FilterItemBuilderLackingEventTypes any_predicate_of(std::span<const FilterPredicate> predicates) const;
+    [[nodiscard]] FilterItemBuilderLackingEventTypes
+    any_predicate_of(std::span<const FilterPredicate> predicates) const;
 
     template <typename... Rest>
         requires detail::Predicates<Rest...>
-    [[nodiscard]] FilterItemBuilderLackingEventTypes all_predicates_of(const FilterPredicate& first, const Rest&... rest) const {
+    [[nodiscard]] FilterItemBuilderLackingEventTypes all_predicates_of(const FilterPredicate& first,
+                                                                       const Rest&... rest) const {
         return all_predicates_of(std::span<const FilterPredicate>(detail::collect_predicates(first, rest...)));
     }
-    [[nodiscard]] FilterItemBuilderLackingEventTypes all_predicates_of(std::span<const FilterPredicate> predicates) const;
+    [[nodiscard]] FilterItemBuilderLackingEventTypes
+    all_predicates_of(std::span<const FilterPredicate> predicates) const;
 };
 
 // The root state.

@@ -20,8 +20,8 @@ inline constexpr std::size_t max_event_type_length = 1024;
 struct StorableEvent {
     std::string event_type;
     TimePoint occurred_at;
-    std::string payload_json;  // a JSON object
-    std::string metadata_json; // a JSON object, "{}" when there is none
+    std::string payload_json;           // a JSON object
+    std::string metadata_json;          // a JSON object, "{}" when there is none
     SequenceNumber sequence_number = 0; // set on events a store returns; 0 before they are stored
 
     friend bool operator==(const StorableEvent&, const StorableEvent&) = default;

@@ -1,11 +1,11 @@
 #include "postgres/connection.hpp"
 
-#include <poll.h>
-
 #include <algorithm>
 #include <array>
 #include <cerrno>
 #include <chrono>
+
+#include <poll.h>
 
 namespace eventstore::postgres::detail {
 
@@ -93,7 +93,8 @@ std::unique_ptr<Connection> Connection::open(const std::string& conninfo, const 
         state = PQconnectPoll(c);
     }
     // NOTICEs ("relation ... already exists, skipping") are not errors and must not reach stderr.
-    PQsetNoticeProcessor(c, [](void* /*arg*/, const char* /*message*/) {}, nullptr);
+    PQsetNoticeProcessor(
+        c, [](void* /*arg*/, const char* /*message*/) {}, nullptr);
     if (PQsetnonblocking(c, 1) != 0 || PQenterPipelineMode(c) != 1) {
         throw DatabaseFailure(trimmed(PQerrorMessage(c)), "08001", Interruption::none, true);
     }
@@ -107,12 +108,12 @@ void Connection::session_setup(const Context& ctx) {
     // The append's correctness argument needs each statement to take a fresh snapshot after the
     // locks: READ COMMITTED, whatever the server's default. Custom plans keep the planner from
     // choosing a filter-blind generic plan for a prepared statement (pitfall 3).
-    std::array<Statement, 1> setup{Statement{
-        "SELECT set_config('default_transaction_isolation', 'read committed', false), "
-        "set_config('plan_cache_mode', 'force_custom_plan', false)",
-        {},
-        false,
-        false}};
+    std::array<Statement, 1> setup{
+        Statement{"SELECT set_config('default_transaction_isolation', 'read committed', false), "
+                  "set_config('plan_cache_mode', 'force_custom_plan', false)",
+                  {},
+                  false,
+                  false}};
     run(ctx, setup);
 }
 

@@ -4,8 +4,8 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
-#include <stdexcept>
 #include <span>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -66,8 +66,8 @@ enum class Interruption { none, canceled, deadline_exceeded };
 // ended it. The store turns it into an eventstore::Error naming the operation.
 struct DatabaseFailure : std::runtime_error {
     DatabaseFailure(std::string message, std::string state, Interruption why, bool lost)
-        : std::runtime_error(std::move(message)), sqlstate(std::move(state)), interruption(why),
-          connection_lost(lost) {}
+        : std::runtime_error(std::move(message)), sqlstate(std::move(state)), interruption(why), connection_lost(lost) {
+    }
     std::string sqlstate;
     Interruption interruption = Interruption::none;
     bool connection_lost = false;

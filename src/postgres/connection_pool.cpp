@@ -34,8 +34,8 @@ ConnectionLease ConnectionPool::Impl::acquire(const Context& ctx) {
         while (!m_idle.empty()) {
             std::unique_ptr<detail::Connection> conn = std::move(m_idle.back());
             m_idle.pop_back();
-            const bool stale = m_options.max_idle_time.count() > 0 &&
-                               Clock::now() - conn->last_used() > m_options.max_idle_time;
+            const bool stale =
+                m_options.max_idle_time.count() > 0 && Clock::now() - conn->last_used() > m_options.max_idle_time;
             if (!conn->broken() && !stale) {
                 return ConnectionLease(*this, std::move(conn));
             }
@@ -53,9 +53,8 @@ ConnectionLease ConnectionPool::Impl::acquire(const Context& ctx) {
                 throw;
             }
         }
-        if (!m_available.wait_until(lock, ctx.stop_token(), limit, [&] {
-                return !m_idle.empty() || m_open < m_options.max_connections;
-            })) {
+        if (!m_available.wait_until(lock, ctx.stop_token(), limit,
+                                    [&] { return !m_idle.empty() || m_open < m_options.max_connections; })) {
             if (ctx.stop_requested()) {
                 continue; // reported at the top of the loop
             }

@@ -1,9 +1,8 @@
-#include <eventstore/postgres/event_store.hpp>
-
 #include <cstdlib>
 #include <limits>
 
 #include <eventstore/error.hpp>
+#include <eventstore/postgres/event_store.hpp>
 
 #include "core/json.hpp"
 #include "postgres/lock_keys.hpp"
@@ -74,8 +73,8 @@ void check_event(const StorableEvent& e, std::size_t index, json::StringMembers&
         throw Error(Errc::invalid_event_type, where + "the event type is empty");
     }
     if (e.event_type.size() > max_event_type_length) {
-        throw Error(Errc::invalid_event_type, where + "the event type is longer than " +
-                                                  std::to_string(max_event_type_length) + " bytes");
+        throw Error(Errc::invalid_event_type,
+                    where + "the event type is longer than " + std::to_string(max_event_type_length) + " bytes");
     }
     if (e.event_type.find('\0') != std::string::npos || !json::is_valid_utf8(e.event_type)) {
         throw Error(Errc::invalid_event_type, where + "the event type must be UTF-8 text without NUL bytes");
@@ -101,7 +100,8 @@ public:
     }
 
     QueryResult query(const Context& ctx, const Filter& filter);
-    void append(const Context& ctx, const Filter& filter, SequenceNumber expected, std::span<const StorableEvent> events);
+    void append(const Context& ctx, const Filter& filter, SequenceNumber expected,
+                std::span<const StorableEvent> events);
     void save_snapshot(const Context& ctx, const Snapshot& snapshot);
     std::optional<Snapshot> load_snapshot(const Context& ctx, std::string_view projection_type, const Filter& filter);
     void delete_snapshot(const Context& ctx, std::string_view projection_type, const Filter& filter);
@@ -138,8 +138,8 @@ QueryResult EventStore::Impl::query(const Context& ctx, const Filter& filter) {
         // barrier against in-flight writers, for every key at once.
         statements.push_back(Statement{"LOCK TABLE " + m_events.quoted + " IN SHARE MODE", {}, false});
     }
-    statements.push_back(Statement{m_select_prefix + clause.sql + " ORDER BY e.sequence_number", std::move(clause.params),
-                                   true});
+    statements.push_back(
+        Statement{m_select_prefix + clause.sql + " ORDER BY e.sequence_number", std::move(clause.params), true});
     QueryResult out;
     try {
         ConnectionLease conn = m_primary->impl().acquire(ctx);
@@ -149,8 +149,8 @@ QueryResult EventStore::Impl::query(const Context& ctx, const Filter& filter) {
         out.events.reserve(static_cast<std::size_t>(n));
         for (int i = 0; i < n; ++i) {
             StorableEvent e;
-            e.sequence_number = static_cast<SequenceNumber>(
-                detail::decode_int8(PQgetvalue(rows, i, 0), PQgetlength(rows, i, 0)));
+            e.sequence_number =
+                static_cast<SequenceNumber>(detail::decode_int8(PQgetvalue(rows, i, 0), PQgetlength(rows, i, 0)));
             e.occurred_at = detail::decode_timestamptz(PQgetvalue(rows, i, 1), PQgetlength(rows, i, 1));
             e.event_type.assign(PQgetvalue(rows, i, 2), static_cast<std::size_t>(PQgetlength(rows, i, 2)));
             e.payload_json = detail::decode_jsonb(PQgetvalue(rows, i, 3), PQgetlength(rows, i, 3));
@@ -211,8 +211,8 @@ void EventStore::Impl::append(const Context& ctx, const Filter& filter, Sequence
         // is a matching event.
         params.push_back(detail::int8_param(static_cast<std::int64_t>(expected)));
         sql += "NOT EXISTS (SELECT 1 FROM " + m_events.quoted + " e WHERE e.sequence_number > $5 AND " + clause.sql +
-               ") AND EXISTS (SELECT 1 FROM " + m_events.quoted + " e WHERE e.sequence_number = $5 AND " +
-               clause.sql + ")";
+               ") AND EXISTS (SELECT 1 FROM " + m_events.quoted + " e WHERE e.sequence_number = $5 AND " + clause.sql +
+               ")";
     } else {
         sql += "NOT EXISTS (SELECT 1 FROM " + m_events.quoted + " e WHERE " + clause.sql + ")";
     }
@@ -246,8 +246,8 @@ void EventStore::Impl::append(const Context& ctx, const Filter& filter, Sequence
         throw ConcurrencyConflict();
     }
     if (rows_affected != events.size()) {
-        throw Error(Errc::appending_event_failed, "inserted " + std::to_string(rows_affected) + " of " +
-                                                      std::to_string(events.size()) + " events");
+        throw Error(Errc::appending_event_failed,
+                    "inserted " + std::to_string(rows_affected) + " of " + std::to_string(events.size()) + " events");
     }
 }
 
@@ -257,16 +257,16 @@ void EventStore::Impl::save_snapshot(const Context& ctx, const Snapshot& snapsho
         throw Error(Errc::saving_snapshot_failed, "sequence number out of range");
     }
     // A lower sequence number never overwrites; an equal or higher one does (Go semantics).
-    std::vector<Statement> statements{Statement{
-        "INSERT INTO " + m_snapshots.quoted +
-            " AS s (projection_type, filter_hash, sequence_number, snapshot_data, created_at) "
-            "VALUES ($1, $2, $3, $4::jsonb, now()) ON CONFLICT (projection_type, filter_hash) DO UPDATE SET "
-            "sequence_number = EXCLUDED.sequence_number, snapshot_data = EXCLUDED.snapshot_data, "
-            "created_at = EXCLUDED.created_at WHERE EXCLUDED.sequence_number >= s.sequence_number",
-        {detail::text_param(snapshot.projection_type), detail::text_param(snapshot.filter_hash),
-         detail::int8_param(static_cast<std::int64_t>(snapshot.sequence_number)),
-         detail::text_param(snapshot.data_json)},
-        false}};
+    std::vector<Statement> statements{
+        Statement{"INSERT INTO " + m_snapshots.quoted +
+                      " AS s (projection_type, filter_hash, sequence_number, snapshot_data, created_at) "
+                      "VALUES ($1, $2, $3, $4::jsonb, now()) ON CONFLICT (projection_type, filter_hash) DO UPDATE SET "
+                      "sequence_number = EXCLUDED.sequence_number, snapshot_data = EXCLUDED.snapshot_data, "
+                      "created_at = EXCLUDED.created_at WHERE EXCLUDED.sequence_number >= s.sequence_number",
+                  {detail::text_param(snapshot.projection_type), detail::text_param(snapshot.filter_hash),
+                   detail::int8_param(static_cast<std::int64_t>(snapshot.sequence_number)),
+                   detail::text_param(snapshot.data_json)},
+                  false}};
     try {
         ConnectionLease conn = m_primary->impl().acquire(ctx);
         conn->run(ctx, statements);
@@ -327,7 +327,8 @@ void EventStore::Impl::migrate(const Context& ctx) {
     const std::string& s = m_snapshots.quoted;
     std::vector<Statement> statements;
     auto ddl = [&statements](std::string sql) { statements.push_back(Statement{std::move(sql), {}, false, false}); };
-    statements.push_back(Statement{"SELECT pg_advisory_xact_lock($1)", {detail::int8_param(migrate_lock_key)}, false, false});
+    statements.push_back(
+        Statement{"SELECT pg_advisory_xact_lock($1)", {detail::int8_param(migrate_lock_key)}, false, false});
     for (const detail::TableName* table : {&m_events, &m_snapshots}) {
         if (!table->schema.empty()) {
             ddl("CREATE SCHEMA IF NOT EXISTS " + detail::quote_identifier(table->schema));

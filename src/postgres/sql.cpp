@@ -131,7 +131,8 @@ TableName parse_table_name(std::string_view name) {
             throw Error(Errc::invalid_table_name, "a table name must be valid UTF-8 without NUL bytes");
         }
     }
-    t.quoted = t.schema.empty() ? quote_identifier(t.table) : quote_identifier(t.schema) + "." + quote_identifier(t.table);
+    t.quoted =
+        t.schema.empty() ? quote_identifier(t.table) : quote_identifier(t.schema) + "." + quote_identifier(t.table);
     return t;
 }
 
@@ -197,8 +198,9 @@ FilterClause filter_clause(const Filter& filter, int first_param) {
                 for (const FilterPredicate& p : preds) {
                     sorted.push_back(&p);
                 }
-                std::stable_sort(sorted.begin(), sorted.end(),
-                                 [](const FilterPredicate* x, const FilterPredicate* y) { return x->key() < y->key(); });
+                std::stable_sort(sorted.begin(), sorted.end(), [](const FilterPredicate* x, const FilterPredicate* y) {
+                    return x->key() < y->key();
+                });
                 bool mergeable = true;
                 std::string merged = "{";
                 const FilterPredicate* previous = nullptr;
@@ -361,7 +363,8 @@ TimePoint decode_timestamptz(const char* data, int length) {
     if (us <= -limit_us) {
         return TimePoint::min();
     }
-    return TimePoint(std::chrono::duration_cast<TimePoint::duration>(std::chrono::microseconds(us + postgres_epoch_offset_us)));
+    return TimePoint(
+        std::chrono::duration_cast<TimePoint::duration>(std::chrono::microseconds(us + postgres_epoch_offset_us)));
 }
 
 std::string decode_jsonb(const char* data, int length) {

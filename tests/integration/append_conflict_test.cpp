@@ -5,12 +5,12 @@
 // event's writer keys before inserting, as every append does. A writer that skips the protocol is
 // outside the guarantee, which the design document states.
 
-#include <gtest/gtest.h>
-
 #include <chrono>
 #include <future>
 #include <string>
 #include <thread>
+
+#include <gtest/gtest.h>
 
 #include <eventstore/postgres.hpp>
 
@@ -33,7 +33,8 @@ protected:
         m_table = std::string("conflict_") + info->name();
         m_conninfo = eventstore::test::test_database();
         m_pool = eventstore::postgres::ConnectionPool::create(m_conninfo);
-        m_store = eventstore::postgres::new_event_store_from_pool(m_pool, eventstore::postgres::with_table_name(m_table));
+        m_store =
+            eventstore::postgres::new_event_store_from_pool(m_pool, eventstore::postgres::with_table_name(m_table));
         m_store->migrate();
     }
 
@@ -50,8 +51,7 @@ protected:
             ASSERT_TRUE(l.exclusive);
             raw.exec("SELECT pg_advisory_xact_lock($1::bigint)", {std::to_string(l.key)});
         }
-        raw.exec("INSERT INTO \"" + m_table +
-                     "\" (event_type, occurred_at, payload) VALUES ($1, now(), $2::jsonb)",
+        raw.exec("INSERT INTO \"" + m_table + "\" (event_type, occurred_at, payload) VALUES ($1, now(), $2::jsonb)",
                  {type, payload});
     }
 
@@ -106,7 +106,8 @@ TEST_F(AppendConflict, StaleAppendSucceedsWhenTheOpenWriterRollsBack) {
     PgSession raw(m_conninfo);
     begin_protocol_writer(raw, "BookCopyLentToReader", lent_payload("reader-raw"));
 
-    auto pending = std::async(std::launch::async, [&, m = max] { m_store->append(book_filter(), m, lent("reader-store")); });
+    auto pending =
+        std::async(std::launch::async, [&, m = max] { m_store->append(book_filter(), m, lent("reader-store")); });
     EXPECT_EQ(pending.wait_for(300ms), std::future_status::timeout);
     raw.exec("ROLLBACK");
     EXPECT_NO_THROW(pending.get());

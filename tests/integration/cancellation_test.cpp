@@ -2,13 +2,13 @@
 // 100 ms of its deadline or stop request, is cancelled on the server, leaves its connection usable,
 // and writes nothing.
 
-#include <gtest/gtest.h>
-
 #include <chrono>
 #include <future>
 #include <stop_token>
 #include <string>
 #include <thread>
+
+#include <gtest/gtest.h>
 
 #include <eventstore/postgres.hpp>
 
@@ -19,9 +19,9 @@ namespace {
 
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
+using eventstore::build_event_filter;
 using eventstore::Context;
 using eventstore::Errc;
-using eventstore::build_event_filter;
 using eventstore::P;
 using eventstore::test::PgSession;
 
@@ -32,7 +32,8 @@ protected:
         m_table = std::string("cancel_") + info->name();
         m_conninfo = eventstore::test::test_database();
         m_pool = eventstore::postgres::ConnectionPool::create(m_conninfo, {.max_connections = 1});
-        m_store = eventstore::postgres::new_event_store_from_pool(m_pool, eventstore::postgres::with_table_name(m_table));
+        m_store =
+            eventstore::postgres::new_event_store_from_pool(m_pool, eventstore::postgres::with_table_name(m_table));
         m_store->migrate();
     }
 
@@ -52,7 +53,8 @@ protected:
     void expect_nothing_running() {
         PgSession raw(m_conninfo);
         const auto rows = raw.exec("SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND pid <> "
-                                   "pg_backend_pid() AND query LIKE '%" + m_table + "%' AND query NOT LIKE 'LOCK%'");
+                                   "pg_backend_pid() AND query LIKE '%" +
+                                   m_table + "%' AND query NOT LIKE 'LOCK%'");
         EXPECT_EQ(*rows.at(0).at(0), "0");
     }
 

@@ -7,8 +7,6 @@
 // log that match its filter, up to the maximum it returned, are exactly the events it returned (no
 // event became visible later below a maximum already reported).
 
-#include <gtest/gtest.h>
-
 #include <algorithm>
 #include <atomic>
 #include <map>
@@ -19,6 +17,8 @@
 #include <thread>
 #include <vector>
 
+#include <gtest/gtest.h>
+
 #include <eventstore/postgres.hpp>
 
 #include "core/json.hpp"
@@ -26,12 +26,12 @@
 
 namespace {
 
+using eventstore::build_event_filter;
 using eventstore::Filter;
 using eventstore::FilterPredicate;
 using eventstore::P;
 using eventstore::SequenceNumber;
 using eventstore::StorableEvent;
-using eventstore::build_event_filter;
 
 // The filter semantics, evaluated in C++ on a decoded event, independently of the SQL.
 bool matches(const Filter& f, const StorableEvent& e) {
@@ -54,8 +54,7 @@ bool matches(const Filter& f, const StorableEvent& e) {
         }
         constrained = true;
         const auto& types = item.event_types();
-        const bool type_ok =
-            types.empty() || std::find(types.begin(), types.end(), e.event_type) != types.end();
+        const bool type_ok = types.empty() || std::find(types.begin(), types.end(), e.event_type) != types.end();
         bool preds_ok = true;
         if (!item.predicates().empty()) {
             preds_ok = item.all_predicates_must_match()
@@ -84,7 +83,10 @@ Filter random_filter(std::mt19937& rng) {
     case 1:
         return build_event_filter().matching().any_predicate_of(pred(), pred()).finalize();
     case 2:
-        return build_event_filter().matching().all_predicates_of(P("k1", pick(values)), P("k2", pick(values))).finalize();
+        return build_event_filter()
+            .matching()
+            .all_predicates_of(P("k1", pick(values)), P("k2", pick(values)))
+            .finalize();
     case 3:
         return build_event_filter().matching().any_event_type_of(pick(types)).and_any_predicate_of(pred()).finalize();
     default:
@@ -118,8 +120,8 @@ class ConcurrencyOracle : public ::testing::Test {
 protected:
     void SetUp() override {
         const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-        m_pool = eventstore::postgres::ConnectionPool::create(eventstore::test::test_database(),
-                                                              {.max_connections = 16});
+        m_pool =
+            eventstore::postgres::ConnectionPool::create(eventstore::test::test_database(), {.max_connections = 16});
         m_store = eventstore::postgres::new_event_store_from_pool(
             m_pool, eventstore::postgres::with_table_name(std::string("oracle_") + info->name()));
         m_store->migrate();

@@ -2,8 +2,6 @@
 // COMMIT, so without care a reader sees N+1 before N commits and then skips N forever
 // (docs/design/append-concurrency.md, "Guarantee 2").
 
-#include <gtest/gtest.h>
-
 #include <atomic>
 #include <chrono>
 #include <future>
@@ -12,6 +10,8 @@
 #include <string>
 #include <thread>
 #include <variant>
+
+#include <gtest/gtest.h>
 
 #include <eventstore/postgres.hpp>
 
@@ -36,7 +36,8 @@ protected:
         m_table = std::string("gapfree_") + info->name();
         m_conninfo = eventstore::test::test_database();
         m_pool = eventstore::postgres::ConnectionPool::create(m_conninfo, {.max_connections = 12});
-        m_store = eventstore::postgres::new_event_store_from_pool(m_pool, eventstore::postgres::with_table_name(m_table));
+        m_store =
+            eventstore::postgres::new_event_store_from_pool(m_pool, eventstore::postgres::with_table_name(m_table));
         m_store->migrate();
     }
 
@@ -79,9 +80,7 @@ eventstore::StorableEvent lent(const std::string& book, const std::string& reade
 // the second writer commits while the first is still open.
 const Filter book_or_reader =
     build_event_filter().matching().any_predicate_of(P("BookID", "b1"), P("ReaderID", "r1")).finalize();
-const Filter second_writers_boundary =
-    build_event_filter().matching().any_predicate_of(P("BookID", "b2")).finalize();
-
+const Filter second_writers_boundary = build_event_filter().matching().any_predicate_of(P("BookID", "b2")).finalize();
 
 TEST_F(GapFreeReads, ReaderNeverReportsAMaximumAboveAnOpenWriter_Commit) {
     PgSession raw(m_conninfo);

@@ -80,14 +80,17 @@ std::unique_ptr<EventStore> new_event_store_from_pool_and_replica(std::shared_pt
                                                                   std::shared_ptr<ConnectionPool> replica,
                                                                   std::vector<Option> options);
 
-template <typename... Options>
-    requires(std::same_as<std::remove_cvref_t<Options>, Option> && ...)
+namespace detail {
+template <typename T>
+concept StoreOption = std::same_as<std::remove_cvref_t<T>, Option>;
+} // namespace detail
+
+template <detail::StoreOption... Options>
 std::unique_ptr<EventStore> new_event_store_from_pool(std::shared_ptr<ConnectionPool> primary, Options&&... options) {
     return new_event_store_from_pool(std::move(primary), std::vector<Option>{std::forward<Options>(options)...});
 }
 
-template <typename... Options>
-    requires(std::same_as<std::remove_cvref_t<Options>, Option> && ...)
+template <detail::StoreOption... Options>
 std::unique_ptr<EventStore> new_event_store_from_pool_and_replica(std::shared_ptr<ConnectionPool> primary,
                                                                   std::shared_ptr<ConnectionPool> replica,
                                                                   Options&&... options) {

@@ -1,0 +1,604 @@
+#include "support/postgres_server.hpp"
+
+#include <array>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <mutex>
+#include <optional>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <libpq-fe.h>
+#include <pwd.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "support/pg_session.hpp"
+
+extern char** environ; // NOLINT(readability-redundant-declaration): POSIX leaves its declaration to us
+
+namespace eventstore::test {
+
+namespace {
+
+constexpr int default_port = 5432;
+constexpr const char* server_user = "postgres";
+
+std::optional<std::string> env(const char* name) {
+    const char* value = std::getenv(name); // NOLINT(concurrency-mt-unsafe): read-only use
+    if (value == nullptr) {
+        return std::nullopt;
+    }
+    return std::string(value);
+}
+
+bool env_flag(const char* name, bool fallback) {
+    const auto value = env(name);
+    if (!value || value->empty()) {
+        return fallback;
+    }
+    return *value != "0" && *value != "false" && *value != "off" && *value != "no";
+}
+
+bool running_as_root() { return geteuid() == 0; }
+
+bool is_executable(const std::string& path) { return ::access(path.c_str(), X_OK) == 0; }
+
+std::string find_bindir() {
+    if (auto dir = env("EVENTSTORE_PG_BINDIR"); dir && !dir->empty()) {
+        return *dir;
+    }
+    if (is_executable("/usr/lib/postgresql/15/bin/initdb")) {
+        return "/usr/lib/postgresql/15/bin";
+    }
+    return ""; // rely on PATH
+}
+
+std::string bin(const std::string& bindir, const char* program) {
+    return bindir.empty() ? std::string(program) : bindir + "/" + program;
+}
+
+// The environment for child processes: ours without libpq's PG* variables, which would otherwise
+// point the tools (and the server's defaults) at some other cluster.
+std::vector<std::string> child_environment() {
+    std::vector<std::string> result;
+    for (char** e = environ; *e != nullptr; ++e) {
+        const std::string_view entry(*e);
+        if (!entry.starts_with("PG")) {
+            result.emplace_back(entry);
+        }
+    }
+    return result;
+}
+
+std::vector<char*> c_strings(std::vector<std::string>& strings) {
+    std::vector<char*> result;
+    result.reserve(strings.size() + 1);
+    for (auto& s : strings) {
+        result.push_back(s.data());
+    }
+    result.push_back(nullptr);
+    return result;
+}
+
+std::string join(const std::vector<std::string>& argv) {
+    std::string result;
+    for (const auto& a : argv) {
+        if (!result.empty()) {
+            result += ' ';
+        }
+        result += a;
+    }
+    return result;
+}
+
+// Prefixes `argv` with `runuser -u postgres --` when we are root: initdb, pg_ctl and postgres refuse
+// to run as root.
+std::vector<std::string> as_server_user(std::vector<std::string> argv) {
+    if (running_as_root()) {
+        argv.insert(argv.begin(), {"runuser", "-u", server_user, "--"});
+    }
+    return argv;
+}
+
+struct SpawnOptions {
+    int stdin_fd = -1;       // -1: /dev/null
+    std::string output_path; // "": /dev/null
+    bool new_session = false;
+};
+
+pid_t spawn(std::vector<std::string> argv, const SpawnOptions& options) {
+    posix_spawn_file_actions_t actions;
+    posix_spawnattr_t attributes;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawnattr_init(&attributes);
+    if (options.stdin_fd >= 0) {
+        posix_spawn_file_actions_adddup2(&actions, options.stdin_fd, STDIN_FILENO);
+    } else {
+        posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+    }
+    const std::string out = options.output_path.empty() ? std::string("/dev/null") : options.output_path;
+    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, out.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
+    if (options.new_session) {
+        posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSID);
+    }
+    std::vector<std::string> environment = child_environment();
+    std::vector<char*> c_argv = c_strings(argv);
+    std::vector<char*> c_env = c_strings(environment);
+    pid_t pid = -1;
+    const int rc = posix_spawnp(&pid, c_argv[0], &actions, &attributes, c_argv.data(), c_env.data());
+    posix_spawn_file_actions_destroy(&actions);
+    posix_spawnattr_destroy(&attributes);
+    if (rc != 0) {
+        throw std::runtime_error("cannot run " + argv[0] + ": " + std::strerror(rc));
+    }
+    return pid;
+}
+
+int wait_for(pid_t pid) {
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0) {
+        if (errno != EINTR) {
+            return -1;
+        }
+    }
+    if (WIFEXITED(status)) {
+        return WEXITSTATUS(status);
+    }
+    return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : -1;
+}
+
+// Runs `argv` to completion with its output appended to `log_path`; returns its exit code.
+int run(const std::vector<std::string>& argv, const std::string& log_path) {
+    if (!log_path.empty()) {
+        std::ofstream(log_path, std::ios::app) << "$ " << join(argv) << '\n';
+    }
+    SpawnOptions options;
+    options.output_path = log_path;
+    return wait_for(spawn(argv, options));
+}
+
+std::string tail_of(const std::string& path, std::size_t max_bytes = 4000) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+        return "(no " + path + ")";
+    }
+    std::stringstream buffer;
+    buffer << in.rdbuf();
+    std::string text = buffer.str();
+    if (text.size() > max_bytes) {
+        text = "..." + text.substr(text.size() - max_bytes);
+    }
+    return text;
+}
+
+void append_lines(const std::string& path, const std::vector<std::string>& lines) {
+    std::ofstream out(path, std::ios::app);
+    out << "\n# eventstore test support\n";
+    for (const auto& line : lines) {
+        out << line << '\n';
+    }
+    if (!out) {
+        throw std::runtime_error("cannot write " + path);
+    }
+}
+
+std::string quote_conninfo_value(std::string_view value) {
+    const bool plain = !value.empty() && value.find_first_of(" '\\\t\n") == std::string_view::npos;
+    if (plain) {
+        return std::string(value);
+    }
+    std::string quoted = "'";
+    for (const char c : value) {
+        if (c == '\'' || c == '\\') {
+            quoted += '\\';
+        }
+        quoted += c;
+    }
+    quoted += '\'';
+    return quoted;
+}
+
+std::string make_conninfo(const std::string& host, int port, std::string_view dbname) {
+    return "host=" + quote_conninfo_value(host) + " port=" + std::to_string(port) + " user=" + server_user +
+           " dbname=" + quote_conninfo_value(dbname);
+}
+
+void check_database_name(std::string_view name) {
+    if (name.empty() || name.size() > 63) {
+        throw std::invalid_argument("database name must have 1 to 63 characters: " + std::string(name));
+    }
+    for (const char c : name) {
+        const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+        if (!ok) {
+            throw std::invalid_argument("database name may hold letters, digits and '_' only: " + std::string(name));
+        }
+    }
+}
+
+// Stops every cluster under the folder (pg_ctl -m immediate) and removes the folder once its standard
+// input reaches end of file: when the owner closes the pipe, or dies.
+constexpr const char* watchdog_script = R"sh(
+trap '' INT TERM HUP
+cat >/dev/null
+for pidfile in "$1"/*/postmaster.pid; do
+    [ -f "$pidfile" ] || continue
+    if [ "$4" = root ]; then
+        runuser -u postgres -- "$3" -D "${pidfile%/postmaster.pid}" -m immediate -s stop
+    else
+        "$3" -D "${pidfile%/postmaster.pid}" -m immediate -s stop
+    fi
+done >/dev/null 2>&1
+[ "$2" = 1 ] || rm -rf "$1"
+)sh";
+
+} // namespace
+
+class PostgresServer::Impl {
+public:
+    Impl() {
+        if (auto external = env("EVENTSTORE_TEST_CONNINFO"); external && !external->empty()) {
+            m_external = true;
+            m_conninfo = *external;
+            return;
+        }
+        m_bindir = find_bindir();
+        m_fast = env_flag("EVENTSTORE_PG_FAST", true);
+        m_keep = env_flag("EVENTSTORE_TEST_KEEP_CLUSTER", false);
+        create_directory();
+        start_watchdog();
+        try {
+            start_primary();
+        } catch (...) {
+            stop_watchdog(); // stops whatever did start and removes the folder
+            throw;
+        }
+    }
+
+    ~Impl() {
+        if (m_external) {
+            drop_created_databases();
+            return;
+        }
+        stop_watchdog();
+    }
+
+    Impl(const Impl&) = delete;
+    Impl& operator=(const Impl&) = delete;
+
+    void start_primary() {
+        initialise_data(m_dir + "/data");
+        std::vector<std::string> settings = {
+            "listen_addresses = ''",
+            "unix_socket_directories = '" + m_dir + "'",
+            "port = " + std::to_string(m_port),
+            "max_connections = 200",
+            "max_locks_per_transaction = 256",
+            "wal_level = replica",
+            "max_wal_senders = 10",
+            "max_replication_slots = 10",
+        };
+        if (m_fast) {
+            settings.insert(settings.end(), {"fsync = off", "synchronous_commit = off", "full_page_writes = off"});
+        }
+        append_lines(m_dir + "/data/postgresql.conf", settings);
+        start_cluster(m_dir + "/data", m_dir + "/server.log");
+        m_conninfo = make_conninfo(m_dir, m_port, "postgres");
+    }
+
+    std::string create_database(std::string_view name) {
+        check_database_name(name);
+        PgSession session(m_conninfo);
+        const std::string quoted = "\"" + std::string(name) + "\"";
+        session.exec("DROP DATABASE IF EXISTS " + quoted + " WITH (FORCE)");
+        session.exec("CREATE DATABASE " + quoted + " TEMPLATE template0 ENCODING 'UTF8'");
+        if (m_external) {
+            const std::lock_guard lock(m_mutex);
+            m_created_databases.emplace_back(name);
+        }
+        return with_dbname(m_conninfo, name);
+    }
+
+    std::string fresh_database(std::string_view prefix) {
+        unsigned number = 0;
+        {
+            const std::lock_guard lock(m_mutex);
+            number = ++m_database_counter;
+        }
+        return create_database(std::string(prefix) + "_" + std::to_string(::getpid()) + "_" + std::to_string(number));
+    }
+
+    std::string start_replica(std::string_view dbname) {
+        if (m_external) {
+            auto replica = env("EVENTSTORE_TEST_REPLICA_CONNINFO");
+            if (!replica || replica->empty()) {
+                throw std::runtime_error("start_replica: EVENTSTORE_TEST_CONNINFO is set but "
+                                         "EVENTSTORE_TEST_REPLICA_CONNINFO is not");
+            }
+            return with_dbname(*replica, dbname);
+        }
+        const std::lock_guard lock(m_mutex);
+        const int number = ++m_replica_counter;
+        const int port = m_port + number;
+        const std::string data = m_dir + "/replica" + std::to_string(number);
+        const std::string log = m_dir + "/commands.log";
+        const std::vector<std::string> basebackup = as_server_user(
+            {bin(m_bindir, "pg_basebackup"), "-h", m_dir, "-p", std::to_string(m_port), "-U", server_user, "-D", data,
+             "-R", "-X", "stream", "-c", "fast", "-N", "-C", "-S", "replica_" + std::to_string(number)});
+        if (run(basebackup, log) != 0) {
+            throw std::runtime_error("pg_basebackup failed:\n" + tail_of(log));
+        }
+        append_lines(data + "/postgresql.conf", {"port = " + std::to_string(port), "hot_standby = on"});
+        start_cluster(data, m_dir + "/replica" + std::to_string(number) + ".log");
+        return make_conninfo(m_dir, port, dbname);
+    }
+
+    std::string m_conninfo;
+    std::string m_dir;
+    int m_port = default_port;
+    bool m_external = false;
+
+private:
+    void create_directory() {
+        std::string pattern = "/tmp/eventstore-pg.XXXXXX";
+        if (::mkdtemp(pattern.data()) == nullptr) {
+            throw std::runtime_error(std::string("mkdtemp failed: ") + std::strerror(errno));
+        }
+        m_dir = pattern;
+        if (running_as_root()) {
+            const passwd* user = ::getpwnam(server_user); // NOLINT(concurrency-mt-unsafe): under postgres()'s lock
+            if (user == nullptr) {
+                ::rmdir(m_dir.c_str());
+                throw std::runtime_error("running as root, but there is no user 'postgres' to run the server "
+                                         "(install postgresql-15)");
+            }
+            m_server_uid = user->pw_uid;
+            if (::chown(m_dir.c_str(), user->pw_uid, user->pw_gid) != 0) {
+                const std::string reason = std::strerror(errno);
+                ::rmdir(m_dir.c_str());
+                throw std::runtime_error("chown " + m_dir + ": " + reason);
+            }
+        } else {
+            m_server_uid = ::geteuid();
+        }
+    }
+
+    void start_watchdog() {
+        std::array<int, 2> fds{-1, -1};
+        if (::pipe2(fds.data(), O_CLOEXEC) != 0) {
+            const std::string reason = std::strerror(errno);
+            ::rmdir(m_dir.c_str());
+            throw std::runtime_error("pipe2: " + reason);
+        }
+        SpawnOptions options;
+        options.stdin_fd = fds[0];
+        options.new_session = true;
+        try {
+            m_watchdog = spawn({"/bin/sh", "-c", watchdog_script, "eventstore-pg-watchdog", m_dir, m_keep ? "1" : "0",
+                                bin(m_bindir, "pg_ctl"), running_as_root() ? "root" : "user"},
+                               options);
+        } catch (...) {
+            ::close(fds[0]);
+            ::close(fds[1]);
+            ::rmdir(m_dir.c_str());
+            throw;
+        }
+        ::close(fds[0]);
+        m_watchdog_fd = fds[1];
+    }
+
+    void stop_watchdog() noexcept {
+        if (m_watchdog_fd >= 0) {
+            ::close(m_watchdog_fd);
+            m_watchdog_fd = -1;
+        }
+        if (m_watchdog > 0) {
+            wait_for(m_watchdog);
+            m_watchdog = -1;
+            if (m_keep) {
+                std::cerr << "eventstore test support: kept PostgreSQL folder " << m_dir << '\n';
+            }
+        }
+    }
+
+    // A cached copy of a fresh initdb result, shared by the test processes of this user and server
+    // build: copying it takes a quarter of initdb's time.
+    [[nodiscard]] std::string template_path() const {
+        struct stat st {};
+        if (::stat(bin(m_bindir, "postgres").c_str(), &st) != 0) {
+            return "";
+        }
+        return "/tmp/eventstore-pg-template-v1-" + std::to_string(m_server_uid) + "-" + std::to_string(st.st_size) +
+               "-" + std::to_string(st.st_mtim.tv_sec);
+    }
+
+    [[nodiscard]] bool template_usable(const std::string& path) const {
+        struct stat st {};
+        if (path.empty() || ::lstat(path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != m_server_uid) {
+            return false;
+        }
+        return ::access((path + "/PG_VERSION").c_str(), F_OK) == 0 &&
+               ::access((path + "/postgresql.conf").c_str(), F_OK) == 0;
+    }
+
+    void initialise_data(const std::string& data) {
+        const std::string log = m_dir + "/commands.log";
+        const bool use_template = env_flag("EVENTSTORE_TEST_PG_TEMPLATE", true);
+        const std::string cached = use_template ? template_path() : "";
+        if (!cached.empty() && template_usable(cached)) {
+            if (run({"cp", "-a", cached, data}, log) == 0) {
+                return;
+            }
+            run({"rm", "-rf", data}, log);
+        }
+        const std::vector<std::string> initdb =
+            as_server_user({bin(m_bindir, "initdb"), "-D", data, "-U", server_user, "-A", "trust", "-E", "UTF8",
+                            "--locale=C.UTF-8", "--no-sync"});
+        if (run(initdb, log) != 0) {
+            throw std::runtime_error("initdb failed (" + join(initdb) + "):\n" + tail_of(log));
+        }
+        if (!cached.empty()) {
+            // Publish a copy atomically; whoever renames first wins, the others' copies go with m_dir.
+            const std::string staging = m_dir + "/template";
+            if (run({"cp", "-a", data, staging}, log) == 0) {
+                ::rename(staging.c_str(), cached.c_str());
+            }
+        }
+    }
+
+    void start_cluster(const std::string& data, const std::string& server_log) {
+        const std::string log = m_dir + "/commands.log";
+        const std::vector<std::string> pg_ctl =
+            as_server_user({bin(m_bindir, "pg_ctl"), "-D", data, "-l", server_log, "-w", "-t", "60", "-s", "start"});
+        if (run(pg_ctl, log) != 0) {
+            throw std::runtime_error("could not start PostgreSQL (" + join(pg_ctl) + "):\n" + tail_of(log) + "\n--- " +
+                                     server_log + " ---\n" + tail_of(server_log));
+        }
+    }
+
+    void drop_created_databases() noexcept {
+        if (m_created_databases.empty()) {
+            return;
+        }
+        try {
+            PgSession session(m_conninfo);
+            for (const auto& name : m_created_databases) {
+                session.exec("DROP DATABASE IF EXISTS \"" + name + "\" WITH (FORCE)");
+            }
+        } catch (const std::exception& e) {
+            std::cerr << "eventstore test support: could not drop test databases: " << e.what() << '\n';
+        }
+    }
+
+    std::string m_bindir;
+    bool m_fast = true;
+    bool m_keep = false;
+    uid_t m_server_uid = 0;
+    pid_t m_watchdog = -1;
+    int m_watchdog_fd = -1;
+    std::mutex m_mutex;
+    int m_replica_counter = 0;
+    unsigned m_database_counter = 0;
+    std::vector<std::string> m_created_databases;
+};
+
+PostgresServer::PostgresServer() : m_impl(std::make_unique<Impl>()) {}
+PostgresServer::~PostgresServer() = default;
+
+const std::string& PostgresServer::conninfo() const noexcept { return m_impl->m_conninfo; }
+bool PostgresServer::is_external() const noexcept { return m_impl->m_external; }
+const std::string& PostgresServer::directory() const noexcept { return m_impl->m_dir; }
+int PostgresServer::port() const noexcept { return m_impl->m_external ? 0 : m_impl->m_port; }
+
+std::string PostgresServer::create_database(std::string_view name) { return m_impl->create_database(name); }
+std::string PostgresServer::fresh_database(std::string_view prefix) { return m_impl->fresh_database(prefix); }
+std::string PostgresServer::start_replica(std::string_view dbname) { return m_impl->start_replica(dbname); }
+
+std::string with_dbname(std::string_view conninfo, std::string_view dbname) {
+    char* error = nullptr;
+    PQconninfoOption* options = PQconninfoParse(std::string(conninfo).c_str(), &error);
+    if (options == nullptr) {
+        std::string message = error != nullptr ? error : "out of memory";
+        PQfreemem(error);
+        throw std::invalid_argument("bad conninfo: " + message);
+    }
+    std::string result;
+    for (const PQconninfoOption* o = options; o->keyword != nullptr; ++o) {
+        if (std::string_view(o->keyword) == "dbname" || o->val == nullptr) {
+            continue;
+        }
+        result += std::string(o->keyword) + "=" + quote_conninfo_value(o->val) + " ";
+    }
+    PQconninfoFree(options);
+    return result + "dbname=" + quote_conninfo_value(dbname);
+}
+
+namespace {
+
+struct ProcessServer {
+    std::mutex mutex;
+    std::unique_ptr<PostgresServer> server;
+    std::optional<std::string> failure;
+    std::optional<std::string> test_database;
+};
+
+ProcessServer& process_server() {
+    static ProcessServer instance;
+    return instance;
+}
+
+std::string program_name() {
+    std::ifstream comm("/proc/self/comm");
+    std::string name;
+    std::getline(comm, name);
+    std::string cleaned;
+    for (const char c : name) {
+        if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_') {
+            cleaned += c;
+        } else if (c >= 'A' && c <= 'Z') {
+            cleaned += static_cast<char>(c - 'A' + 'a');
+        } else {
+            cleaned += '_';
+        }
+    }
+    return cleaned.empty() ? std::string("test") : cleaned.substr(0, 40);
+}
+
+class PostgresEnvironment : public ::testing::Environment {
+public:
+    void TearDown() override { shutdown_postgres(); }
+};
+
+// Registered while the test binary starts, so that the server is stopped when the run ends.
+[[maybe_unused]] ::testing::Environment* const postgres_environment =
+    ::testing::AddGlobalTestEnvironment(new PostgresEnvironment); // gtest owns it
+
+} // namespace
+
+PostgresServer& postgres() {
+    ProcessServer& state = process_server();
+    const std::lock_guard lock(state.mutex);
+    if (state.server) {
+        return *state.server;
+    }
+    if (state.failure) {
+        throw std::runtime_error(*state.failure);
+    }
+    try {
+        state.server = std::make_unique<PostgresServer>();
+    } catch (const std::exception& e) {
+        state.failure = std::string("could not start the test PostgreSQL server: ") + e.what();
+        throw std::runtime_error(*state.failure);
+    }
+    return *state.server;
+}
+
+std::string test_database() {
+    PostgresServer& server = postgres();
+    ProcessServer& state = process_server();
+    const std::lock_guard lock(state.mutex);
+    if (!state.test_database) {
+        state.test_database = server.create_database("es_" + program_name() + "_" + std::to_string(::getpid()));
+    }
+    return *state.test_database;
+}
+
+void shutdown_postgres() {
+    ProcessServer& state = process_server();
+    const std::lock_guard lock(state.mutex);
+    state.test_database.reset();
+    state.server.reset();
+}
+
+} // namespace eventstore::test
