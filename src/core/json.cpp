@@ -8,6 +8,10 @@ namespace eventstore::detail::json {
 namespace {
 
 constexpr int max_depth = 512;
+// PostgreSQL numeric limits (numeric.c), which jsonb numbers must respect.
+constexpr long long numeric_max_exponent = 1073741822; // larger exponents overflow while parsing
+constexpr long long numeric_max_scale = 16383;         // NUMERIC_DSCALE_MAX
+constexpr long long numeric_max_integer_digits = 131072;
 
 // Length of the well-formed UTF-8 sequence starting at `pos` (RFC 3629: no overlong forms, no encoded
 // surrogates, nothing above U+10FFFF), or 0 when the bytes there do not form one.
@@ -172,6 +176,7 @@ private:
         if (at_end() || !is_digit(peek())) {
             return end_or("expected a digit");
         }
+        const std::size_t int_start = m_pos;
         if (peek() == '0') {
             ++m_pos;
             if (!at_end() && is_digit(peek())) {
@@ -180,22 +185,62 @@ private:
         } else {
             skip_digits();
         }
+        const std::string_view int_digits = m_text.substr(int_start, m_pos - int_start);
+        std::string_view frac_digits;
         if (!at_end() && peek() == '.') {
             ++m_pos;
             if (at_end() || !is_digit(peek())) {
                 return end_or("expected a digit after '.'");
             }
+            const std::size_t frac_start = m_pos;
             skip_digits();
+            frac_digits = m_text.substr(frac_start, m_pos - frac_start);
         }
+        long long exponent = 0;
         if (!at_end() && (peek() == 'e' || peek() == 'E')) {
             ++m_pos;
+            bool negative = false;
             if (!at_end() && (peek() == '+' || peek() == '-')) {
+                negative = peek() == '-';
                 ++m_pos;
             }
             if (at_end() || !is_digit(peek())) {
                 return end_or("expected a digit in exponent");
             }
+            const std::size_t exp_start = m_pos;
             skip_digits();
+            const std::string_view exp_digits = m_text.substr(exp_start, m_pos - exp_start);
+            for (char d : exp_digits) {
+                exponent = exponent * 10 + (d - '0');
+                if (exponent > numeric_max_exponent) {
+                    return error_at("number exponent out of the range PostgreSQL can store", exp_start);
+                }
+            }
+            exponent = negative ? -exponent : exponent;
+        }
+        return check_numeric_range(int_start, int_digits, frac_digits, exponent);
+    }
+
+    // jsonb keeps numbers as PostgreSQL numeric, which holds at most 131072 digits before the decimal
+    // point and 16383 after it (numeric.c). Reject the rest here rather than fail inside an append.
+    bool check_numeric_range(std::size_t start, std::string_view int_digits, std::string_view frac_digits,
+                             long long exponent) {
+        const long long scale = static_cast<long long>(frac_digits.size()) - exponent;
+        if (scale > numeric_max_scale) {
+            return error_at("number has more fraction digits than PostgreSQL can store", start);
+        }
+        long long leading = 0; // decimal position of the first significant digit
+        if (int_digits != "0") {
+            leading = static_cast<long long>(int_digits.size()) - 1 + exponent;
+        } else {
+            const auto first = frac_digits.find_first_not_of('0');
+            if (first == std::string_view::npos) {
+                return true; // zero
+            }
+            leading = -static_cast<long long>(first) - 1 + exponent;
+        }
+        if (leading >= numeric_max_integer_digits) {
+            return error_at("number is larger than PostgreSQL can store", start);
         }
         return true;
     }

@@ -216,3 +216,21 @@ TEST(JsonUtf8, ValidAndInvalidSequences) {
 }
 
 } // namespace
+
+// jsonb stores numbers as PostgreSQL numeric; the limits below were measured on PostgreSQL 15 with
+// `SELECT '{"a": <n>}'::jsonb`: each accepted value is accepted there, each rejected one fails there
+// with "value overflows numeric format".
+TEST(JsonNumbers, AcceptsWhatPostgresNumericHolds) {
+    for (const char* n : {"1e131071", "0.001e131074", "1e-16383", "123e-16383", "-0.5e-16382", "0e999999",
+                          "0e1073741822", "0.0000e131075", "1E+5", "-0", "0.5"}) {
+        EXPECT_EQ(json::check_object(std::string(R"({"a":)") + n + "}"), "") << n;
+    }
+}
+
+TEST(JsonNumbers, RejectsWhatPostgresNumericCannotHold) {
+    for (const char* n : {"1e131072", "10e131071", "0.001e131075", "1e-16384", "0e-16384", "0.1e-16383", "1.5e-16384",
+                          "0.0e-16383", "1e999999", "0e1073741823", "1e99999999999999999999"}) {
+        const std::string problem = json::check_object(std::string(R"({"a":)") + n + "}");
+        EXPECT_NE(problem.find("PostgreSQL"), std::string::npos) << n << ": " << problem;
+    }
+}
