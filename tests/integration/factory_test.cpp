@@ -1,0 +1,367 @@
+// The factories and their options (spec §6.5, §2.1, §2.6) and consistency routing (spec §6.4).
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "integration/fixture.hpp"
+
+namespace {
+
+using eventstore::build_event_filter;
+using eventstore::build_snapshot;
+using eventstore::Context;
+using eventstore::Errc;
+using eventstore::Filter;
+using eventstore::QueryResult;
+using eventstore::Snapshot;
+using eventstore::StorableEvent;
+using eventstore::with_eventual_consistency;
+using eventstore::with_strong_consistency;
+using eventstore::postgres::ConnectionPool;
+using eventstore::postgres::new_event_store_from_pool;
+using eventstore::postgres::new_event_store_from_pool_and_replica;
+using eventstore::postgres::with_snapshot_table_name;
+using eventstore::postgres::with_table_name;
+using namespace eventstore::test;
+
+const std::string book = make_uuid(0xF00D);
+const std::string reader = make_uuid(0xBEEF);
+
+class FactoryTest : public StoreTest {
+protected:
+    // Append, query, and a snapshot round trip through `s`, on an empty store.
+    void exercise_end_to_end(eventstore::postgres::EventStore& s) {
+        const Filter f = book_filter(book);
+        const StorableEvent e1 = added_to_circulation(book, at(1));
+        const StorableEvent e2 = lent_to_reader(book, reader, at(2));
+        ASSERT_NO_THROW(s.append(f, 0, e1));
+        ASSERT_NO_THROW(s.append(f, 1, e2));
+        EXPECT_THROW(s.append(f, 1, e2), eventstore::ConcurrencyConflict);
+        const QueryResult r = s.query(f);
+        ASSERT_EQ(r.events.size(), 2U);
+        EXPECT_TRUE(same_event(r.events[0], e1, 1));
+        EXPECT_TRUE(same_event(r.events[1], e2, 2));
+        EXPECT_EQ(r.max_sequence_number, 2U);
+
+        s.save_snapshot(build_snapshot("BookState", f.hash(), 2, R"({"lent":true})"));
+        const auto loaded = s.load_snapshot("BookState", f);
+        ASSERT_TRUE(loaded.has_value());
+        EXPECT_EQ(loaded->sequence_number, 2U);
+        EXPECT_TRUE(json_equal(loaded->data_json, R"({"lent":true})"));
+        s.delete_snapshot("BookState", f);
+        EXPECT_FALSE(s.load_snapshot("BookState", f).has_value());
+    }
+
+    // Whether a relation with exactly this name exists in this schema.
+    bool relation_exists(const std::string& schema, const std::string& name) {
+        const auto rows = raw().exec(
+            "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind = 'r'",
+            {schema, name});
+        return rows.front().front() == std::optional<std::string>("1");
+    }
+};
+
+// --- construction errors ------------------------------------------------------------------------------
+
+TEST_F(FactoryTest, NilPrimaryConnection) {
+    std::shared_ptr<ConnectionPool> none;
+    auto err = thrown_error([&] { (void)new_event_store_from_pool(none); });
+    ASSERT_TRUE(err.has_value());
+    EXPECT_EQ(err->code(), Errc::nil_database_connection) << describe(err);
+
+    err = thrown_error([&] { (void)new_event_store_from_pool(none, with_table_name("events_x")); });
+    ASSERT_TRUE(err.has_value());
+    EXPECT_EQ(err->code(), Errc::nil_database_connection) << describe(err);
+
+    err = thrown_error([&] { (void)new_event_store_from_pool_and_replica(none, pool()); });
+    ASSERT_TRUE(err.has_value());
+    EXPECT_EQ(err->code(), Errc::nil_database_connection) << describe(err);
+
+    err = thrown_error([&] { (void)new_event_store_from_pool_and_replica(none, none, with_table_name("events_x")); });
+    ASSERT_TRUE(err.has_value());
+    EXPECT_EQ(err->code(), Errc::nil_database_connection) << describe(err);
+    EXPECT_TRUE(err->is(Errc::nil_database_connection));
+}
+
+TEST_F(FactoryTest, EmptyTableName) {
+    auto err = thrown_error([&] { (void)new_event_store_from_pool(pool(), with_table_name("")); });
+    ASSERT_TRUE(err.has_value());
+    EXPECT_EQ(err->code(), Errc::empty_events_table_name) << describe(err);
+
+    err = thrown_error([&] { (void)new_event_store_from_pool_and_replica(pool(), nullptr, with_table_name("")); });
+    ASSERT_TRUE(err.has_value());
+    EXPECT_EQ(err->code(), Errc::empty_events_table_name) << describe(err);
+
+    err = thrown_error([&] { (void)new_event_store_from_pool_and_replica(pool(), pool(), with_table_name("")); });
+    ASSERT_TRUE(err.has_value());
+    EXPECT_EQ(err->code(), Errc::empty_events_table_name) << describe(err);
+}
+
+TEST_F(FactoryTest, DefaultTableNamesAreTheGoOnes) {
+    auto s = new_event_store_from_pool(pool());
+    EXPECT_EQ(s->table_name(), "\"events\"");
+    EXPECT_EQ(s->snapshot_table_name(), "\"snapshots\"");
+}
+
+TEST_F(FactoryTest, InvalidTableNames) {
+    const std::string part_63(63, 'a');
+    const std::string part_64(64, 'a');
+    for (const std::string& name : {part_64, "myschema." + part_64, part_64 + ".events", std::string("a.b.c"),
+                                    std::string(".events"), std::string("events."), std::string("ev\0il", 5)}) {
+        SCOPED_TRACE(json_string(name));
+        auto err = thrown_error([&] { (void)new_event_store_from_pool(pool(), with_table_name(name)); });
+        ASSERT_TRUE(err.has_value());
+        EXPECT_EQ(err->code(), Errc::invalid_table_name) << describe(err);
+        err = thrown_error([&] { (void)new_event_store_from_pool(pool(), with_snapshot_table_name(name)); });
+        ASSERT_TRUE(err.has_value());
+        EXPECT_EQ(err->code(), Errc::invalid_table_name) << describe(err);
+    }
+    // 63 bytes is PostgreSQL's limit, and fine.
+    EXPECT_NO_THROW((void)new_event_store_from_pool(pool(), with_table_name(part_63)));
+    EXPECT_NO_THROW((void)new_event_store_from_pool(pool(), with_table_name(part_63 + "." + part_63)));
+    // An empty snapshot table name is refused too.
+    EXPECT_TRUE(thrown_error([&] { (void)new_event_store_from_pool(pool(), with_snapshot_table_name("")); }).has_value());
+}
+
+// --- table names that work end to end ------------------------------------------------------------------
+
+TEST_F(FactoryTest, ExplicitTableNameWorks) {
+    auto s = new_event_store_from_pool(pool(), with_table_name(table() + "_explicit"),
+                                       with_snapshot_table_name(snapshot_table() + "_explicit"));
+    s->migrate();
+    exercise_end_to_end(*s);
+    EXPECT_EQ(count_rows(quote(table() + "_explicit")), 2);
+    EXPECT_EQ(count_rows(), 0); // the fixture's own table is untouched
+}
+
+TEST_F(FactoryTest, SchemaQualifiedTableNameIsCreatedByMigrateAndWorks) {
+    raw().exec("DROP SCHEMA IF EXISTS myschema CASCADE");
+    auto s = new_event_store_from_pool(pool(), with_table_name("myschema.my_events"),
+                                       with_snapshot_table_name("myschema.my_snapshots"));
+    EXPECT_EQ(s->table_name(), "\"myschema\".\"my_events\"");
+    s->migrate();
+    EXPECT_TRUE(relation_exists("myschema", "my_events"));
+    EXPECT_TRUE(relation_exists("myschema", "my_snapshots"));
+    EXPECT_FALSE(relation_exists("public", "my_events"));
+    exercise_end_to_end(*s);
+    EXPECT_EQ(count_rows("myschema.my_events"), 2);
+}
+
+TEST_F(FactoryTest, TableNameWithQuoteSpaceAndMixedCaseIsQuotedSafely) {
+    const std::string events = "We\"ird Name";
+    const std::string snapshots = "We\"ird Snaps";
+    auto s = new_event_store_from_pool(pool(), with_table_name(events), with_snapshot_table_name(snapshots));
+    s->migrate();
+    EXPECT_TRUE(relation_exists("public", events));
+    EXPECT_TRUE(relation_exists("public", snapshots));
+    EXPECT_FALSE(relation_exists("public", "we\"ird name"));
+    exercise_end_to_end(*s);
+    EXPECT_EQ(count_rows(quote(events)), 2);
+}
+
+TEST_F(FactoryTest, TableNameCannotInjectSql) {
+    raw().exec("CREATE TABLE IF NOT EXISTS victim (id int)");
+    raw().exec("INSERT INTO victim VALUES (1)");
+    const std::string events = "x\"; DROP TABLE victim; --";
+    const std::string snapshots = "y\"; DROP TABLE victim; --";
+    auto s = new_event_store_from_pool(pool(), with_table_name(events), with_snapshot_table_name(snapshots));
+    s->migrate();
+    exercise_end_to_end(*s);
+    EXPECT_TRUE(relation_exists("public", events));
+    EXPECT_TRUE(relation_exists("public", "victim"));
+    EXPECT_EQ(count_rows("victim"), 1);
+}
+
+TEST_F(FactoryTest, LongestTableNameWorks) {
+    const std::string name(63, 'e');
+    const std::string snaps(63, 's');
+    auto s = new_event_store_from_pool(pool(), with_table_name(name), with_snapshot_table_name(snaps));
+    s->migrate();
+    s->migrate(); // derived (index) names stay stable
+    EXPECT_TRUE(relation_exists("public", name));
+    exercise_end_to_end(*s);
+}
+
+// --- a table that does not exist --------------------------------------------------------------------------
+
+TEST_F(FactoryTest, NonExistentTableFailsAtUseNotAtConstruction) {
+    std::unique_ptr<eventstore::postgres::EventStore> s;
+    ASSERT_NO_THROW(s = new_event_store_from_pool(pool(), with_table_name("no_such_events"),
+                                                  with_snapshot_table_name("no_such_snapshots")));
+
+    auto err = thrown_error([&] { (void)s->query(book_filter(book)); });
+    ASSERT_TRUE(err.has_value());
+    EXPECT_TRUE(err->is(Errc::querying_events_failed)) << describe(err);
+    EXPECT_NE(std::string(err->what()).find("does not exist"), std::string::npos) << describe(err);
+    EXPECT_EQ(err->sqlstate(), "42P01") << describe(err);
+
+    err = thrown_error([&] { s->append(book_filter(book), 0, added_to_circulation(book, at(1))); });
+    ASSERT_TRUE(err.has_value());
+    EXPECT_TRUE(err->is(Errc::appending_event_failed)) << describe(err);
+    EXPECT_NE(std::string(err->what()).find("does not exist"), std::string::npos) << describe(err);
+    EXPECT_EQ(err->sqlstate(), "42P01") << describe(err);
+
+    err = thrown_error([&] { (void)s->load_snapshot("P", book_filter(book)); });
+    ASSERT_TRUE(err.has_value());
+    EXPECT_TRUE(err->is(Errc::loading_snapshot_failed)) << describe(err);
+    EXPECT_EQ(err->sqlstate(), "42P01") << describe(err);
+
+    err = thrown_error([&] { s->save_snapshot(build_snapshot("P", "h", 1, "{}")); });
+    ASSERT_TRUE(err.has_value());
+    EXPECT_TRUE(err->is(Errc::saving_snapshot_failed)) << describe(err);
+    EXPECT_EQ(err->sqlstate(), "42P01") << describe(err);
+
+    err = thrown_error([&] { s->delete_snapshot("P", book_filter(book)); });
+    ASSERT_TRUE(err.has_value());
+    EXPECT_TRUE(err->is(Errc::deleting_snapshot_failed)) << describe(err);
+    EXPECT_EQ(err->sqlstate(), "42P01") << describe(err);
+
+    // The pool is fine afterwards.
+    EXPECT_TRUE(store().query(book_filter(book)).events.empty());
+}
+
+// --- single connection, unknown stream (Test_FactoryFunctions_SingleConnectionMethods) -----------------------
+
+TEST_F(FactoryTest, UnknownStreamGivesEmptyResultAndZero) {
+    append_unconditionally(added_to_circulation(make_uuid(1), at(1)));
+    const QueryResult r = store().query(book_filter(book));
+    EXPECT_TRUE(r.events.empty());
+    EXPECT_EQ(r.max_sequence_number, 0U);
+}
+
+// --- replicas -------------------------------------------------------------------------------------------
+
+TEST_F(FactoryTest, NullReplicaWorks) {
+    auto s = new_event_store_from_pool_and_replica(pool(), nullptr, with_table_name(table()),
+                                                   with_snapshot_table_name(snapshot_table()));
+    exercise_end_to_end(*s);
+    for (const Context& ctx : {Context(), with_strong_consistency(), with_eventual_consistency()}) {
+        const QueryResult r = s->query(ctx, book_filter(book));
+        EXPECT_EQ(r.events.size(), 2U);
+        EXPECT_EQ(r.max_sequence_number, 2U);
+    }
+}
+
+// Polls `attempt` until it returns true or `limit` passes; what it throws meanwhile counts as "not yet".
+template <typename Attempt>
+bool eventually(Attempt attempt, std::chrono::seconds limit = std::chrono::seconds(30)) {
+    const auto until = std::chrono::steady_clock::now() + limit;
+    for (;;) {
+        try {
+            if (attempt()) {
+                return true;
+            }
+        } catch (const std::exception&) {
+            // e.g. the table has not reached the replica yet
+        }
+        if (std::chrono::steady_clock::now() >= until) {
+            return false;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+}
+
+TEST_F(FactoryTest, RealReplicaServesEventualAndStrongReads) {
+    const std::string primary_info = postgres().fresh_database("replica");
+    const std::string dbname = PgSession(primary_info).scalar("SELECT current_database()").value_or("");
+    ASSERT_FALSE(dbname.empty());
+    const std::string replica_info = postgres().start_replica(dbname);
+    ASSERT_TRUE(eventually([&] {
+        return PgSession(replica_info).scalar("SELECT pg_is_in_recovery()") == std::optional<std::string>("t");
+    }));
+
+    auto primary = ConnectionPool::create(primary_info);
+    auto replica = ConnectionPool::create(replica_info);
+    auto s = new_event_store_from_pool_and_replica(primary, replica, with_table_name("events_r"),
+                                                   with_snapshot_table_name("snapshots_r"));
+    s->migrate();
+    const Filter f = book_filter(book);
+    const StorableEvent e = added_to_circulation(book, at(1));
+    s->append(with_strong_consistency(), f, 0, e);
+
+    // Strong reads see the write at once.
+    const QueryResult strong = s->query(with_strong_consistency(), f);
+    ASSERT_EQ(strong.events.size(), 1U);
+    EXPECT_TRUE(same_event(strong.events.front(), e, 1));
+    EXPECT_EQ(strong.max_sequence_number, 1U);
+    const QueryResult by_default = s->query(f);
+    EXPECT_EQ(by_default.max_sequence_number, 1U);
+
+    // Eventual reads see it once the replica has caught up (at once while they still go to the primary).
+    QueryResult eventual;
+    EXPECT_TRUE(eventually([&] {
+        eventual = s->query(with_eventual_consistency(), f);
+        return !eventual.events.empty();
+    }));
+    ASSERT_EQ(eventual.events.size(), 1U);
+    EXPECT_TRUE(same_event(eventual.events.front(), e, 1));
+    EXPECT_EQ(eventual.max_sequence_number, 1U);
+
+    // The replica really holds the data (so an eventual read may be served from it).
+    EXPECT_TRUE(eventually([&] {
+        return PgSession(replica_info).scalar("SELECT count(*) FROM events_r") == std::optional<std::string>("1");
+    }));
+
+    s->save_snapshot(build_snapshot("BookState", f.hash(), 1, R"({"n":1})"));
+    ASSERT_TRUE(s->load_snapshot(with_strong_consistency(), "BookState", f).has_value());
+    EXPECT_TRUE(eventually([&] { return s->load_snapshot(with_eventual_consistency(), "BookState", f).has_value(); }));
+
+    // A conditional append against the primary still detects conflicts.
+    EXPECT_THROW(s->append(f, 0, e), eventstore::ConcurrencyConflict);
+    EXPECT_NO_THROW(s->append(f, 1, lent_to_reader(book, reader, at(2))));
+    EXPECT_EQ(s->query(with_strong_consistency(), f).max_sequence_number, 2U);
+}
+
+// --- consistency (postgres_consistency_test.go) ------------------------------------------------------------
+
+class ConsistencyTest : public StoreTest {};
+
+TEST_F(ConsistencyTest, DefaultsToStrongConsistency) {
+    EXPECT_EQ(Context().consistency(), eventstore::Consistency::strong);
+    const Filter f = book_filter(book);
+    store().append(f, 0, added_to_circulation(book, at(1)));
+    const QueryResult r = store().query(f);
+    EXPECT_EQ(r.max_sequence_number, 1U);
+    EXPECT_EQ(r.events.size(), 1U);
+    const QueryResult with_ctx = store().query(Context(), f);
+    EXPECT_EQ(with_ctx.max_sequence_number, 1U);
+}
+
+TEST_F(ConsistencyTest, RespectsExplicitConsistency) {
+    const Filter f = book_filter(book);
+    const StorableEvent e = added_to_circulation(book, at(1));
+    store().append(f, 0, e);
+    for (const Context& ctx : {with_strong_consistency(), with_eventual_consistency(),
+                               Context().with_consistency(eventstore::Consistency::eventual)}) {
+        SCOPED_TRACE(std::string(eventstore::to_string(ctx.consistency())));
+        const QueryResult r = store().query(ctx, f);
+        ASSERT_EQ(r.events.size(), 1U);
+        EXPECT_TRUE(same_event(r.events.front(), e, 1));
+        EXPECT_EQ(r.max_sequence_number, 1U);
+    }
+    EXPECT_EQ(with_eventual_consistency().consistency(), eventstore::Consistency::eventual);
+    EXPECT_EQ(with_strong_consistency(with_eventual_consistency()).consistency(), eventstore::Consistency::strong);
+}
+
+TEST_F(ConsistencyTest, SnapshotOperationsWorkWithEveryLevel) {
+    const Filter f = book_filter(book);
+    store().save_snapshot(with_strong_consistency(), build_snapshot("BookState", f.hash(), 7, R"({"lent":false})"));
+    for (const Context& ctx : {Context(), with_eventual_consistency(), with_strong_consistency()}) {
+        SCOPED_TRACE(std::string(eventstore::to_string(ctx.consistency())));
+        const auto loaded = store().load_snapshot(ctx, "BookState", f);
+        ASSERT_TRUE(loaded.has_value());
+        EXPECT_EQ(loaded->projection_type, "BookState");
+        EXPECT_EQ(loaded->filter_hash, f.hash());
+        EXPECT_EQ(loaded->sequence_number, 7U);
+        EXPECT_TRUE(json_equal(loaded->data_json, R"({"lent":false})"));
+    }
+    store().delete_snapshot(with_eventual_consistency(), "BookState", f);
+    EXPECT_FALSE(store().load_snapshot("BookState", f).has_value());
+}
+
+} // namespace

@@ -1,0 +1,359 @@
+#ifndef EVENTSTORE_TESTS_INTEGRATION_FIXTURE_HPP
+#define EVENTSTORE_TESTS_INTEGRATION_FIXTURE_HPP
+
+// The shared fixture of the integration tests: a store on this process's own test database, with
+// tables of its own (unique per test), migrated; the book-lending domain of the Go test suite
+// (spec §8) as event builders and filters; and a few helpers (raw SQL, JSON equality, error capture).
+//
+//     class MyTest : public eventstore::test::StoreTest {};
+//     TEST_F(MyTest, Something) {
+//         store().append(book_filter(book_1), 0, added_to_circulation(book_1, at(1)));
+//         EXPECT_EQ(count_rows(), 1);
+//     }
+
+#include <atomic>
+#include <cctype>
+#include <chrono>
+#include <cstdint>
+#include <ctime>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include <eventstore/eventstore.hpp>
+#include <eventstore/postgres.hpp>
+
+#include "support/pg_session.hpp"
+#include "support/postgres_server.hpp"
+
+namespace eventstore::test {
+
+// --- the book-lending domain (spec §8) -------------------------------------------------------------
+
+inline constexpr std::string_view book_copy_added_to_circulation = "BookCopyAddedToCirculation";
+inline constexpr std::string_view book_copy_removed_from_circulation = "BookCopyRemovedFromCirculation";
+inline constexpr std::string_view book_copy_lent_to_reader = "BookCopyLentToReader";
+inline constexpr std::string_view book_copy_returned_by_reader = "BookCopyReturnedByReader";
+
+// The fake clock of the Go tests: the Unix epoch plus `seconds`.
+[[nodiscard]] inline TimePoint at(std::int64_t seconds) {
+    return TimePoint(std::chrono::seconds(seconds));
+}
+
+// A UUID-shaped id (version 7 layout), distinct for distinct `n`.
+[[nodiscard]] inline std::string make_uuid(std::uint64_t n) {
+    static constexpr char hex[] = "0123456789abcdef";
+    std::string tail(12, '0');
+    for (std::size_t i = 0; i < 12; ++i) {
+        tail[11 - i] = hex[(n >> (4 * i)) & 0xFU];
+    }
+    return "0198f8b2-1c3e-7d6a-9a4b-" + tail;
+}
+
+// Go's time.RFC3339Nano in UTC: fraction without trailing zeros, omitted when zero; microseconds at most.
+[[nodiscard]] inline std::string rfc3339_nano(TimePoint t) {
+    using namespace std::chrono;
+    const auto us = floor<microseconds>(t.time_since_epoch());
+    const auto secs = floor<seconds>(us);
+    auto fraction = (us - secs).count();
+    const std::time_t tt = static_cast<std::time_t>(secs.count());
+    std::tm tm{};
+    ::gmtime_r(&tt, &tm);
+    char buf[32];
+    (void)std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+    std::string out = buf;
+    if (fraction > 0) {
+        std::string digits(6, '0');
+        for (std::size_t i = 0; i < 6; ++i) {
+            digits[5 - i] = static_cast<char>('0' + fraction % 10);
+            fraction /= 10;
+        }
+        while (!digits.empty() && digits.back() == '0') {
+            digits.pop_back();
+        }
+        out += "." + digits;
+    }
+    return out + "Z";
+}
+
+// `s` as a JSON string literal (quote, backslash and control characters escaped; other bytes as is).
+[[nodiscard]] inline std::string json_string(std::string_view s) {
+    static constexpr char hex[] = "0123456789abcdef";
+    std::string out = "\"";
+    for (const char c : s) {
+        const auto u = static_cast<unsigned char>(c);
+        if (c == '"' || c == '\\') {
+            out += '\\';
+            out += c;
+        } else if (u < 0x20) {
+            out += "\\u00";
+            out += hex[u >> 4];
+            out += hex[u & 0xFU];
+        } else {
+            out += c;
+        }
+    }
+    return out + "\"";
+}
+
+inline constexpr std::string_view fixture_isbn = "978-1-098-10013-1";
+inline constexpr std::string_view fixture_title = "Learning Domain-Driven Design";
+inline constexpr std::string_view fixture_authors = "Vlad Khononov";
+inline constexpr std::string_view fixture_edition = "First Edition";
+inline constexpr std::string_view fixture_publisher = "O'Reilly Media, Inc.";
+inline constexpr int fixture_publication_year = 2021;
+
+// The payloads exactly as the Go serialiser writes them (keys in struct order, no spaces).
+[[nodiscard]] inline std::string added_to_circulation_payload(std::string_view book_id, TimePoint t) {
+    return "{\"EventType\":" + json_string(book_copy_added_to_circulation) + ",\"BookID\":" + json_string(book_id) +
+           ",\"ISBN\":" + json_string(fixture_isbn) + ",\"Title\":" + json_string(fixture_title) +
+           ",\"Authors\":" + json_string(fixture_authors) + ",\"Edition\":" + json_string(fixture_edition) +
+           ",\"Publisher\":" + json_string(fixture_publisher) +
+           ",\"PublicationYear\":" + std::to_string(fixture_publication_year) +
+           ",\"OccurredAt\":" + json_string(rfc3339_nano(t)) + "}";
+}
+
+[[nodiscard]] inline std::string removed_from_circulation_payload(std::string_view book_id, TimePoint t) {
+    return "{\"EventType\":" + json_string(book_copy_removed_from_circulation) + ",\"BookID\":" +
+           json_string(book_id) + ",\"OccurredAt\":" + json_string(rfc3339_nano(t)) + "}";
+}
+
+[[nodiscard]] inline std::string lent_to_reader_payload(std::string_view book_id, std::string_view reader_id,
+                                                        TimePoint t) {
+    return "{\"EventType\":" + json_string(book_copy_lent_to_reader) + ",\"BookID\":" + json_string(book_id) +
+           ",\"ReaderID\":" + json_string(reader_id) + ",\"OccurredAt\":" + json_string(rfc3339_nano(t)) + "}";
+}
+
+[[nodiscard]] inline std::string returned_by_reader_payload(std::string_view book_id, std::string_view reader_id,
+                                                            TimePoint t) {
+    return "{\"EventType\":" + json_string(book_copy_returned_by_reader) + ",\"BookID\":" + json_string(book_id) +
+           ",\"ReaderID\":" + json_string(reader_id) + ",\"OccurredAt\":" + json_string(rfc3339_nano(t)) + "}";
+}
+
+// {"MessageID":…,"CausationID":…,"CorrelationID":…}
+[[nodiscard]] inline std::string metadata_json(std::string_view message_id, std::string_view causation_id,
+                                               std::string_view correlation_id) {
+    return "{\"MessageID\":" + json_string(message_id) + ",\"CausationID\":" + json_string(causation_id) +
+           ",\"CorrelationID\":" + json_string(correlation_id) + "}";
+}
+
+// The events, with empty metadata ("{}"); occurred_at is `t` (use at(n) for the fake clock).
+[[nodiscard]] inline StorableEvent added_to_circulation(std::string_view book_id, TimePoint t) {
+    return build_storable_event_with_empty_metadata(std::string(book_copy_added_to_circulation), t,
+                                                    added_to_circulation_payload(book_id, t));
+}
+[[nodiscard]] inline StorableEvent removed_from_circulation(std::string_view book_id, TimePoint t) {
+    return build_storable_event_with_empty_metadata(std::string(book_copy_removed_from_circulation), t,
+                                                    removed_from_circulation_payload(book_id, t));
+}
+[[nodiscard]] inline StorableEvent lent_to_reader(std::string_view book_id, std::string_view reader_id, TimePoint t) {
+    return build_storable_event_with_empty_metadata(std::string(book_copy_lent_to_reader), t,
+                                                    lent_to_reader_payload(book_id, reader_id, t));
+}
+[[nodiscard]] inline StorableEvent returned_by_reader(std::string_view book_id, std::string_view reader_id,
+                                                      TimePoint t) {
+    return build_storable_event_with_empty_metadata(std::string(book_copy_returned_by_reader), t,
+                                                    returned_by_reader_payload(book_id, reader_id, t));
+}
+
+// "All event types for one book": the 4 types, any of BookID.
+[[nodiscard]] inline Filter book_filter(std::string_view book_id) {
+    return build_event_filter()
+        .matching()
+        .any_event_type_of(book_copy_added_to_circulation, book_copy_lent_to_reader, book_copy_returned_by_reader,
+                           book_copy_removed_from_circulation)
+        .and_any_predicate_of(P("BookID", std::string(book_id)))
+        .finalize();
+}
+
+// "Book or reader": the 4 types, any of BookID and ReaderID.
+[[nodiscard]] inline Filter book_or_reader_filter(std::string_view book_id, std::string_view reader_id) {
+    return build_event_filter()
+        .matching()
+        .any_event_type_of(book_copy_added_to_circulation, book_copy_lent_to_reader, book_copy_returned_by_reader,
+                           book_copy_removed_from_circulation)
+        .and_any_predicate_of(P("BookID", std::string(book_id)), P("ReaderID", std::string(reader_id)))
+        .finalize();
+}
+
+// --- errors --------------------------------------------------------------------------------------------
+
+// The eventstore::Error `action` throws, or nullopt when it returns. Other exceptions propagate (and
+// fail the test).
+template <typename Action>
+[[nodiscard]] std::optional<Error> thrown_error(Action&& action) {
+    try {
+        std::forward<Action>(action)();
+    } catch (const Error& e) {
+        return e;
+    }
+    return std::nullopt;
+}
+
+// "code <- cause [SQLSTATE]: what()", for failure messages.
+[[nodiscard]] inline std::string describe(const Error& e) {
+    std::string out(name(e.code()));
+    if (e.cause()) {
+        out += " <- " + std::string(name(*e.cause()));
+    }
+    if (!e.sqlstate().empty()) {
+        out += " [" + e.sqlstate() + "]";
+    }
+    return out + ": " + e.what();
+}
+
+[[nodiscard]] inline std::string describe(const std::optional<Error>& e) {
+    return e ? describe(*e) : std::string("(nothing thrown)");
+}
+
+// --- names ----------------------------------------------------------------------------------------------
+
+// A table name unique within this process (hence within its test database): prefix, a counter and the
+// current test's name, lowercased, [a-z0-9_] only, at most 50 bytes.
+[[nodiscard]] inline std::string unique_table_name(std::string_view prefix) {
+    static std::atomic<unsigned> counter{0};
+    std::string name = std::string(prefix) + std::to_string(++counter);
+    if (const ::testing::TestInfo* info = ::testing::UnitTest::GetInstance()->current_test_info()) {
+        name += '_';
+        for (const char c : std::string(info->test_suite_name()) + "_" + info->name()) {
+            const auto u = static_cast<unsigned char>(c);
+            if (std::isalnum(u) != 0 && u < 0x80) {
+                name += static_cast<char>(std::tolower(u));
+            } else if (name.back() != '_') {
+                name += '_';
+            }
+        }
+    }
+    if (name.size() > 50) {
+        name.resize(50);
+    }
+    while (name.back() == '_') {
+        name.pop_back();
+    }
+    return name;
+}
+
+// --- the fixture ---------------------------------------------------------------------------------------
+
+class StoreTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        m_conninfo = test_database();
+        m_table = unique_table_name("ev");
+        m_snapshot_table = "sn" + m_table.substr(2);
+        m_pool = postgres::ConnectionPool::create(m_conninfo, pool_options());
+        m_store = make_store(m_pool);
+        m_store->migrate();
+    }
+
+    // Override to give the fixture's pool other options.
+    [[nodiscard]] virtual postgres::PoolOptions pool_options() const { return {}; }
+
+    // Another store on the fixture's tables (not migrated again), e.g. over another pool.
+    [[nodiscard]] std::unique_ptr<postgres::EventStore> make_store(std::shared_ptr<postgres::ConnectionPool> pool) const {
+        return postgres::new_event_store_from_pool(std::move(pool), postgres::with_table_name(m_table),
+                                                   postgres::with_snapshot_table_name(m_snapshot_table));
+    }
+
+    [[nodiscard]] postgres::EventStore& store() const { return *m_store; }
+    [[nodiscard]] const std::shared_ptr<postgres::ConnectionPool>& pool() const { return m_pool; }
+    [[nodiscard]] const std::string& conninfo() const { return m_conninfo; }
+    // Unquoted names (lowercase, [a-z0-9_], so equal to their quoted forms' contents).
+    [[nodiscard]] const std::string& table() const { return m_table; }
+    [[nodiscard]] const std::string& snapshot_table() const { return m_snapshot_table; }
+
+    // A raw session on the test database, opened on first use and kept for the test.
+    PgSession& raw() {
+        if (!m_raw) {
+            m_raw.emplace(m_conninfo);
+        }
+        return *m_raw;
+    }
+
+    // Rows in the fixture's events table, or in `table` (an SQL name, quoted as needed).
+    std::int64_t count_rows() { return count_rows(quote(m_table)); }
+    std::int64_t count_snapshot_rows() { return count_rows(quote(m_snapshot_table)); }
+    std::int64_t count_rows(const std::string& sql_table_name) {
+        return std::stoll(raw().scalar("SELECT count(*) FROM " + sql_table_name).value_or("-1"));
+    }
+
+    // Appends the events in order whatever the store holds (expected = the current global maximum).
+    void append_unconditionally(std::span<const StorableEvent> events) {
+        const SequenceNumber max = store().query(Filter()).max_sequence_number;
+        store().append(Filter(), max, events);
+    }
+    void append_unconditionally(const StorableEvent& event) {
+        append_unconditionally(std::span<const StorableEvent>(&event, 1));
+    }
+
+    // JSON equality as PostgreSQL's jsonb sees it (key order and whitespace do not matter).
+    ::testing::AssertionResult json_equal(const std::string& actual, const std::string& expected) {
+        const auto rows = raw().exec("SELECT $1::jsonb = $2::jsonb", {actual, expected});
+        if (!rows.empty() && rows.front().front() == std::optional<std::string>("t")) {
+            return ::testing::AssertionSuccess();
+        }
+        return ::testing::AssertionFailure() << "JSON differs:\n  actual:   " << abbreviated(actual)
+                                             << "\n  expected: " << abbreviated(expected);
+    }
+
+    // The text PostgreSQL makes of `json` as jsonb.
+    std::string jsonb_text(const std::string& json) {
+        return raw().exec("SELECT $1::jsonb::text", {json}).front().front().value_or("");
+    }
+
+    // Type, time, payload and metadata as decoded content (JSON-equal), and the sequence number.
+    ::testing::AssertionResult same_event(const StorableEvent& actual, const StorableEvent& expected,
+                                          SequenceNumber expected_sequence_number) {
+        if (actual.sequence_number != expected_sequence_number) {
+            return ::testing::AssertionFailure() << "sequence number " << actual.sequence_number << ", expected "
+                                                 << expected_sequence_number;
+        }
+        if (actual.event_type != expected.event_type) {
+            return ::testing::AssertionFailure() << "event type \"" << actual.event_type << "\", expected \""
+                                                 << expected.event_type << "\"";
+        }
+        if (actual.occurred_at != expected.occurred_at) {
+            return ::testing::AssertionFailure() << "occurred_at " << rfc3339_nano(actual.occurred_at) << ", expected "
+                                                 << rfc3339_nano(expected.occurred_at);
+        }
+        if (auto r = json_equal(actual.payload_json, expected.payload_json); !r) {
+            return ::testing::AssertionFailure() << "payload: " << r.message();
+        }
+        if (auto r = json_equal(actual.metadata_json, expected.metadata_json); !r) {
+            return ::testing::AssertionFailure() << "metadata: " << r.message();
+        }
+        return ::testing::AssertionSuccess();
+    }
+
+    [[nodiscard]] static std::string quote(std::string_view name) {
+        std::string out = "\"";
+        for (const char c : name) {
+            if (c == '"') {
+                out += '"';
+            }
+            out += c;
+        }
+        return out + "\"";
+    }
+
+private:
+    static std::string abbreviated(const std::string& s) {
+        return s.size() <= 300 ? s : s.substr(0, 300) + "... (" + std::to_string(s.size()) + " bytes)";
+    }
+
+    std::string m_conninfo;
+    std::string m_table;
+    std::string m_snapshot_table;
+    std::shared_ptr<postgres::ConnectionPool> m_pool;
+    std::unique_ptr<postgres::EventStore> m_store;
+    std::optional<PgSession> m_raw;
+};
+
+} // namespace eventstore::test
+
+#endif
