@@ -269,6 +269,7 @@ class FilterBuilder : detail::BuilderBase {
 public:
     FilterBuilder() = default;
     [[nodiscard]] EmptyFilterItemBuilder matching() const { return EmptyFilterItemBuilder(m_draft); }
+    // NOLINTNEXTLINE(readability-convert-member-functions-to-static): a step of the builder chain
     [[nodiscard]] Filter matching_any_event() const { return Filter(); }
     // These three create one empty item (matching every event) bounded by time or sequence number.
     [[nodiscard]] CompletedFilterItemBuilderWithOccurredFrom occurred_from(TimePoint from) const;

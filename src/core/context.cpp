@@ -51,8 +51,11 @@ Context Context::with_span(std::shared_ptr<SpanContext> span) const {
     return copy;
 }
 
+// The by-value parameter is the API's fixed call shape (API.md).
+// NOLINTNEXTLINE(performance-unnecessary-value-param)
 Context with_strong_consistency(Context ctx) { return ctx.with_consistency(Consistency::strong); }
 
+// NOLINTNEXTLINE(performance-unnecessary-value-param)
 Context with_eventual_consistency(Context ctx) { return ctx.with_consistency(Consistency::eventual); }
 
 } // namespace eventstore

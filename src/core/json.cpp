@@ -109,9 +109,9 @@ private:
     [[nodiscard]] bool at_end() const noexcept { return m_pos >= m_text.size(); }
     [[nodiscard]] char peek() const noexcept { return m_text[m_pos]; }
 
-    std::string fail(std::string_view what) { return fail_at(what, m_pos); }
+    [[nodiscard]] std::string fail(std::string_view what) const { return fail_at(what, m_pos); }
 
-    std::string fail_at(std::string_view what, std::size_t pos) {
+    static std::string fail_at(std::string_view what, std::size_t pos) {
         std::string text(what);
         text += " at byte ";
         text += std::to_string(pos);
@@ -482,7 +482,7 @@ std::string check_object(std::string_view text, StringMembers* top_level_strings
 }
 
 void append_quoted(std::string& out, std::string_view s) {
-    static constexpr char hex_digits[] = "0123456789abcdef";
+    static constexpr std::string_view hex_digits = "0123456789abcdef";
     out.reserve(out.size() + s.size() + 2);
     out.push_back('"');
     std::size_t run_start = 0;

@@ -106,7 +106,7 @@ std::array<std::uint8_t, 32> sha256(std::string_view data) noexcept {
 }
 
 std::string sha256_hex(std::string_view data) {
-    static constexpr char hex_digits[] = "0123456789abcdef";
+    static constexpr std::string_view hex_digits = "0123456789abcdef";
     const std::array<std::uint8_t, 32> digest = sha256(data);
     std::string hex;
     hex.reserve(64);

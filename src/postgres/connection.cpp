@@ -121,9 +121,9 @@ bool Connection::broken() const noexcept {
     return m_broken || PQstatus(m_conn.get()) != CONNECTION_OK || PQtransactionStatus(m_conn.get()) != PQTRANS_IDLE;
 }
 
-void Connection::fail_connection(std::string message) {
+void Connection::fail_connection(const std::string& message) {
     m_broken = true;
-    throw DatabaseFailure(std::move(message), "08006", m_interruption, true);
+    throw DatabaseFailure(message, "08006", m_interruption, true);
 }
 
 void Connection::request_cancel(Interruption why) {

@@ -65,9 +65,8 @@ enum class Interruption { none, canceled, deadline_exceeded };
 // A failed call: the server's or libpq's message and SQLSTATE, and whether the caller's context
 // ended it. The store turns it into an eventstore::Error naming the operation.
 struct DatabaseFailure : std::runtime_error {
-    DatabaseFailure(std::string message, std::string state, Interruption why, bool lost)
-        : std::runtime_error(std::move(message)), sqlstate(std::move(state)), interruption(why), connection_lost(lost) {
-    }
+    DatabaseFailure(const std::string& message, std::string state, Interruption why, bool lost)
+        : std::runtime_error(message), sqlstate(std::move(state)), interruption(why), connection_lost(lost) {}
     std::string sqlstate;
     Interruption interruption = Interruption::none;
     bool connection_lost = false;
@@ -101,7 +100,7 @@ private:
     bool wait_socket(const Context& ctx, bool for_write, std::chrono::steady_clock::time_point limit);
     void request_cancel(Interruption why);
     const std::string& statement_name(const std::string& sql, bool& needs_prepare);
-    [[noreturn]] void fail_connection(std::string message);
+    [[noreturn]] void fail_connection(const std::string& message);
     void session_setup(const Context& ctx);
 
     ConnPtr m_conn;

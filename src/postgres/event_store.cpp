@@ -429,7 +429,7 @@ Option with_tracing(std::shared_ptr<TracingCollector> collector) {
 
 std::unique_ptr<EventStore> new_event_store_from_pool_and_replica(std::shared_ptr<ConnectionPool> primary,
                                                                   std::shared_ptr<ConnectionPool> replica,
-                                                                  std::vector<Option> options) {
+                                                                  const std::vector<Option>& options) {
     if (!primary) {
         throw Error(Errc::nil_database_connection);
     }
@@ -442,8 +442,8 @@ std::unique_ptr<EventStore> new_event_store_from_pool_and_replica(std::shared_pt
 }
 
 std::unique_ptr<EventStore> new_event_store_from_pool(std::shared_ptr<ConnectionPool> primary,
-                                                      std::vector<Option> options) {
-    return new_event_store_from_pool_and_replica(std::move(primary), nullptr, std::move(options));
+                                                      const std::vector<Option>& options) {
+    return new_event_store_from_pool_and_replica(std::move(primary), nullptr, options);
 }
 
 } // namespace eventstore::postgres

@@ -108,7 +108,7 @@ std::vector<LockRequest> plan_locks(std::vector<std::uint64_t> reader_keys, std:
     // PostgreSQL compares advisory keys as signed bigints; any total order shared by all sessions
     // works, this one is simply ours.
     std::sort(locks.begin(), locks.end(), [](const LockRequest& a, const LockRequest& b) {
-        return a.key != b.key ? a.key < b.key : a.exclusive > b.exclusive;
+        return a.key != b.key ? a.key < b.key : (a.exclusive && !b.exclusive);
     });
     // Keep the first (exclusive, if any) request of each key.
     locks.erase(std::unique(locks.begin(), locks.end(),

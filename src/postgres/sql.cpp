@@ -195,6 +195,7 @@ FilterClause filter_clause(const Filter& filter, int first_param) {
                 // One containment of a merged document lets the GIN index intersect the paths, unless the
                 // same key is asked for with two values, which a merged object cannot express.
                 std::vector<const FilterPredicate*> sorted;
+                sorted.reserve(preds.size());
                 for (const FilterPredicate& p : preds) {
                     sorted.push_back(&p);
                 }

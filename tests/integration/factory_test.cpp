@@ -58,10 +58,9 @@ protected:
 
     // Whether a relation with exactly this name exists in this schema.
     bool relation_exists(const std::string& schema, const std::string& name) {
-        const auto rows = raw().exec(
-            "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-            "WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind = 'r'",
-            {schema, name});
+        const auto rows = raw().exec("SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                                     "WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind = 'r'",
+                                     {schema, name});
         return rows.front().front() == std::optional<std::string>("1");
     }
 };
@@ -125,7 +124,8 @@ TEST_F(FactoryTest, InvalidTableNames) {
     EXPECT_NO_THROW((void)new_event_store_from_pool(pool(), with_table_name(part_63)));
     EXPECT_NO_THROW((void)new_event_store_from_pool(pool(), with_table_name(part_63 + "." + part_63)));
     // An empty snapshot table name is refused too.
-    EXPECT_TRUE(thrown_error([&] { (void)new_event_store_from_pool(pool(), with_snapshot_table_name("")); }).has_value());
+    EXPECT_TRUE(
+        thrown_error([&] { (void)new_event_store_from_pool(pool(), with_snapshot_table_name("")); }).has_value());
 }
 
 // --- table names that work end to end ------------------------------------------------------------------

@@ -41,9 +41,7 @@ inline constexpr std::string_view book_copy_lent_to_reader = "BookCopyLentToRead
 inline constexpr std::string_view book_copy_returned_by_reader = "BookCopyReturnedByReader";
 
 // The fake clock of the Go tests: the Unix epoch plus `seconds`.
-[[nodiscard]] inline TimePoint at(std::int64_t seconds) {
-    return TimePoint(std::chrono::seconds(seconds));
-}
+[[nodiscard]] inline TimePoint at(std::int64_t seconds) { return TimePoint(std::chrono::seconds(seconds)); }
 
 // A UUID-shaped id (version 7 layout), distinct for distinct `n`.
 [[nodiscard]] inline std::string make_uuid(std::uint64_t n) {
@@ -119,8 +117,8 @@ inline constexpr int fixture_publication_year = 2021;
 }
 
 [[nodiscard]] inline std::string removed_from_circulation_payload(std::string_view book_id, TimePoint t) {
-    return "{\"EventType\":" + json_string(book_copy_removed_from_circulation) + ",\"BookID\":" +
-           json_string(book_id) + ",\"OccurredAt\":" + json_string(rfc3339_nano(t)) + "}";
+    return "{\"EventType\":" + json_string(book_copy_removed_from_circulation) + ",\"BookID\":" + json_string(book_id) +
+           ",\"OccurredAt\":" + json_string(rfc3339_nano(t)) + "}";
 }
 
 [[nodiscard]] inline std::string lent_to_reader_payload(std::string_view book_id, std::string_view reader_id,
@@ -255,7 +253,8 @@ protected:
     [[nodiscard]] virtual postgres::PoolOptions pool_options() const { return {}; }
 
     // Another store on the fixture's tables (not migrated again), e.g. over another pool.
-    [[nodiscard]] std::unique_ptr<postgres::EventStore> make_store(std::shared_ptr<postgres::ConnectionPool> pool) const {
+    [[nodiscard]] std::unique_ptr<postgres::EventStore>
+    make_store(std::shared_ptr<postgres::ConnectionPool> pool) const {
         return postgres::new_event_store_from_pool(std::move(pool), postgres::with_table_name(m_table),
                                                    postgres::with_snapshot_table_name(m_snapshot_table));
     }
@@ -297,8 +296,8 @@ protected:
         if (!rows.empty() && rows.front().front() == std::optional<std::string>("t")) {
             return ::testing::AssertionSuccess();
         }
-        return ::testing::AssertionFailure() << "JSON differs:\n  actual:   " << abbreviated(actual)
-                                             << "\n  expected: " << abbreviated(expected);
+        return ::testing::AssertionFailure()
+               << "JSON differs:\n  actual:   " << abbreviated(actual) << "\n  expected: " << abbreviated(expected);
     }
 
     // The text PostgreSQL makes of `json` as jsonb.
@@ -310,12 +309,12 @@ protected:
     ::testing::AssertionResult same_event(const StorableEvent& actual, const StorableEvent& expected,
                                           SequenceNumber expected_sequence_number) {
         if (actual.sequence_number != expected_sequence_number) {
-            return ::testing::AssertionFailure() << "sequence number " << actual.sequence_number << ", expected "
-                                                 << expected_sequence_number;
+            return ::testing::AssertionFailure()
+                   << "sequence number " << actual.sequence_number << ", expected " << expected_sequence_number;
         }
         if (actual.event_type != expected.event_type) {
-            return ::testing::AssertionFailure() << "event type \"" << actual.event_type << "\", expected \""
-                                                 << expected.event_type << "\"";
+            return ::testing::AssertionFailure()
+                   << "event type \"" << actual.event_type << "\", expected \"" << expected.event_type << "\"";
         }
         if (actual.occurred_at != expected.occurred_at) {
             return ::testing::AssertionFailure() << "occurred_at " << rfc3339_nano(actual.occurred_at) << ", expected "

@@ -39,10 +39,11 @@ protected:
                            {schema, table});
     }
     Rows primary_key(const std::string& qualified_table) {
-        return m_raw->exec("SELECT a.attname FROM pg_index i CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, n) "
-                           "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum "
-                           "WHERE i.indrelid = $1::regclass AND i.indisprimary ORDER BY k.n",
-                           {qualified_table});
+        return m_raw->exec(
+            "SELECT a.attname FROM pg_index i CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, n) "
+            "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum "
+            "WHERE i.indrelid = $1::regclass AND i.indisprimary ORDER BY k.n",
+            {qualified_table});
     }
     // indexname -> indexdef, primary key excluded.
     Rows indexes(const std::string& schema, const std::string& table) {
@@ -67,9 +68,11 @@ protected:
         EXPECT_EQ(primary_key(schema + ".events"), (Rows{Row{v("sequence_number")}}));
         EXPECT_EQ(indexes(schema, "events"),
                   (Rows{Row{v("idx_events_event_type"),
-                            v(("CREATE INDEX idx_events_event_type ON " + schema + ".events USING btree (event_type)").c_str())},
+                            v(("CREATE INDEX idx_events_event_type ON " + schema + ".events USING btree (event_type)")
+                                  .c_str())},
                         Row{v("idx_events_occurred_at"),
-                            v(("CREATE INDEX idx_events_occurred_at ON " + schema + ".events USING btree (occurred_at)").c_str())},
+                            v(("CREATE INDEX idx_events_occurred_at ON " + schema + ".events USING btree (occurred_at)")
+                                  .c_str())},
                         Row{v("idx_events_payload_gin"),
                             v(("CREATE INDEX idx_events_payload_gin ON " + schema +
                                ".events USING gin (payload jsonb_path_ops) WITH (fastupdate=off)")
@@ -87,14 +90,12 @@ protected:
                         Row{v("created_at"), v("timestamp with time zone"), v("NO"), v("now()")}}));
         EXPECT_EQ(primary_key(schema + ".snapshots"), (Rows{Row{v("projection_type")}, Row{v("filter_hash")}}));
         EXPECT_EQ(indexes(schema, "snapshots"),
-                  (Rows{Row{v("idx_snapshots_created_at"),
-                            v(("CREATE INDEX idx_snapshots_created_at ON " + schema +
-                               ".snapshots USING btree (created_at DESC)")
-                                  .c_str())},
-                        Row{v("idx_snapshots_sequence"),
-                            v(("CREATE INDEX idx_snapshots_sequence ON " + schema +
-                               ".snapshots USING btree (sequence_number DESC)")
-                                  .c_str())}}));
+                  (Rows{Row{v("idx_snapshots_created_at"), v(("CREATE INDEX idx_snapshots_created_at ON " + schema +
+                                                              ".snapshots USING btree (created_at DESC)")
+                                                                 .c_str())},
+                        Row{v("idx_snapshots_sequence"), v(("CREATE INDEX idx_snapshots_sequence ON " + schema +
+                                                            ".snapshots USING btree (sequence_number DESC)")
+                                                               .c_str())}}));
     }
 
     std::string m_conninfo;
@@ -166,7 +167,8 @@ TEST_F(MigrateTest, CancelledContextCreatesNothing) {
     EXPECT_EQ(scalar("SELECT to_regclass('public.events') IS NULL"), "t");
 }
 
-void migrate_concurrently(const std::string& conninfo, int callers, const std::vector<eventstore::postgres::Option>& options) {
+void migrate_concurrently(const std::string& conninfo, int callers,
+                          const std::vector<eventstore::postgres::Option>& options) {
     std::latch start(callers);
     std::vector<std::optional<std::string>> failures(static_cast<std::size_t>(callers));
     std::vector<std::thread> threads;

@@ -71,8 +71,8 @@ protected:
     bool wait_for_lock_waiters(int n, std::chrono::milliseconds limit = 10s) {
         const auto until = Clock::now() + limit;
         while (Clock::now() < until) {
-            const auto waiting = raw().scalar(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'");
+            const auto waiting = raw().scalar("SELECT count(*) FROM pg_stat_activity WHERE datname = "
+                                              "current_database() AND wait_event_type = 'Lock'");
             if (std::stoi(waiting.value_or("0")) >= n) {
                 return true;
             }
@@ -177,8 +177,9 @@ TEST_F(PoolTest, IsBoundedUnderConcurrentUse) {
     EXPECT_LE(most_open.load(), 2U);
     EXPECT_LE(p->open_connections(), 2U);
     // The server agrees: no more than two sessions from this pool at any time we look now.
-    EXPECT_LE(std::stoi(raw().scalar("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                                     "AND pid <> pg_backend_pid() AND backend_type = 'client backend'")
+    EXPECT_LE(std::stoi(raw()
+                            .scalar("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                                    "AND pid <> pg_backend_pid() AND backend_type = 'client backend'")
                             .value_or("99")),
               2 + 1); // + the fixture's own pool connection
 }
@@ -282,7 +283,9 @@ protected:
         m_busy_store = make_store(m_busy_pool);
         (void)m_busy_store->query(book_filter(book)); // opens the one connection
         m_lock.emplace(conninfo(), quote(table()));
-        m_blocked = std::thread([this] { m_blocked_error = thrown_error([this] { m_blocked_result = m_busy_store->query(book_filter(book)); }); });
+        m_blocked = std::thread([this] {
+            m_blocked_error = thrown_error([this] { m_blocked_result = m_busy_store->query(book_filter(book)); });
+        });
         ASSERT_TRUE(wait_for_lock_waiters(1)) << "the first query never blocked on the table lock";
         ASSERT_EQ(m_busy_pool->idle_connections(), 0U);
     }

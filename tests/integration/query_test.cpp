@@ -35,15 +35,15 @@ const std::string returned{book_copy_returned_by_reader};
 // The Go fixture: 9 events at t = 1..9 s after the epoch, sequence numbers 1..9.
 StorableEvents nine_events() {
     return {
-        added_to_circulation(book_1, at(1)),          // 1
-        lent_to_reader(book_1, reader_1, at(2)),      // 2
-        returned_by_reader(book_1, reader_1, at(3)),  // 3
-        removed_from_circulation(book_1, at(4)),      // 4
-        added_to_circulation(book_2, at(5)),          // 5
-        lent_to_reader(book_2, reader_2, at(6)),      // 6
-        returned_by_reader(book_2, reader_2, at(7)),  // 7
-        lent_to_reader(book_2, reader_1, at(8)),      // 8
-        returned_by_reader(book_2, reader_1, at(9)),  // 9
+        added_to_circulation(book_1, at(1)),         // 1
+        lent_to_reader(book_1, reader_1, at(2)),     // 2
+        returned_by_reader(book_1, reader_1, at(3)), // 3
+        removed_from_circulation(book_1, at(4)),     // 4
+        added_to_circulation(book_2, at(5)),         // 5
+        lent_to_reader(book_2, reader_2, at(6)),     // 6
+        returned_by_reader(book_2, reader_2, at(7)), // 7
+        lent_to_reader(book_2, reader_1, at(8)),     // 8
+        returned_by_reader(book_2, reader_1, at(9)), // 9
     };
 }
 
@@ -108,7 +108,8 @@ std::vector<QueryCase> query_cases() {
         {"AnyOfTwoEventTypes",
          [] { return build_event_filter().matching().any_event_type_of(added, removed).finalize(); },
          {1, 4, 5}},
-        {"Predicate", [] { return build_event_filter().matching().any_predicate_of(P("BookID", book_1)).finalize(); },
+        {"Predicate",
+         [] { return build_event_filter().matching().any_predicate_of(P("BookID", book_1)).finalize(); },
          {1, 2, 3, 4}},
         {"AnyOfTwoPredicates",
          [] {
@@ -128,7 +129,11 @@ std::vector<QueryCase> query_cases() {
          {2, 3}},
         {"EventTypeAndPredicate",
          [] {
-             return build_event_filter().matching().any_event_type_of(lent).and_any_predicate_of(P("ReaderID", reader_1)).finalize();
+             return build_event_filter()
+                 .matching()
+                 .any_event_type_of(lent)
+                 .and_any_predicate_of(P("ReaderID", reader_1))
+                 .finalize();
          },
          {2, 8}},
         {"EventTypeAndAnyOfTwoPredicates",
@@ -245,9 +250,7 @@ TEST_P(Test_QueryingWithFilter_WorksAsExpected, Case) {
 INSTANTIATE_TEST_SUITE_P(Table, Test_QueryingWithFilter_WorksAsExpected, ::testing::ValuesIn(query_cases()),
                          [](const ::testing::TestParamInfo<QueryCase>& p) { return std::string(p.param.name); });
 
-TEST(QueryCases, TableHasTheTwentyGoCases) {
-    EXPECT_EQ(query_cases().size(), 20U);
-}
+TEST(QueryCases, TableHasTheTwentyGoCases) { EXPECT_EQ(query_cases().size(), 20U); }
 
 // --- stream edges -----------------------------------------------------------------------------------------
 
@@ -272,7 +275,8 @@ TEST_F(QueryTest, MaxSequenceNumberIsTheLastMatchingEventsNumber) {
 
 TEST_F(QueryTest, ReturnedEventsCarryTheirMetadata) {
     const std::string meta = metadata_json(make_uuid(1), make_uuid(2), make_uuid(3));
-    const StorableEvent e = eventstore::build_storable_event(lent, at(10), lent_to_reader_payload(book_1, reader_2, at(10)), meta);
+    const StorableEvent e =
+        eventstore::build_storable_event(lent, at(10), lent_to_reader_payload(book_1, reader_2, at(10)), meta);
     store().append(book_filter(book_1), 4, e);
     const QueryResult result = store().query(book_filter(book_1));
     ASSERT_EQ(result.events.size(), 5U);
@@ -283,7 +287,8 @@ TEST_F(QueryTest, ReturnedEventsCarryTheirMetadata) {
 // --- payload round trip ---------------------------------------------------------------------------------------
 
 TEST_F(QueryTest, PayloadRoundTripIsSemanticAsNormalisedByJsonb) {
-    const std::string payload = R"({ "ZKey" : "v" ,  "A": [1, 2.50, {"n":null}],"BookID":"x-1", "Deep":{"b":true,"a":false} })";
+    const std::string payload =
+        R"({ "ZKey" : "v" ,  "A": [1, 2.50, {"n":null}],"BookID":"x-1", "Deep":{"b":true,"a":false} })";
     const StorableEvent e = build_storable_event_with_empty_metadata("Odd", at(100), payload);
     append_unconditionally(e);
 
@@ -320,7 +325,8 @@ std::vector<Tricky> tricky_predicates() {
         {"Name", "O'Reilly Media, Inc.", "O''Reilly Media, Inc."},
         {"Name", "a\"b\\c", "a\"b\\\\c"},
         {"Name", "a\"b\\c", "a\\\"b\\c"},
-        {"Title", "\xC3\xBC\xE2\x82\xAC\xF0\x9F\x98\x80", "u\xCC\x88\xE2\x82\xAC\xF0\x9F\x98\x80"}, // ü€😀 vs u+combining
+        {"Title", "\xC3\xBC\xE2\x82\xAC\xF0\x9F\x98\x80",
+         "u\xCC\x88\xE2\x82\xAC\xF0\x9F\x98\x80"}, // ü€😀 vs u+combining
         {"Title", "| , = : %", "|,=:%"},
         {"Title", "%", "_"},
         {"Title", "\\u0041", "A"},
@@ -340,8 +346,8 @@ TEST_F(QueryTest, PredicateKeysAndValuesWithSpecialCharactersAreStoredAndMatched
         const Tricky& c = cases[i];
         // The near miss first, so that a filter matching both would report two events.
         append_unconditionally(build_storable_event_with_empty_metadata(
-            "Tricky", at(1000), "{" + json_string(c.key) + ":" + json_string(c.near_miss_value) + ",\"Case\":" +
-                                    std::to_string(i) + "}"));
+            "Tricky", at(1000),
+            "{" + json_string(c.key) + ":" + json_string(c.near_miss_value) + ",\"Case\":" + std::to_string(i) + "}"));
         ++next;
         append_unconditionally(build_storable_event_with_empty_metadata(
             "Tricky", at(1000),
@@ -363,7 +369,11 @@ TEST_F(QueryTest, PredicateKeysAndValuesWithSpecialCharactersAreStoredAndMatched
         }
         std::sort(expected.begin(), expected.end());
         for (const Filter& f : {build_event_filter().matching().any_predicate_of(P(c.key, c.value)).finalize(),
-                                build_event_filter().matching().any_event_type_of("Tricky").and_all_predicates_of(P(c.key, c.value)).finalize()}) {
+                                build_event_filter()
+                                    .matching()
+                                    .any_event_type_of("Tricky")
+                                    .and_all_predicates_of(P(c.key, c.value))
+                                    .finalize()}) {
             const QueryResult result = store().query(f);
             std::vector<SequenceNumber> got;
             for (const StorableEvent& e : result.events) {
@@ -382,8 +392,8 @@ TEST_F(QueryTest, PredicateKeysAndValuesWithSpecialCharactersAreStoredAndMatched
 }
 
 TEST_F(QueryTest, FixturePublisherWithApostropheCanBeFilteredOn) {
-    const QueryResult result =
-        store().query(build_event_filter().matching().any_predicate_of(P("Publisher", "O'Reilly Media, Inc.")).finalize());
+    const QueryResult result = store().query(
+        build_event_filter().matching().any_predicate_of(P("Publisher", "O'Reilly Media, Inc.")).finalize());
     expect_events(result, {1, 5});
 }
 
@@ -395,9 +405,8 @@ TEST_F(QueryTest, NulBytesInPredicatesAreRejectedBeforeQuerying) {
         // A pool that has never been used: if the query reached the database, it would open a connection.
         auto fresh_pool = eventstore::postgres::ConnectionPool::create(conninfo());
         auto fresh_store = make_store(fresh_pool);
-        const auto err = thrown_error([&] {
-            (void)fresh_store->query(build_event_filter().matching().any_predicate_of(p).finalize());
-        });
+        const auto err = thrown_error(
+            [&] { (void)fresh_store->query(build_event_filter().matching().any_predicate_of(p).finalize()); });
         ASSERT_TRUE(err.has_value());
         EXPECT_EQ(err->code(), Errc::querying_events_failed) << describe(err);
         EXPECT_TRUE(err->is(Errc::querying_events_failed)) << describe(err);
@@ -410,15 +419,15 @@ TEST_F(QueryTest, NulBytesInPredicatesAreRejectedBeforeQuerying) {
 
 TEST_F(QueryTest, PredicateMatchesOnlyTopLevelStringValues) {
     const std::vector<std::string> payloads{
-        R"({"Year":2021})",                 // 10: a number
-        R"({"Year":{"Year":"2021"}})",      // 11: a nested object holding the pair
-        R"({"Nested":{"Year":"2021"}})",    // 12: the pair one level down
-        R"({"Year":["2021"]})",             // 13: an array holding the string
-        R"({"Year":[["2021"]]})",           // 14: deeper
-        R"({"Year":"2021 "})",              // 15: a near miss
-        R"({"year":"2021"})",               // 16: another key (case-sensitive)
-        R"({"Year":"2021"})",               // 17: the one match
-        R"({"Other":"x","Year":"2021"})",   // 18: also a match
+        R"({"Year":2021})",               // 10: a number
+        R"({"Year":{"Year":"2021"}})",    // 11: a nested object holding the pair
+        R"({"Nested":{"Year":"2021"}})",  // 12: the pair one level down
+        R"({"Year":["2021"]})",           // 13: an array holding the string
+        R"({"Year":[["2021"]]})",         // 14: deeper
+        R"({"Year":"2021 "})",            // 15: a near miss
+        R"({"year":"2021"})",             // 16: another key (case-sensitive)
+        R"({"Year":"2021"})",             // 17: the one match
+        R"({"Other":"x","Year":"2021"})", // 18: also a match
     };
     for (const std::string& p : payloads) {
         append_unconditionally(build_storable_event_with_empty_metadata("Shape", at(50), p));
@@ -452,11 +461,12 @@ TEST_F(QueryTest, AllOfTwoValuesForTheSameKeyMatchesNothing) {
 }
 
 TEST_F(QueryTest, AllOfWithARepeatedIdenticalPredicateMatchesLikeOne) {
-    expect_events(store().query(build_event_filter()
-                                    .matching()
-                                    .all_predicates_of(P("BookID", book_2), P("ReaderID", reader_1), P("BookID", book_2))
-                                    .finalize()),
-                  {8, 9});
+    expect_events(
+        store().query(build_event_filter()
+                          .matching()
+                          .all_predicates_of(P("BookID", book_2), P("ReaderID", reader_1), P("BookID", book_2))
+                          .finalize()),
+        {8, 9});
 }
 
 // --- items ------------------------------------------------------------------------------------------------
@@ -473,7 +483,8 @@ TEST_F(QueryTest, PredicatesOnlyItemOrTypesOnlyItem) {
 }
 
 TEST_F(QueryTest, EmptyItemOrTypeIsDroppedNotMatchAll) {
-    const Filter f = build_event_filter().matching().any_event_type_of("").or_matching().any_event_type_of(removed).finalize();
+    const Filter f =
+        build_event_filter().matching().any_event_type_of("").or_matching().any_event_type_of(removed).finalize();
     ASSERT_EQ(f.items().size(), 2U);
     ASSERT_TRUE(f.items().front().empty());
     // Go drops the empty item from the OR: only the type matters, not "everything".

@@ -41,7 +41,8 @@ protected:
 };
 
 TEST_F(SnapshotTest, SaveAndLoadRoundTrip) {
-    const std::string data = R"({"books": {"a": {"title": "O'Reilly \"DDD\"", "lent": true, "n": 1.5}}, "list": [1, "x", null]})";
+    const std::string data =
+        R"({"books": {"a": {"title": "O'Reilly \"DDD\"", "lent": true, "n": 1.5}}, "list": [1, "x", null]})";
     Snapshot s = build_snapshot(projection, filter().hash(), 42, data);
     s.created_at = at(0); // ignored: the server's clock stamps the row
     const auto before = std::chrono::system_clock::now();
@@ -137,8 +138,8 @@ TEST_F(SnapshotTest, ConcurrentSavesKeepTheHighestSequence) {
     for (int i = 0; i < writers; ++i) {
         threads.emplace_back([&, i] {
             const auto seq = static_cast<SequenceNumber>(i + 1);
-            errors[static_cast<std::size_t>(i)] = thrown_error(
-                [&] { save(seq, "{\"seq\": " + std::to_string(seq) + "}"); });
+            errors[static_cast<std::size_t>(i)] =
+                thrown_error([&] { save(seq, "{\"seq\": " + std::to_string(seq) + "}"); });
         });
     }
     for (auto& t : threads) {
@@ -266,7 +267,8 @@ TEST_F(SnapshotTest, CancelledContextFailsEveryOperation) {
 
 TEST_F(SnapshotTest, ExpiredDeadlineFailsEveryOperation) {
     const Context expired = Context().with_deadline(std::chrono::steady_clock::now() - 1ms);
-    auto err = thrown_error([&] { store().save_snapshot(expired, build_snapshot(projection, filter().hash(), 2, "{}")); });
+    auto err =
+        thrown_error([&] { store().save_snapshot(expired, build_snapshot(projection, filter().hash(), 2, "{}")); });
     ASSERT_TRUE(err.has_value());
     EXPECT_TRUE(err->is(Errc::deadline_exceeded)) << describe(err);
     err = thrown_error([&] { (void)store().load_snapshot(expired, projection, filter()); });

@@ -28,7 +28,7 @@ public:
     // Nothing is opened until first use.
     static std::shared_ptr<ConnectionPool> create(std::string conninfo, PoolOptions options = {});
 
-    ConnectionPool(private_key, std::string conninfo, PoolOptions options);
+    ConnectionPool(private_key key, std::string conninfo, PoolOptions options);
     ~ConnectionPool();
     ConnectionPool(const ConnectionPool&) = delete;
     ConnectionPool& operator=(const ConnectionPool&) = delete;

@@ -74,11 +74,11 @@ private:
 };
 
 std::unique_ptr<EventStore> new_event_store_from_pool(std::shared_ptr<ConnectionPool> primary,
-                                                      std::vector<Option> options);
+                                                      const std::vector<Option>& options);
 // The replica may be null; reads then go to the primary.
 std::unique_ptr<EventStore> new_event_store_from_pool_and_replica(std::shared_ptr<ConnectionPool> primary,
                                                                   std::shared_ptr<ConnectionPool> replica,
-                                                                  std::vector<Option> options);
+                                                                  const std::vector<Option>& options);
 
 namespace detail {
 template <typename T>
