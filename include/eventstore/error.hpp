@@ -37,6 +37,7 @@ enum class Errc {
     invalid_filter,
     invalid_table_name,
     database_connection_failed,
+    migration_failed,
 };
 
 // The Go sentinel's message for a code ("concurrency error, no rows were affected", ...).

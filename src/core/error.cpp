@@ -56,6 +56,8 @@ std::string_view message(Errc code) noexcept {
         return "table name is not valid";
     case Errc::database_connection_failed:
         return "database connection failed";
+    case Errc::migration_failed:
+        return "migrating the schema failed";
     }
     // Only reachable through a cast of an out-of-range integer.
     return "unknown error";
@@ -113,6 +115,8 @@ std::string_view name(Errc code) noexcept {
         return "invalid_table_name";
     case Errc::database_connection_failed:
         return "database_connection_failed";
+    case Errc::migration_failed:
+        return "migration_failed";
     }
     return "unknown";
 }

@@ -358,7 +358,7 @@ void EventStore::Impl::migrate(const Context& ctx) {
         ConnectionLease conn = m_primary->impl().acquire(ctx);
         conn->run(ctx, statements);
     } catch (const DatabaseFailure& f) {
-        throw Error(Errc::building_query_failed, cause_of(f), std::string("migrate: ") + f.what(), f.sqlstate);
+        throw Error(Errc::migration_failed, cause_of(f), f.what(), f.sqlstate);
     }
 }
 

@@ -63,7 +63,8 @@ public:
     void delete_snapshot(const Context& ctx, std::string_view projection_type, const Filter& filter) override;
 
     // Creates every table, index and function the store needs. Idempotent; safe when several processes
-    // run it at once (they take turns on an advisory lock).
+    // run it at once (they take turns on an advisory lock). Throws Error(Errc::migration_failed), with
+    // the cause (database_connection_failed, canceled, ...) and the SQLSTATE.
     void migrate(const Context& ctx = {});
 
     [[nodiscard]] const std::string& table_name() const noexcept;

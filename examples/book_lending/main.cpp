@@ -1,0 +1,246 @@
+// book_lending: many lenders, one set of book copies, and an event store that keeps them honest.
+//
+// Every lend and return is a query-decide-append round on a dynamic event stream (the copy's events,
+// plus the reader's loans for a lend). Lenders never lock anything themselves; the store's append
+// refuses to write when an event matching the boundary arrived after the query, and the lender then
+// decides again on fresh facts. The run ends by replaying the log and checking that this was enough.
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstdlib>
+#include <exception>
+#include <iomanip>
+#include <iostream>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <eventstore/postgres.hpp>
+
+#include "catalogue.hpp"
+#include "domain.hpp"
+#include "ids_and_time.hpp"
+#include "lenders.hpp"
+#include "lending_desk.hpp"
+#include "options.hpp"
+
+namespace {
+
+using namespace book_lending;
+using Seconds = std::chrono::duration<double>;
+
+// Where the connection settings come from, without echoing a conninfo that may hold a password.
+std::string describe_connection(const Options& options) {
+    if (options.dsn) {
+        return "the --dsn connection string";
+    }
+    std::string text = "libpq defaults";
+    std::string vars;
+    for (const char* name : {"PGHOST", "PGPORT", "PGDATABASE", "PGUSER", "PGSERVICE"}) {
+        if (const char* value = std::getenv(name); value != nullptr && *value != '\0') {
+            vars += (vars.empty() ? "" : ", ") + std::string(name) + "=" + value;
+        }
+    }
+    return vars.empty() ? text : text + " (" + vars + ")";
+}
+
+void print_row(std::ostream& out, const std::string& label, const std::string& value) {
+    out << "  " << std::left << std::setw(22) << label << value << '\n';
+}
+
+std::string fixed(double value, int decimals) {
+    std::ostringstream text;
+    text << std::fixed << std::setprecision(decimals) << value;
+    return text.str();
+}
+
+// "copy already lent 120, nothing to return 160, ...": the refusals that happened, most common first.
+std::string describe_refusals(const WorkloadStats& stats) {
+    std::vector<std::pair<std::uint64_t, std::string>> parts;
+    const auto add = [&parts](std::uint64_t count, const char* label) {
+        if (count > 0) {
+            parts.emplace_back(count, label);
+        }
+    };
+    add(stats.refusals.at(static_cast<std::size_t>(Refusal::copy_already_lent)), "copy already lent");
+    add(stats.refusals.at(static_cast<std::size_t>(Refusal::reader_at_loan_limit)), "reader at limit");
+    add(stats.nothing_to_return, "reader held nothing to return");
+    // Two lenders serving the same reader at once: the other one returned the copy first.
+    add(stats.refusals.at(static_cast<std::size_t>(Refusal::copy_not_lent_to_reader)), "copy returned meanwhile");
+    add(stats.refusals.at(static_cast<std::size_t>(Refusal::copy_not_in_circulation)), "copy not in circulation");
+    add(stats.refusals.at(static_cast<std::size_t>(Refusal::copy_already_added)), "copy already added");
+    std::stable_sort(parts.begin(), parts.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+    std::string text;
+    for (const auto& [count, label] : parts) {
+        text += (text.empty() ? "" : ", ") + label + " " + std::to_string(count);
+    }
+    return text.empty() ? "none" : text;
+}
+
+int run(const Options& options) {
+    auto& out = std::cout;
+    const std::uint64_t operations = options.seconds ? 0 : options.operations.value_or(Options::default_operations);
+
+    out << "book_lending: " << options.lenders << " lenders compete for " << options.copies << " copies among "
+        << options.readers << " readers (at most " << options.max_loans_per_reader << " copies per reader)\n";
+    out << "  connecting with " << describe_connection(options) << ", table \"" << options.table << "\"\n";
+
+    // One connection per lender, plus one so that the audit never waits behind a straggler.
+    eventstore::postgres::PoolOptions pool_options;
+    pool_options.max_connections = options.lenders + 1;
+    auto pool = eventstore::postgres::ConnectionPool::create(options.dsn.value_or(""), pool_options);
+    auto store =
+        eventstore::postgres::new_event_store_from_pool(pool, eventstore::postgres::with_table_name(options.table));
+    store->migrate();
+    out << "  schema migrated (idempotent; safe with other processes migrating at once)\n";
+
+    // A fresh run ID, fresh copies and fresh readers: the audit below checks this run's events only, so
+    // the table need not be emptied and other runs' events are never touched.
+    const std::string run_id = new_id();
+    out << "  run " << run_id << ": fresh copy and reader IDs; events of earlier runs stay in the table and"
+        << " are not part of the check\n";
+
+    const DeskPolicy policy{options.max_loans_per_reader, options.max_retries, std::chrono::seconds(10)};
+    LendingDesk desk(*store, policy, run_id);
+
+    const auto setup_start = std::chrono::steady_clock::now();
+    const std::vector<BookCopy> copies = sample_copies(options.copies);
+    std::set<std::string> book_id_set;
+    std::set<std::string> titles;
+    for (const BookCopy& copy : copies) {
+        const CommandResult added = desk.add_copy(copy);
+        if (added.outcome != CommandResult::Outcome::done) {
+            throw std::runtime_error("could not add copy " + copy.book_id + " to circulation");
+        }
+        book_id_set.insert(copy.book_id);
+        titles.insert(copy.title);
+    }
+    out << "  added " << copies.size() << " copies of " << titles.size() << " titles to circulation in "
+        << fixed(Seconds(std::chrono::steady_clock::now() - setup_start).count(), 3) << " s\n";
+
+    Workload workload;
+    for (const BookCopy& copy : copies) {
+        workload.book_ids.push_back(copy.book_id);
+    }
+    for (std::size_t i = 0; i < options.readers; ++i) {
+        workload.reader_ids.push_back(new_id());
+    }
+    workload.lenders = options.lenders;
+    if (options.seconds) {
+        workload.duration = std::chrono::duration_cast<std::chrono::steady_clock::duration>(Seconds(*options.seconds));
+        out << "  lending for " << *options.seconds << " s ...\n";
+    } else {
+        workload.operations = operations;
+        out << "  lending: " << operations << " lend/return attempts ...\n";
+    }
+    out << std::flush;
+
+    const WorkloadStats stats = run_lenders(desk, workload);
+
+    // The audit: replay every book event in the table, oldest first, for this run's copies.
+    const std::vector<Fact> log = to_facts(store->query(all_book_events()).events);
+    const AuditReport report = audit(log, book_id_set, options.max_loans_per_reader);
+
+    // What the log holds must be exactly what the lenders were told they wrote: no lost append, and
+    // no event written behind a failure.
+    std::vector<std::string> mismatches;
+    const auto expect = [&mismatches](const char* what, std::uint64_t in_log, std::uint64_t reported) {
+        if (in_log != reported) {
+            mismatches.push_back(std::string(what) + ": " + std::to_string(in_log) + " in the log, " +
+                                 std::to_string(reported) + " reported by the lenders");
+        }
+    };
+    expect("copies added", report.added, copies.size());
+    expect("lends", report.lent, stats.lends);
+    expect("returns", report.returned, stats.returns);
+
+    const std::uint64_t events_written = copies.size() + stats.lends + stats.returns;
+    const double elapsed = Seconds(stats.elapsed).count();
+
+    out << "\nsummary\n";
+    print_row(out, "lenders", std::to_string(options.lenders));
+    print_row(out, "operations",
+              std::to_string(stats.operations) + " attempts (" + std::to_string(stats.lend_attempts) + " to lend, " +
+                  std::to_string(stats.return_attempts) + " to return)");
+    print_row(out, "successful lends", std::to_string(stats.lends));
+    print_row(out, "successful returns", std::to_string(stats.returns));
+    print_row(out, "refused", std::to_string(stats.refused()) + " (" + describe_refusals(stats) + ")");
+    print_row(out, "conflicts", std::to_string(stats.conflicts) + " (appends refused because the boundary changed)");
+    print_row(out, "retries",
+              std::to_string(stats.retries) + " (gave up after " + std::to_string(options.max_retries) +
+                  " retries: " + std::to_string(stats.gave_up) + ")");
+    print_row(out, "events written",
+              std::to_string(events_written) + " (" + std::to_string(copies.size()) + " added, " +
+                  std::to_string(stats.lends) + " lent, " + std::to_string(stats.returns) + " returned)");
+    print_row(out, "elapsed", fixed(elapsed, 3) + " s of lending");
+    print_row(out, "appends per second",
+              elapsed > 0 ? fixed(static_cast<double>(stats.lends + stats.returns) / elapsed, 1) : std::string("-"));
+    print_row(out, "attempts per second",
+              elapsed > 0 ? fixed(static_cast<double>(stats.operations) / elapsed, 1) : std::string("-"));
+    print_row(out, "log checked",
+              std::to_string(report.events_checked) + " events of this run (" +
+                  std::to_string(report.events_in_log - report.events_checked) + " of earlier runs left alone); " +
+                  std::to_string(report.copies_lent_at_end) + " copies still lent, at most " +
+                  std::to_string(report.most_loans_held) + " held by one reader");
+    out << '\n';
+
+    bool ok = true;
+    if (report.copy_invariant_holds()) {
+        out << "invariant holds: every copy was lent to at most one reader at a time\n";
+    } else {
+        ok = false;
+        out << "INVARIANT VIOLATED: " << report.copy_violations << " copy event(s) out of order\n";
+    }
+    if (report.reader_invariant_holds()) {
+        out << "invariant holds: no reader held more than " << options.max_loans_per_reader << " copies at once\n";
+    } else {
+        ok = false;
+        out << "INVARIANT VIOLATED: " << report.reader_violations << " loan(s) beyond the limit of "
+            << options.max_loans_per_reader << " copies per reader\n";
+    }
+    for (const std::string& example : report.examples) {
+        out << "  " << example << '\n';
+    }
+    for (const std::string& mismatch : mismatches) {
+        ok = false;
+        out << "LOG MISMATCH: " << mismatch << '\n';
+    }
+    if (stats.unexpected_errors > 0) {
+        ok = false;
+        out << "UNEXPECTED ERRORS: " << stats.unexpected_errors << " (the lenders stopped at the first)\n";
+        for (const std::string& message : stats.error_messages) {
+            out << "  " << message << '\n';
+        }
+    }
+    out << (ok ? "result: OK\n" : "result: FAILED\n");
+    return ok ? EXIT_SUCCESS : EXIT_FAILURE;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    const ParsedOptions parsed = parse_options(argc, argv, std::cout, std::cerr);
+    if (!parsed.options) {
+        return parsed.exit_code;
+    }
+    try {
+        return run(*parsed.options);
+    } catch (const eventstore::Error& e) {
+        std::cerr << "book_lending: " << e.what() << " [" << eventstore::name(e.code());
+        if (!e.sqlstate().empty()) {
+            std::cerr << ", SQLSTATE " << e.sqlstate();
+        }
+        std::cerr << "]\n";
+        if (e.is(eventstore::Errc::database_connection_failed)) {
+            std::cerr << "book_lending: pass --dsn, set PGHOST/PGDATABASE/..., or run scripts/run-example.sh, which"
+                         " starts a throwaway PostgreSQL\n";
+        }
+    } catch (const std::exception& e) {
+        std::cerr << "book_lending: " << e.what() << '\n';
+    }
+    return EXIT_FAILURE;
+}
