@@ -67,7 +67,7 @@ Statement lock_statement(const std::vector<detail::LockRequest>& locks) {
                      std::move(params), false};
 }
 
-void check_event(const StorableEvent& e, std::size_t index, json::StringMembers& members) {
+void check_event(const StorableEvent& e, std::size_t index, json::StringMembers* members) {
     const std::string where = "event " + std::to_string(index) + ": ";
     if (e.event_type.empty()) {
         throw Error(Errc::invalid_event_type, where + "the event type is empty");
@@ -79,7 +79,7 @@ void check_event(const StorableEvent& e, std::size_t index, json::StringMembers&
     if (e.event_type.find('\0') != std::string::npos || !json::is_valid_utf8(e.event_type)) {
         throw Error(Errc::invalid_event_type, where + "the event type must be UTF-8 text without NUL bytes");
     }
-    if (std::string problem = json::check_object(e.payload_json, &members); !problem.empty()) {
+    if (std::string problem = json::check_object(e.payload_json, members); !problem.empty()) {
         throw Error(Errc::invalid_payload_json, where + problem);
     }
     if (std::string problem = json::check_object(e.metadata_json); !problem.empty()) {
@@ -97,6 +97,11 @@ public:
           m_snapshots(detail::parse_table_name(m_config.snapshot_table_name)) {
         m_select_prefix = "SELECT e.sequence_number, e.occurred_at, e.event_type, e.payload, e.metadata FROM " +
                           m_events.quoted + " e WHERE ";
+        m_insert_prefix = "INSERT INTO " + m_events.quoted +
+                          " (event_type, occurred_at, payload, metadata) "
+                          "SELECT u.event_type, u.occurred_at, u.payload, u.metadata "
+                          "FROM unnest($1::text[], $2::timestamptz[], $3::jsonb[], $4::jsonb[]) WITH ORDINALITY "
+                          "AS u(event_type, occurred_at, payload, metadata, ord)";
     }
 
     QueryResult query(const Context& ctx, const Filter& filter);
@@ -106,6 +111,7 @@ public:
     std::optional<Snapshot> load_snapshot(const Context& ctx, std::string_view projection_type, const Filter& filter);
     void delete_snapshot(const Context& ctx, std::string_view projection_type, const Filter& filter);
     void migrate(const Context& ctx);
+    void import_events(const Context& ctx, std::span<const StorableEvent> events);
 
     const detail::TableName& events_table() const noexcept { return m_events; }
     const detail::TableName& snapshots_table() const noexcept { return m_snapshots; }
@@ -117,6 +123,7 @@ private:
     detail::TableName m_events;
     detail::TableName m_snapshots;
     std::string m_select_prefix;
+    std::string m_insert_prefix;
 };
 
 QueryResult EventStore::Impl::query(const Context& ctx, const Filter& filter) {
@@ -182,7 +189,7 @@ void EventStore::Impl::append(const Context& ctx, const Filter& filter, Sequence
         json::StringMembers members;
         for (std::size_t i = 0; i < events.size(); ++i) {
             members.clear();
-            check_event(events[i], i, members);
+            check_event(events[i], i, &members);
             detail::add_event_keys(events[i].event_type, members, writer_keys);
         }
         clause = detail::filter_clause(filter, expects_events ? 6 : 5);
@@ -201,11 +208,7 @@ void EventStore::Impl::append(const Context& ctx, const Filter& filter, Sequence
     params.push_back(std::move(cols.occurred_at));
     params.push_back(std::move(cols.payloads));
     params.push_back(std::move(cols.metadata));
-    std::string sql = "INSERT INTO " + m_events.quoted +
-                      " (event_type, occurred_at, payload, metadata) "
-                      "SELECT u.event_type, u.occurred_at, u.payload, u.metadata "
-                      "FROM unnest($1::text[], $2::timestamptz[], $3::jsonb[], $4::jsonb[]) WITH ORDINALITY "
-                      "AS u(event_type, occurred_at, payload, metadata, ord) WHERE ";
+    std::string sql = m_insert_prefix + " WHERE ";
     if (expects_events) {
         // max == expected, in two index-friendly probes: nothing newer matches, and `expected` itself
         // is a matching event.
@@ -248,6 +251,46 @@ void EventStore::Impl::append(const Context& ctx, const Filter& filter, Sequence
     if (rows_affected != events.size()) {
         throw Error(Errc::appending_event_failed,
                     "inserted " + std::to_string(rows_affected) + " of " + std::to_string(events.size()) + " events");
+    }
+}
+
+void EventStore::Impl::import_events(const Context& ctx, std::span<const StorableEvent> events) {
+    if (events.empty()) {
+        return;
+    }
+    try {
+        for (std::size_t i = 0; i < events.size(); ++i) {
+            check_event(events[i], i, nullptr);
+        }
+    } catch (const Error& e) {
+        rethrow_as(Errc::appending_event_failed, e);
+    }
+    // Rows per statement: large enough to amortise the round trip, small enough to keep one
+    // statement's parameters to a few megabytes.
+    constexpr std::size_t chunk = 5000;
+    try {
+        ConnectionLease conn = m_primary->impl().acquire(ctx);
+        // ACCESS EXCLUSIVE conflicts with every reader and writer, and sequence numbers are taken while
+        // it is held: the same guarantees as the advisory locks of append, for any number of events.
+        std::vector<Statement> begin{
+            Statement{"BEGIN ISOLATION LEVEL READ COMMITTED", {}, false, false},
+            Statement{"LOCK TABLE " + m_events.quoted + " IN ACCESS EXCLUSIVE MODE", {}, false, false}};
+        conn->run(ctx, begin);
+        // A failure from here on leaves the transaction open; the lease then discards the connection,
+        // which rolls it back.
+        for (std::size_t first = 0; first < events.size(); first += chunk) {
+            const auto part = events.subspan(first, std::min(chunk, events.size() - first));
+            detail::EventColumns cols = detail::event_columns(part);
+            std::vector<Statement> insert{Statement{m_insert_prefix + " ORDER BY u.ord",
+                                                    {std::move(cols.event_types), std::move(cols.occurred_at),
+                                                     std::move(cols.payloads), std::move(cols.metadata)},
+                                                    false}};
+            conn->run(ctx, insert);
+        }
+        std::vector<Statement> commit{Statement{"COMMIT", {}, false, false}};
+        conn->run(ctx, commit);
+    } catch (const DatabaseFailure& f) {
+        rethrow_as(Errc::appending_event_failed, f);
     }
 }
 
@@ -386,6 +429,10 @@ void EventStore::delete_snapshot(const Context& ctx, std::string_view projection
 }
 
 void EventStore::migrate(const Context& ctx) { m_impl->migrate(ctx); }
+
+void EventStore::import_events(const Context& ctx, std::span<const StorableEvent> events) {
+    m_impl->import_events(ctx, events);
+}
 
 const std::string& EventStore::table_name() const noexcept { return m_impl->events_table().quoted; }
 

@@ -67,6 +67,12 @@ public:
     // the cause (database_connection_failed, canceled, ...) and the SQLSTATE.
     void migrate(const Context& ctx = {});
 
+    // Appends the events unconditionally and atomically, in order: for migrations from other stores,
+    // fixtures and benchmarks. Validates every event first (nothing is written if one is bad), then
+    // holds the table exclusively while it inserts, so concurrent queries and appends see all of the
+    // events or none, exactly as if they had been appended. Throws Error(Errc::appending_event_failed).
+    void import_events(const Context& ctx, std::span<const StorableEvent> events);
+
     [[nodiscard]] const std::string& table_name() const noexcept;
     [[nodiscard]] const std::string& snapshot_table_name() const noexcept;
 
