@@ -106,11 +106,12 @@ std::unique_ptr<Connection> Connection::open(const std::string& conninfo, const 
 
 void Connection::session_setup(const Context& ctx) {
     // The append's correctness argument needs each statement to take a fresh snapshot after the
-    // locks: READ COMMITTED, whatever the server's default. Custom plans keep the planner from
-    // choosing a filter-blind generic plan for a prepared statement (pitfall 3).
+    // locks: READ COMMITTED, whatever the server's default. Prepared statements are only those whose
+    // shape is safe on a generic plan (sql.hpp, generic_plan_safe), so they skip planning on every
+    // call; the others are sent unnamed and planned with their values each time.
     std::array<Statement, 1> setup{
         Statement{"SELECT set_config('default_transaction_isolation', 'read committed', false), "
-                  "set_config('plan_cache_mode', 'force_custom_plan', false)",
+                  "set_config('plan_cache_mode', 'force_generic_plan', false)",
                   {},
                   false,
                   false}};

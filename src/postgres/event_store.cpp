@@ -145,8 +145,8 @@ QueryResult EventStore::Impl::query(const Context& ctx, const Filter& filter) {
         // barrier against in-flight writers, for every key at once.
         statements.push_back(Statement{"LOCK TABLE " + m_events.quoted + " IN SHARE MODE", {}, false});
     }
-    statements.push_back(
-        Statement{m_select_prefix + clause.sql + " ORDER BY e.sequence_number", std::move(clause.params), true});
+    statements.push_back(Statement{m_select_prefix + clause.sql + " ORDER BY e.sequence_number",
+                                   std::move(clause.params), true, clause.generic});
     QueryResult out;
     try {
         ConnectionLease conn = m_primary->impl().acquire(ctx);
@@ -184,7 +184,6 @@ void EventStore::Impl::append(const Context& ctx, const Filter& filter, Sequence
     std::vector<std::uint64_t> reader_keys;
     std::vector<std::uint64_t> writer_keys;
     detail::FilterClause clause;
-    const bool expects_events = expected > 0;
     try {
         json::StringMembers members;
         for (std::size_t i = 0; i < events.size(); ++i) {
@@ -192,7 +191,7 @@ void EventStore::Impl::append(const Context& ctx, const Filter& filter, Sequence
             check_event(events[i], i, &members);
             detail::add_event_keys(events[i].event_type, members, writer_keys);
         }
-        clause = detail::filter_clause(filter, expects_events ? 6 : 5);
+        clause = detail::filter_clause(filter, 6);
         detail::add_filter_keys(filter, reader_keys);
     } catch (const Error& e) {
         rethrow_as(Errc::appending_event_failed, e);
@@ -208,17 +207,15 @@ void EventStore::Impl::append(const Context& ctx, const Filter& filter, Sequence
     params.push_back(std::move(cols.occurred_at));
     params.push_back(std::move(cols.payloads));
     params.push_back(std::move(cols.metadata));
-    std::string sql = m_insert_prefix + " WHERE ";
-    if (expects_events) {
-        // max == expected, in two index-friendly probes: nothing newer matches, and `expected` itself
-        // is a matching event.
-        params.push_back(detail::int8_param(static_cast<std::int64_t>(expected)));
-        sql += "NOT EXISTS (SELECT 1 FROM " + m_events.quoted + " e WHERE e.sequence_number > $5 AND " + clause.sql +
-               ") AND EXISTS (SELECT 1 FROM " + m_events.quoted + " e WHERE e.sequence_number = $5 AND " + clause.sql +
-               ")";
-    } else {
-        sql += "NOT EXISTS (SELECT 1 FROM " + m_events.quoted + " e WHERE " + clause.sql + ")";
-    }
+    // The stream's version is the greatest matching sequence number (0 when none), compared with the
+    // expected one in the same statement that inserts. An aggregate over every matching row has no
+    // fast-start plan, so a generic plan cannot turn it into a filtered walk of the primary key
+    // (pitfall 3); `+ 0` keeps the planner's min/max rewrite from doing the same. A filter without
+    // items wants exactly that rewrite: the newest row, read backwards from the primary key.
+    params.push_back(detail::int8_param(static_cast<std::int64_t>(expected)));
+    std::string sql = m_insert_prefix + " WHERE (SELECT coalesce(max(" +
+                      std::string(clause.has_items ? "e.sequence_number + 0" : "e.sequence_number") + "), 0) FROM " +
+                      m_events.quoted + " e WHERE " + clause.sql + ") = $5";
     sql += " ORDER BY u.ord";
     for (Param& p : clause.params) {
         params.push_back(std::move(p));
@@ -238,7 +235,7 @@ void EventStore::Impl::append(const Context& ctx, const Filter& filter, Sequence
             // stands in for any set of keys; held until commit like the advisory locks.
             statements.push_back(Statement{"LOCK TABLE " + m_events.quoted + " IN ACCESS EXCLUSIVE MODE", {}, false});
         }
-        statements.push_back(Statement{std::move(sql), std::move(params), false});
+        statements.push_back(Statement{std::move(sql), std::move(params), false, clause.generic});
         auto results = conn->run(ctx, statements);
         const char* tuples = PQcmdTuples(results.back().get());
         rows_affected = std::strtoull(tuples, nullptr, 10);

@@ -158,8 +158,16 @@ std::string derived_name(const TableName& table, std::string_view suffix) {
     return name.substr(0, keep) + "_" + std::string(hex.data(), 16);
 }
 
+bool generic_plan_safe(const Filter& filter) noexcept {
+    const bool has_items =
+        std::any_of(filter.items().begin(), filter.items().end(), [](const FilterItem& item) { return !item.empty(); });
+    return has_items && !filter.occurred_from() && !filter.occurred_until() &&
+           filter.sequence_number_higher_than() == 0;
+}
+
 FilterClause filter_clause(const Filter& filter, int first_param) {
     ClauseBuilder b(first_param);
+    const bool generic = generic_plan_safe(filter);
     std::vector<std::string> items;
     for (const FilterItem& item : filter.items()) {
         if (item.empty()) {
@@ -170,8 +178,12 @@ FilterClause filter_clause(const Filter& filter, int first_param) {
             for (const std::string& t : item.event_types()) {
                 check_storable_text("an event type", t);
             }
-            parts.push_back("e.event_type = ANY(" + b.add(text_array_param(item.event_types(), oid::text_array)) +
-                            "::text[])");
+            // With a payload predicate beside it, the type list must not drive a generic plan: its default
+            // estimate looks selective, and a BitmapAnd would read every entry of common types (pitfall
+            // 3). `|| ''` hides the column from the index; the GIN condition leads, types are a filter.
+            const bool types_lead = item.predicates().empty() || !generic;
+            parts.push_back(std::string(types_lead ? "e.event_type" : "(e.event_type || '')") + " = ANY(" +
+                            b.add(text_array_param(item.event_types(), oid::text_array)) + "::text[])");
         }
         const auto& preds = item.predicates();
         if (!preds.empty()) {
@@ -272,6 +284,8 @@ FilterClause filter_clause(const Filter& filter, int first_param) {
         clause.sql = "TRUE";
     }
     clause.params = b.take();
+    clause.generic = generic;
+    clause.has_items = !items.empty();
     return clause;
 }
 
