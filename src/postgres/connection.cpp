@@ -192,11 +192,90 @@ const std::string& Connection::statement_name(const std::string& sql, bool& need
     return it->second;
 }
 
+bool Connection::send(const Statement& st) {
+    PGconn* c = m_conn.get();
+    std::vector<const char*> values;
+    std::vector<int> lengths;
+    std::vector<int> formats;
+    std::vector<Oid> types;
+    values.reserve(st.params.size());
+    lengths.reserve(st.params.size());
+    formats.reserve(st.params.size());
+    types.reserve(st.params.size());
+    for (const Param& p : st.params) {
+        values.push_back(p.null ? nullptr : p.value.c_str());
+        lengths.push_back(static_cast<int>(p.value.size()));
+        formats.push_back(p.binary ? 1 : 0);
+        types.push_back(p.type);
+    }
+    const int n = static_cast<int>(st.params.size());
+    const int result_format = st.binary_result ? 1 : 0;
+    if (!st.cache) {
+        if (PQsendQueryParams(c, st.sql.c_str(), n, types.data(), values.data(), lengths.data(), formats.data(),
+                              result_format) != 1) {
+            fail_connection(trimmed(PQerrorMessage(c)));
+        }
+        return false;
+    }
+    bool needs_prepare = false;
+    const std::string& name = statement_name(st.sql, needs_prepare);
+    if (needs_prepare && PQsendPrepare(c, name.c_str(), st.sql.c_str(), n, types.data()) != 1) {
+        m_prepared.erase(st.sql);
+        fail_connection(trimmed(PQerrorMessage(c)));
+    }
+    if (PQsendQueryPrepared(c, name.c_str(), n, values.data(), lengths.data(), formats.data(), result_format) != 1) {
+        fail_connection(trimmed(PQerrorMessage(c)));
+    }
+    return needs_prepare;
+}
+
+void Connection::flush(const Context& ctx) {
+    PGconn* c = m_conn.get();
+    if (PQpipelineSync(c) != 1) {
+        fail_connection(trimmed(PQerrorMessage(c)));
+    }
+    for (;;) {
+        const int r = PQflush(c);
+        if (r == 0) {
+            return;
+        }
+        if (r < 0) {
+            fail_connection(trimmed(PQerrorMessage(c)));
+        }
+        wait_socket(ctx, true, Clock::time_point::max());
+        if (PQconsumeInput(c) != 1) {
+            fail_connection(trimmed(PQerrorMessage(c)));
+        }
+    }
+}
+
+ResultPtr Connection::next_result(const Context& ctx) {
+    PGconn* c = m_conn.get();
+    while (PQisBusy(c) == 1) {
+        wait_socket(ctx, false, Clock::time_point::max());
+        if (PQconsumeInput(c) != 1) {
+            fail_connection(trimmed(PQerrorMessage(c)));
+        }
+    }
+    return ResultPtr(PQgetResult(c));
+}
+
+DatabaseFailure Connection::failure_of(const PGresult* res, const Context& ctx) const {
+    const char* state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    std::string sqlstate = state != nullptr ? state : "";
+    Interruption why = Interruption::none;
+    if (sqlstate == "57014") { // query_canceled: ours, or the server's statement_timeout
+        why = m_interruption != Interruption::none ? m_interruption
+              : ctx.deadline_passed()              ? Interruption::deadline_exceeded
+                                                   : Interruption::canceled;
+    }
+    return DatabaseFailure(trimmed(PQresultErrorMessage(res)), std::move(sqlstate), why, false);
+}
+
 std::vector<ResultPtr> Connection::run(const Context& ctx, std::span<const Statement> statements) {
     if (Interruption why = interruption_of(ctx); why != Interruption::none) {
         throw DatabaseFailure(interruption_message(why), {}, why, false);
     }
-    PGconn* c = m_conn.get();
     m_interruption = Interruption::none;
     m_last_used = Clock::now();
 
@@ -207,74 +286,19 @@ std::vector<ResultPtr> Connection::run(const Context& ctx, std::span<const State
     };
     std::vector<Slot> slots;
     slots.reserve(statements.size() * 2);
-    std::vector<const char*> values;
-    std::vector<int> lengths;
-    std::vector<int> formats;
-    std::vector<Oid> types;
     for (std::size_t i = 0; i < statements.size(); ++i) {
-        const Statement& st = statements[i];
-        values.clear();
-        lengths.clear();
-        formats.clear();
-        types.clear();
-        for (const Param& p : st.params) {
-            values.push_back(p.null ? nullptr : p.value.c_str());
-            lengths.push_back(static_cast<int>(p.value.size()));
-            formats.push_back(p.binary ? 1 : 0);
-            types.push_back(p.type);
-        }
-        const int n = static_cast<int>(st.params.size());
-        if (!st.cache) {
-            if (PQsendQueryParams(c, st.sql.c_str(), n, types.data(), values.data(), lengths.data(), formats.data(),
-                                  st.binary_result ? 1 : 0) != 1) {
-                fail_connection(trimmed(PQerrorMessage(c)));
-            }
-            slots.push_back({i, false});
-            continue;
-        }
-        bool needs_prepare = false;
-        const std::string& name = statement_name(st.sql, needs_prepare);
-        if (needs_prepare) {
-            if (PQsendPrepare(c, name.c_str(), st.sql.c_str(), n, types.data()) != 1) {
-                m_prepared.erase(st.sql);
-                fail_connection(trimmed(PQerrorMessage(c)));
-            }
+        if (send(statements[i])) {
             slots.push_back({i, true});
-        }
-        if (PQsendQueryPrepared(c, name.c_str(), n, values.data(), lengths.data(), formats.data(),
-                                st.binary_result ? 1 : 0) != 1) {
-            fail_connection(trimmed(PQerrorMessage(c)));
         }
         slots.push_back({i, false});
     }
-    if (PQpipelineSync(c) != 1) {
-        fail_connection(trimmed(PQerrorMessage(c)));
-    }
-    for (;;) {
-        const int r = PQflush(c);
-        if (r == 0) {
-            break;
-        }
-        if (r < 0) {
-            fail_connection(trimmed(PQerrorMessage(c)));
-        }
-        wait_socket(ctx, true, Clock::time_point::max());
-        if (PQconsumeInput(c) != 1) {
-            fail_connection(trimmed(PQerrorMessage(c)));
-        }
-    }
+    flush(ctx);
 
     std::vector<ResultPtr> results(statements.size());
     std::optional<DatabaseFailure> failure;
     std::size_t next_slot = 0;
     for (;;) {
-        while (PQisBusy(c) == 1) {
-            wait_socket(ctx, false, Clock::time_point::max());
-            if (PQconsumeInput(c) != 1) {
-                fail_connection(trimmed(PQerrorMessage(c)));
-            }
-        }
-        ResultPtr res(PQgetResult(c));
+        ResultPtr res = next_result(ctx);
         if (!res) {
             continue; // the end of one statement's results; the next statement's follow
         }
@@ -292,15 +316,7 @@ std::vector<ResultPtr> Connection::run(const Context& ctx, std::span<const State
                 m_prepared.erase(sql);
             }
             if (!failure) {
-                const char* state = PQresultErrorField(res.get(), PG_DIAG_SQLSTATE);
-                std::string sqlstate = state != nullptr ? state : "";
-                Interruption why = Interruption::none;
-                if (sqlstate == "57014") { // query_canceled: ours, or the server's statement_timeout
-                    why = m_interruption != Interruption::none ? m_interruption
-                          : ctx.deadline_passed()              ? Interruption::deadline_exceeded
-                                                               : Interruption::canceled;
-                }
-                failure.emplace(trimmed(PQresultErrorMessage(res.get())), std::move(sqlstate), why, false);
+                failure.emplace(failure_of(res.get(), ctx));
             }
         } else if (status == PGRES_PIPELINE_ABORTED) {
             if (slot.prepare) {
@@ -315,6 +331,64 @@ std::vector<ResultPtr> Connection::run(const Context& ctx, std::span<const State
         throw std::move(*failure);
     }
     return results;
+}
+
+void Connection::stream(const Context& ctx, const Statement& statement,
+                        const std::function<void(const PGresult*)>& on_row) {
+    if (Interruption why = interruption_of(ctx); why != Interruption::none) {
+        throw DatabaseFailure(interruption_message(why), {}, why, false);
+    }
+    m_interruption = Interruption::none;
+    m_last_used = Clock::now();
+    const bool prepared_now = send(statement);
+    bool awaiting_prepare = prepared_now;
+    bool single_row = false;
+    if (!prepared_now) {
+        single_row = PQsetSingleRowMode(m_conn.get()) == 1;
+    }
+    flush(ctx);
+    std::optional<DatabaseFailure> failure;
+    for (;;) {
+        ResultPtr res = next_result(ctx);
+        if (!res) {
+            if (awaiting_prepare) {
+                // The Parse is done; single-row mode applies to the statement whose results come next.
+                awaiting_prepare = false;
+                single_row = PQsetSingleRowMode(m_conn.get()) == 1;
+            }
+            continue;
+        }
+        const ExecStatusType status = PQresultStatus(res.get());
+        if (status == PGRES_PIPELINE_SYNC) {
+            break;
+        }
+        if (status == PGRES_FATAL_ERROR) {
+            if (awaiting_prepare) {
+                m_prepared.erase(statement.sql);
+            }
+            if (!failure) {
+                failure.emplace(failure_of(res.get(), ctx));
+            }
+        } else if (status == PGRES_PIPELINE_ABORTED) {
+            if (awaiting_prepare) {
+                m_prepared.erase(statement.sql);
+            }
+        } else if (status == PGRES_SINGLE_TUPLE || (status == PGRES_TUPLES_OK && !awaiting_prepare)) {
+            if (!failure && PQntuples(res.get()) > 0) {
+                try {
+                    on_row(res.get());
+                } catch (...) {
+                    m_broken = true;
+                    throw;
+                }
+            }
+        }
+    }
+    (void)single_row;
+    m_last_used = Clock::now();
+    if (failure) {
+        throw std::move(*failure);
+    }
 }
 
 } // namespace eventstore::postgres::detail

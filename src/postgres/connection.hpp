@@ -2,6 +2,7 @@
 #define EVENTSTORE_SRC_POSTGRES_CONNECTION_HPP
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -90,6 +91,11 @@ public:
     // pipeline, so that the connection stays usable; if it cannot be drained, marks it broken.
     std::vector<ResultPtr> run(const Context& ctx, std::span<const Statement> statements);
 
+    // Runs one statement in single-row mode and hands each row to `on_row` as it arrives, so memory
+    // stays bounded whatever the result's size. If `on_row` throws, the connection is marked broken
+    // (its statement may still be running) and the exception propagates.
+    void stream(const Context& ctx, const Statement& statement, const std::function<void(const PGresult*)>& on_row);
+
     [[nodiscard]] bool broken() const noexcept;
     [[nodiscard]] int backend_pid() const noexcept { return m_backend_pid; }
     [[nodiscard]] std::chrono::steady_clock::time_point last_used() const noexcept { return m_last_used; }
@@ -101,6 +107,12 @@ private:
     void request_cancel(Interruption why);
     const std::string& statement_name(const std::string& sql, bool& needs_prepare);
     [[noreturn]] void fail_connection(const std::string& message);
+    // Queues the statement (with its Parse when not yet prepared); returns whether a Parse was sent.
+    bool send(const Statement& st);
+    void flush(const Context& ctx);
+    // Waits for and returns the next result (null between statements).
+    ResultPtr next_result(const Context& ctx);
+    [[nodiscard]] DatabaseFailure failure_of(const PGresult* res, const Context& ctx) const;
     void session_setup(const Context& ctx);
 
     ConnPtr m_conn;

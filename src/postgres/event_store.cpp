@@ -67,6 +67,21 @@ Statement lock_statement(const std::vector<detail::LockRequest>& locks) {
                      std::move(params), false};
 }
 
+// A row of the select list "sequence_number, occurred_at, event_type, payload, metadata" (binary).
+StorableEvent decode_event(const PGresult* rows, int i) {
+    StorableEvent e;
+    e.sequence_number =
+        static_cast<SequenceNumber>(detail::decode_int8(PQgetvalue(rows, i, 0), PQgetlength(rows, i, 0)));
+    e.occurred_at = detail::decode_timestamptz(PQgetvalue(rows, i, 1), PQgetlength(rows, i, 1));
+    e.event_type.assign(PQgetvalue(rows, i, 2), static_cast<std::size_t>(PQgetlength(rows, i, 2)));
+    e.payload_json = detail::decode_jsonb(PQgetvalue(rows, i, 3), PQgetlength(rows, i, 3));
+    // The Go schema lets metadata be NULL; report it as the empty object it stands for.
+    e.metadata_json = PQgetisnull(rows, i, 4) != 0
+                          ? std::string("{}")
+                          : detail::decode_jsonb(PQgetvalue(rows, i, 4), PQgetlength(rows, i, 4));
+    return e;
+}
+
 void check_event(const StorableEvent& e, std::size_t index, json::StringMembers* members) {
     const std::string where = "event " + std::to_string(index) + ": ";
     if (e.event_type.empty()) {
@@ -111,6 +126,8 @@ public:
     std::optional<Snapshot> load_snapshot(const Context& ctx, std::string_view projection_type, const Filter& filter);
     void delete_snapshot(const Context& ctx, std::string_view projection_type, const Filter& filter);
     void migrate(const Context& ctx);
+    SequenceNumber query_stream(const Context& ctx, const Filter& filter,
+                                const std::function<void(StorableEvent&&)>& on_event);
     void import_events(const Context& ctx, std::span<const StorableEvent> events);
 
     const detail::TableName& events_table() const noexcept { return m_events; }
@@ -155,17 +172,7 @@ QueryResult EventStore::Impl::query(const Context& ctx, const Filter& filter) {
         const int n = PQntuples(rows);
         out.events.reserve(static_cast<std::size_t>(n));
         for (int i = 0; i < n; ++i) {
-            StorableEvent e;
-            e.sequence_number =
-                static_cast<SequenceNumber>(detail::decode_int8(PQgetvalue(rows, i, 0), PQgetlength(rows, i, 0)));
-            e.occurred_at = detail::decode_timestamptz(PQgetvalue(rows, i, 1), PQgetlength(rows, i, 1));
-            e.event_type.assign(PQgetvalue(rows, i, 2), static_cast<std::size_t>(PQgetlength(rows, i, 2)));
-            e.payload_json = detail::decode_jsonb(PQgetvalue(rows, i, 3), PQgetlength(rows, i, 3));
-            // The Go schema lets metadata be NULL; report it as the empty object it stands for.
-            e.metadata_json = PQgetisnull(rows, i, 4) != 0
-                                  ? std::string("{}")
-                                  : detail::decode_jsonb(PQgetvalue(rows, i, 4), PQgetlength(rows, i, 4));
-            out.events.push_back(std::move(e));
+            out.events.push_back(decode_event(rows, i));
         }
     } catch (const DatabaseFailure& f) {
         rethrow_as(Errc::querying_events_failed, f);
@@ -174,6 +181,53 @@ QueryResult EventStore::Impl::query(const Context& ctx, const Filter& filter) {
         out.max_sequence_number = out.events.back().sequence_number;
     }
     return out;
+}
+
+SequenceNumber EventStore::Impl::query_stream(const Context& ctx, const Filter& filter,
+                                              const std::function<void(StorableEvent&&)>& on_event) {
+    detail::FilterClause clause;
+    std::vector<std::uint64_t> keys;
+    try {
+        clause = detail::filter_clause(filter, 2);
+        detail::add_filter_keys(filter, keys);
+    } catch (const Error& e) {
+        rethrow_as(Errc::querying_events_failed, e);
+    }
+    const auto locks = detail::plan_locks(std::move(keys), {}, 0);
+    // Phase 1, under the filter's shared locks: every in-flight writer of a matching event has
+    // finished, and later ones will number their events above the newest committed row. So that row's
+    // number bounds the stream: every matching event at or below it is already visible.
+    std::vector<Statement> bound;
+    bound.push_back(locks.size() <= max_advisory_locks
+                        ? lock_statement(locks)
+                        : Statement{"LOCK TABLE " + m_events.quoted + " IN SHARE MODE", {}, false});
+    bound.push_back(Statement{"SELECT coalesce(max(sequence_number), 0) FROM " + m_events.quoted, {}, true});
+    // Phase 2, without locks: read up to the bound, one row at a time. Planned with its values, as a
+    // million-row read wants a different plan from a small boundary's.
+    std::vector<Param> params;
+    params.reserve(1 + clause.params.size());
+    SequenceNumber last = 0;
+    try {
+        ConnectionLease conn = m_primary->impl().acquire(ctx);
+        auto results = conn->run(ctx, bound);
+        const auto cap =
+            detail::decode_int8(PQgetvalue(results.back().get(), 0, 0), PQgetlength(results.back().get(), 0, 0));
+        params.push_back(detail::int8_param(cap));
+        for (Param& p : clause.params) {
+            params.push_back(std::move(p));
+        }
+        const Statement rows{m_select_prefix + "(" + clause.sql + ") AND e.sequence_number <= $1" +
+                                 " ORDER BY e.sequence_number",
+                             std::move(params), true, false};
+        conn->stream(ctx, rows, [&](const PGresult* row) {
+            StorableEvent e = decode_event(row, 0);
+            last = e.sequence_number;
+            on_event(std::move(e));
+        });
+    } catch (const DatabaseFailure& f) {
+        rethrow_as(Errc::querying_events_failed, f);
+    }
+    return last;
 }
 
 void EventStore::Impl::append(const Context& ctx, const Filter& filter, SequenceNumber expected,
@@ -426,6 +480,11 @@ void EventStore::delete_snapshot(const Context& ctx, std::string_view projection
 }
 
 void EventStore::migrate(const Context& ctx) { m_impl->migrate(ctx); }
+
+SequenceNumber EventStore::query_stream(const Context& ctx, const Filter& filter,
+                                        const std::function<void(StorableEvent&&)>& on_event) {
+    return m_impl->query_stream(ctx, filter, on_event);
+}
 
 void EventStore::import_events(const Context& ctx, std::span<const StorableEvent> events) {
     m_impl->import_events(ctx, events);

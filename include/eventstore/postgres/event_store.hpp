@@ -62,6 +62,14 @@ public:
                                           const Filter& filter) override;
     void delete_snapshot(const Context& ctx, std::string_view projection_type, const Filter& filter) override;
 
+    // Streams the events matching the filter to `on_event`, in ascending sequence order, holding one
+    // row at a time: for projections that rebuild from the beginning over millions of events. Returns
+    // the stream's maximum, with the same guarantee as query(): no event matching the filter at or
+    // below it appears later. Writers are held off only while the stream's upper bound is fixed, not
+    // while it is read. An exception thrown by `on_event` ends the call and propagates.
+    SequenceNumber query_stream(const Context& ctx, const Filter& filter,
+                                const std::function<void(StorableEvent&&)>& on_event);
+
     // Creates every table, index and function the store needs. Idempotent; safe when several processes
     // run it at once (they take turns on an advisory lock). Throws Error(Errc::migration_failed), with
     // the cause (database_connection_failed, canceled, ...) and the SQLSTATE.

@@ -1,0 +1,114 @@
+// query_stream: large results one row at a time, with query()'s guarantee.
+
+#include <future>
+#include <stop_token>
+
+#include <gtest/gtest.h>
+
+#include "core/json.hpp"
+#include "fixture.hpp"
+#include "postgres/lock_keys.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using eventstore::build_event_filter;
+using eventstore::Errc;
+using eventstore::StorableEvent;
+using eventstore::test::StoreTest;
+
+class Stream : public StoreTest {
+protected:
+    void fill(int books) {
+        std::vector<StorableEvent> events;
+        for (int i = 0; i < books; ++i) {
+            const std::string book = "book-" + std::to_string(i);
+            events.push_back(eventstore::test::added_to_circulation(book, eventstore::test::at(i)));
+            events.push_back(
+                eventstore::test::lent_to_reader(book, "reader-" + std::to_string(i % 7), eventstore::test::at(i)));
+        }
+        store().import_events({}, events);
+    }
+};
+
+const eventstore::Filter lent = build_event_filter().matching().any_event_type_of("BookCopyLentToReader").finalize();
+
+TEST_F(Stream, DeliversExactlyWhatQueryReturnsInOrder) {
+    fill(15000);
+    const auto expected = store().query(lent);
+    std::vector<StorableEvent> streamed;
+    const auto max = store().query_stream({}, lent, [&](StorableEvent&& e) { streamed.push_back(std::move(e)); });
+    ASSERT_EQ(streamed.size(), 15000U);
+    EXPECT_EQ(streamed, expected.events);
+    EXPECT_EQ(max, expected.max_sequence_number);
+    // An incremental stream from the middle, and an empty one.
+    const auto since = std::get<eventstore::SequenceFilteringCapable>(lent.reopen_for_sequence_filtering())
+                           .with_sequence_number_higher_than(streamed[9999].sequence_number)
+                           .finalize();
+    std::size_t count = 0;
+    EXPECT_EQ(store().query_stream({}, since, [&](StorableEvent&&) { ++count; }), max);
+    EXPECT_EQ(count, 5000U);
+    const auto none = build_event_filter().matching().any_event_type_of("Nothing").finalize();
+    EXPECT_EQ(store().query_stream({}, none, [&](StorableEvent&&) { ADD_FAILURE(); }), 0U);
+}
+
+TEST_F(Stream, ACallbackExceptionStopsTheStreamAndTheStoreStaysUsable) {
+    fill(20000);
+    int seen = 0;
+    EXPECT_THROW(store().query_stream({}, lent,
+                                      [&](StorableEvent&&) {
+                                          if (++seen == 10) {
+                                              throw std::runtime_error("projection failed");
+                                          }
+                                      }),
+                 std::runtime_error);
+    EXPECT_EQ(seen, 10) << "rows arrive one at a time, so the stream stops at once";
+    EXPECT_EQ(store().query(lent).events.size(), 20000U);
+}
+
+TEST_F(Stream, CancellationEndsAStreamMidway) {
+    fill(20000);
+    std::stop_source stop;
+    int seen = 0;
+    try {
+        store().query_stream(eventstore::Context().with_stop_token(stop.get_token()), lent, [&](StorableEvent&&) {
+            if (++seen == 100) {
+                stop.request_stop();
+            }
+        });
+        // The server may have sent every row before the cancel arrived; then the stream simply ends.
+        EXPECT_EQ(seen, 20000);
+    } catch (const eventstore::Error& e) {
+        EXPECT_TRUE(e.is(Errc::canceled)) << e.what();
+        EXPECT_LT(seen, 20000);
+    }
+    EXPECT_EQ(store().query(lent).events.size(), 20000U);
+}
+
+TEST_F(Stream, WaitsForAnOpenWriterOfItsBoundaryLikeQuery) {
+    fill(10);
+    // A writer following the lock protocol holds a Lent event open (see append_conflict_test.cpp).
+    const std::string payload = R"({"BookID":"late","ReaderID":"r"})";
+    eventstore::detail::json::StringMembers members;
+    ASSERT_TRUE(eventstore::detail::json::check_object(payload, &members).empty());
+    std::vector<std::uint64_t> keys;
+    eventstore::postgres::detail::add_event_keys("BookCopyLentToReader", members, keys);
+    const int pid = std::stoi(*raw().exec("SELECT pg_backend_pid()").at(0).at(0));
+    raw().exec("BEGIN");
+    for (const auto& l : eventstore::postgres::detail::plan_locks({}, keys, static_cast<std::uint32_t>(pid))) {
+        raw().exec("SELECT pg_advisory_xact_lock($1::bigint)", {std::to_string(l.key)});
+    }
+    raw().exec("INSERT INTO " + quote(table()) +
+                   " (event_type, occurred_at, payload) VALUES ('BookCopyLentToReader', now(), $1::jsonb)",
+               {payload});
+    std::size_t count = 0;
+    auto pending = std::async(std::launch::async,
+                              [&] { return store().query_stream({}, lent, [&](StorableEvent&&) { ++count; }); });
+    EXPECT_EQ(pending.wait_for(300ms), std::future_status::timeout) << "the stream must wait for the open writer";
+    raw().exec("COMMIT");
+    const auto max = pending.get();
+    EXPECT_EQ(count, 11U);
+    EXPECT_EQ(max, store().query(lent).max_sequence_number);
+}
+
+} // namespace
