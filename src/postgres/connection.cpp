@@ -108,10 +108,15 @@ void Connection::session_setup(const Context& ctx) {
     // The append's correctness argument needs each statement to take a fresh snapshot after the
     // locks: READ COMMITTED, whatever the server's default. Prepared statements are only those whose
     // shape is safe on a generic plan (sql.hpp, generic_plan_safe), so they skip planning on every
-    // call; the others are sent unnamed and planned with their values each time.
+    // call; the others are sent unnamed and planned with their values each time. A generic plan's
+    // default estimates grow with the table, and at 10M events they crossed the JIT and parallel-query
+    // cost thresholds: every 4-row read then paid about 12 ms of JIT compilation and worker start-up
+    // (docs/performance.md). Our statements are small indexed reads and writes; neither ever pays off.
     std::array<Statement, 1> setup{
         Statement{"SELECT set_config('default_transaction_isolation', 'read committed', false), "
-                  "set_config('plan_cache_mode', 'force_generic_plan', false)",
+                  "set_config('plan_cache_mode', 'force_generic_plan', false), "
+                  "set_config('jit', 'off', false), "
+                  "set_config('max_parallel_workers_per_gather', '0', false)",
                   {},
                   false,
                   false}};

@@ -1,0 +1,263 @@
+#!/usr/bin/env bash
+# The comparison benchmark of docs/performance.md: floors, the Go library's SQL and this library, on
+# one durable PostgreSQL 15 cluster, against a cached fixture of the spec §7 shape.
+#
+#   bash scripts/bench.sh                                   # 2.5M events (generated once, then cached)
+#   bash scripts/bench.sh --sizes 100000,1000000,2500000,10000000   # the scaling plot's sizes
+#   bash scripts/bench.sh -- --benchmark_filter='lib/.*'    # arguments after -- go to eventstore_bench
+#   bench/compare ...                                       # the same
+#
+# Options:
+#   --sizes N[,N...]   store sizes (events) to run, in this order (default 2500000); a missing fixture
+#                      is generated first (tools/generate_fixture), a cached one is reused
+#   --generate-only    make sure the fixtures exist; run no benchmark
+#   --no-deps          do not run scripts/install-deps.sh / install gnuplot
+#   --no-build         do not configure and build the release preset
+#   --no-plot          do not redraw docs/performance-scaling.png
+#
+# Environment:
+#   EVENTSTORE_BENCH_DIR    the persistent cluster and results (default /var/tmp/eventstore-bench):
+#                           data/ (the cluster), run/ (its unix socket), log/server.log,
+#                           results/bench-<size>.{csv,txt}, results/scaling.dat, generation.log
+#   EVENTSTORE_BENCH_PORT   the port number, i.e. the socket's name (default 5499; no TCP is opened)
+#   EVENTSTORE_PG_BINDIR    server binaries (default /usr/lib/postgresql/15/bin)
+#
+# The cluster is durable (fsync on, synchronous_commit on: the floors must be realistic), with
+# shared_buffers 1GB, max_connections 100, max_locks_per_transaction 256 and the rest at defaults.
+# It is started for the run and stopped at the end (left alone if it was already running). Each size
+# has its own database, fixture_<size>; it is regenerated when the schema that migrate() creates no
+# longer matches the cached one (the library changed), or when an earlier generation did not finish.
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+
+bench_dir=${EVENTSTORE_BENCH_DIR:-/var/tmp/eventstore-bench}
+port=${EVENTSTORE_BENCH_PORT:-5499}
+bindir=${EVENTSTORE_PG_BINDIR:-/usr/lib/postgresql/15/bin}
+sizes=2500000
+generate_only=false
+do_deps=true
+do_build=true
+do_plot=true
+bench_args=()
+
+usage() {
+    sed -n '2,30p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+    exit 2
+}
+
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+    --sizes) sizes=${2:?--sizes needs a value}; shift 2 ;;
+    --sizes=*) sizes=${1#--sizes=}; shift ;;
+    --generate-only) generate_only=true; shift ;;
+    --no-deps) do_deps=false; shift ;;
+    --no-build) do_build=false; shift ;;
+    --no-plot) do_plot=false; shift ;;
+    --) shift; bench_args=("$@"); break ;;
+    -h | --help) usage ;;
+    *) echo "bench: unknown argument $1" >&2; usage ;;
+    esac
+done
+IFS=, read -r -a size_list <<<"$sizes"
+for s in "${size_list[@]}"; do
+    [[ "$s" =~ ^[0-9]+$ && "$s" -gt 0 ]] || { echo "bench: not a size: $s" >&2; exit 2; }
+done
+
+log() { echo "bench: $*" >&2; }
+
+as_server_user() {
+    if [[ "$(id -u)" == 0 ]]; then
+        runuser -u postgres -- "$@"
+    else
+        "$@"
+    fi
+}
+
+# --- dependencies and build ------------------------------------------------------------------------
+if $do_deps; then
+    bash scripts/install-deps.sh
+    if ! dpkg-query -W -f='${Status}' gnuplot-nox 2>/dev/null | grep -q "ok installed"; then
+        log "installing gnuplot-nox (the scaling plot)"
+        sudo=()
+        [[ "$(id -u)" == 0 ]] || sudo=(sudo)
+        "${sudo[@]}" apt-get update -q
+        "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends gnuplot-nox
+    fi
+fi
+if $do_build; then
+    cmake --preset release >/dev/null
+    cmake --build --preset release --target eventstore_bench generate_fixture
+fi
+bench_bin=$root/build/release/bench/eventstore_bench
+generate_bin=$root/build/release/tools/generate_fixture
+for b in "$bench_bin" "$generate_bin"; do
+    [[ -x "$b" ]] || { log "missing $b (build the release preset)"; exit 1; }
+done
+
+# --- the persistent cluster ------------------------------------------------------------------------
+mkdir -p "$bench_dir/results"
+exec 9>"$bench_dir/lock"
+if ! flock -n 9; then
+    log "another bench run holds $bench_dir/lock"
+    exit 1
+fi
+
+data=$bench_dir/data
+sock=$bench_dir/run
+if [[ ! -f "$data/PG_VERSION" ]]; then
+    log "creating the durable benchmark cluster in $data"
+    rm -rf "$data"
+    mkdir -p "$data" "$sock"
+    if [[ "$(id -u)" == 0 ]]; then
+        chown postgres:postgres "$data" "$sock"
+    fi
+    as_server_user "$bindir/initdb" -D "$data" -U postgres -A trust -E UTF8 --locale=C.UTF-8 >"$bench_dir/initdb.log"
+    cat >>"$data/postgresql.conf" <<EOF
+# scripts/bench.sh: durable, unix socket only
+listen_addresses = ''
+unix_socket_directories = '$sock'
+port = $port
+fsync = on
+synchronous_commit = on
+shared_buffers = 1GB
+max_connections = 100
+max_locks_per_transaction = 256
+EOF
+fi
+mkdir -p "$sock" "$bench_dir/log"
+if [[ "$(id -u)" == 0 ]]; then
+    chown postgres:postgres "$sock" "$bench_dir/log"
+fi
+
+started_here=false
+stop_cluster() {
+    if $started_here; then
+        log "stopping the benchmark cluster"
+        as_server_user "$bindir/pg_ctl" -D "$data" -m fast -w -t 300 -s stop || true
+        started_here=false
+    fi
+}
+trap stop_cluster EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+if as_server_user "$bindir/pg_ctl" -D "$data" status >/dev/null 2>&1; then
+    log "the benchmark cluster is already running; it is left running"
+else
+    log "starting the benchmark cluster ($data, socket $sock, port $port)"
+    as_server_user env -u PGHOST -u PGPORT -u PGDATA -u PGOPTIONS \
+        "$bindir/pg_ctl" -D "$data" -l "$bench_dir/log/server.log" -w -t 600 -s start
+    started_here=true
+fi
+
+export PGHOST=$sock PGPORT=$port PGUSER=postgres
+unset PGDATABASE PGSERVICE PGOPTIONS || true
+psql_db() { PGOPTIONS="-c client_min_messages=warning" "$bindir/psql" -X -q -v ON_ERROR_STOP=1 -d "$1" "${@:2}"; }
+dsn_of() { echo "host=$sock port=$port user=postgres dbname=$1"; }
+
+# The schema migrate() creates today, to compare with a cached fixture's (pg_dump of the schema, less
+# comments, settings and psql meta-commands such as \restrict, whose key is random).
+schema_of() {
+    "$bindir/pg_dump" -s --no-owner --no-privileges -T bench_fixture -d "$1" | grep -v -e '^--' -e '^$' -e '^SET ' \
+        -e '^SELECT pg_catalog.set_config' -e '^[\]'
+}
+probe_db=bench_schema_probe
+psql_db postgres -c "DROP DATABASE IF EXISTS $probe_db" -c "CREATE DATABASE $probe_db"
+"$generate_bin" --dsn "$(dsn_of "$probe_db")" --events 0 >/dev/null
+current_schema=$(schema_of "$probe_db")
+psql_db postgres -c "DROP DATABASE $probe_db"
+
+fixture_ready() {
+    local db=$1
+    [[ "$(psql_db postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$db'")" == 1 ]] || return 1
+    [[ "$(psql_db "$db" -tAc "SELECT to_regclass('bench_fixture') IS NOT NULL")" == t ]] || {
+        log "$db: no bench_fixture row (an interrupted generation)"
+        return 1
+    }
+    if [[ "$(schema_of "$db")" != "$current_schema" ]]; then
+        log "$db: its schema differs from what migrate() creates now"
+        return 1
+    fi
+    return 0
+}
+
+ensure_fixture() {
+    local size=$1 db=fixture_$1
+    if fixture_ready "$db"; then
+        log "$db: cached ($(psql_db "$db" -tAc "SELECT events || ' events, generated in ' ||
+            round(generation_seconds) || ' s on ' || generated_at FROM bench_fixture"))"
+        return 0
+    fi
+    log "$db: generating $size events"
+    psql_db postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
+    local start end
+    start=$(date +%s.%N)
+    "$generate_bin" --dsn "$(dsn_of "$db")" --events "$size" --table events
+    end=$(date +%s.%N)
+    local seconds
+    seconds=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f", b - a }')
+    psql_db "$db" <<EOF
+CREATE TABLE bench_fixture (table_name text PRIMARY KEY, events bigint NOT NULL, last_sequence bigint NOT NULL,
+                            generation_seconds double precision NOT NULL, generated_at timestamptz NOT NULL,
+                            git_commit text);
+INSERT INTO bench_fixture
+SELECT 'events', count(*), coalesce(max(sequence_number), 0), $seconds, now(), '$(git rev-parse --short HEAD 2>/dev/null || echo unknown)'
+FROM events;
+EOF
+    local line
+    line="$(date -u +%FT%TZ) $db: $size events generated in $seconds s (import and VACUUM ANALYZE), size $(psql_db "$db" -tAc "SELECT pg_size_pretty(pg_database_size(current_database()))")"
+    echo "$line" >>"$bench_dir/generation.log"
+    log "$line"
+}
+
+for size in "${size_list[@]}"; do
+    ensure_fixture "$size"
+    $generate_only && continue
+    db=fixture_$size
+    log "$db: running eventstore_bench"
+    "$bench_bin" --dsn "$(dsn_of "$db")" --table events --size "$size" \
+        --csv "$bench_dir/results/bench-$size.csv" "${bench_args[@]}" | tee "$bench_dir/results/bench-$size.txt"
+done
+
+stop_cluster
+
+# --- the scaling plot: p50 of query and single append against store size ---------------------------
+if ! $generate_only && $do_plot; then
+    dat=$bench_dir/results/scaling.dat
+    {
+        echo "# size lib_query_p50_us lib_append_p50_us go_query_p50_us go_append_p50_us select1_p50_us insert_p50_us"
+        for csv in "$bench_dir"/results/bench-*.csv; do
+            [[ -f "$csv" ]] || continue
+            awk -F, 'NR > 1 { v[$2] = $3; size = $1 }
+                END { if (size > 0 && ("lib/query_book" in v) && ("lib/append_1" in v))
+                      print size, v["lib/query_book"], v["lib/append_1"], v["go/query_book"], v["go/append_1"],
+                            v["floor/select_1"], v["floor/insert"] }' "$csv"
+        done | sort -n
+    } >"$dat"
+    if [[ $(grep -vc '^#' "$dat") -ge 1 ]] && command -v gnuplot >/dev/null; then
+        log "plotting docs/performance-scaling.png from $dat ($(grep -v '^#' "$dat" | awk '{ print $1 }' | paste -sd, -))"
+        gnuplot <<EOF
+set terminal pngcairo size 900,600 font ",10"
+set output "$root/docs/performance-scaling.png"
+set title "p50 latency against store size (durable PostgreSQL 15, one client)"
+set logscale xy
+set xlabel "events in the store"
+set ylabel "p50 latency (microseconds, log scale)"
+set format x "%.0s%c"
+set key below maxrows 3 width -2
+set grid
+set xrange [50000:20000000]
+set yrange [*:*]
+set format y "%.0f"
+plot "$dat" using 1:3 with linespoints lw 2 pt 7 title "append, 1 event (this library)", \
+     "$dat" using 1:5 with linespoints lw 1 pt 6 dt 2 title "append, 1 event (Go CTE replayed)", \
+     "$dat" using 1:7 with linespoints lw 1 pt 4 dt 3 title "floor: plain INSERT", \
+     "$dat" using 1:2 with linespoints lw 2 pt 5 title "query, 4-event book (this library)", \
+     "$dat" using 1:4 with linespoints lw 1 pt 8 dt 2 title "query, 4-event book (Go SQL replayed)", \
+     "$dat" using 1:6 with linespoints lw 1 pt 12 dt 3 title "floor: prepared SELECT 1"
+EOF
+    fi
+fi
+log "results in $bench_dir/results"
