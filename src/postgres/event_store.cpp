@@ -134,6 +134,14 @@ public:
     const detail::TableName& snapshots_table() const noexcept { return m_snapshots; }
 
 private:
+    // What every read starts with: its WHERE clause, and the statement that waits for the in-flight
+    // writers of its keys (the gap-free barrier, docs/design/gap-free-reads.md).
+    struct Read {
+        detail::FilterClause clause;
+        Statement barrier;
+    };
+    [[nodiscard]] Read prepare_read(const Filter& filter, int first_param) const;
+
     std::shared_ptr<ConnectionPool> m_primary;
     std::shared_ptr<ConnectionPool> m_replica; // routing comes with the replica issue; unused until then
     detail::StoreConfig m_config;
@@ -143,25 +151,29 @@ private:
     std::string m_insert_prefix;
 };
 
-QueryResult EventStore::Impl::query(const Context& ctx, const Filter& filter) {
-    detail::FilterClause clause;
+EventStore::Impl::Read EventStore::Impl::prepare_read(const Filter& filter, int first_param) const {
+    Read read;
     std::vector<std::uint64_t> keys;
     try {
-        clause = detail::filter_clause(filter, 1);
+        read.clause = detail::filter_clause(filter, first_param);
         detail::add_filter_keys(filter, keys);
     } catch (const Error& e) {
         rethrow_as(Errc::querying_events_failed, e);
     }
     const auto locks = detail::plan_locks(std::move(keys), {}, 0);
+    // Beyond the advisory-lock budget, SHARE conflicts with the ROW EXCLUSIVE lock every INSERT holds
+    // until commit: the same barrier against in-flight writers, for every key at once.
+    read.barrier = locks.size() <= max_advisory_locks
+                       ? lock_statement(locks)
+                       : Statement{"LOCK TABLE " + m_events.quoted + " IN SHARE MODE", {}, false};
+    return read;
+}
+
+QueryResult EventStore::Impl::query(const Context& ctx, const Filter& filter) {
+    auto [clause, barrier] = prepare_read(filter, 1);
     std::vector<Statement> statements;
     statements.reserve(2);
-    if (locks.size() <= max_advisory_locks) {
-        statements.push_back(lock_statement(locks));
-    } else {
-        // SHARE conflicts with the ROW EXCLUSIVE lock every INSERT holds until commit: the same
-        // barrier against in-flight writers, for every key at once.
-        statements.push_back(Statement{"LOCK TABLE " + m_events.quoted + " IN SHARE MODE", {}, false});
-    }
+    statements.push_back(std::move(barrier));
     statements.push_back(Statement{m_select_prefix + clause.sql + " ORDER BY e.sequence_number",
                                    std::move(clause.params), true, clause.generic});
     QueryResult out;
@@ -185,22 +197,12 @@ QueryResult EventStore::Impl::query(const Context& ctx, const Filter& filter) {
 
 SequenceNumber EventStore::Impl::query_stream(const Context& ctx, const Filter& filter,
                                               const std::function<void(StorableEvent&&)>& on_event) {
-    detail::FilterClause clause;
-    std::vector<std::uint64_t> keys;
-    try {
-        clause = detail::filter_clause(filter, 2);
-        detail::add_filter_keys(filter, keys);
-    } catch (const Error& e) {
-        rethrow_as(Errc::querying_events_failed, e);
-    }
-    const auto locks = detail::plan_locks(std::move(keys), {}, 0);
+    auto [clause, barrier] = prepare_read(filter, 2);
     // Phase 1, under the filter's shared locks: every in-flight writer of a matching event has
     // finished, and later ones will number their events above the newest committed row. So that row's
     // number bounds the stream: every matching event at or below it is already visible.
     std::vector<Statement> bound;
-    bound.push_back(locks.size() <= max_advisory_locks
-                        ? lock_statement(locks)
-                        : Statement{"LOCK TABLE " + m_events.quoted + " IN SHARE MODE", {}, false});
+    bound.push_back(std::move(barrier));
     bound.push_back(Statement{"SELECT coalesce(max(sequence_number), 0) FROM " + m_events.quoted, {}, true});
     // Phase 2, without locks: read up to the bound, one row at a time. Planned with its values, as a
     // million-row read wants a different plan from a small boundary's.
