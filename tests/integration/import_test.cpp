@@ -28,7 +28,26 @@ std::vector<StorableEvent> books(int count, int first = 0) {
     return events;
 }
 
-class Import : public StoreTest {};
+class Import : public StoreTest {
+protected:
+    // The events table's GIN index: its options, and what waits in its pending list.
+    struct GinState {
+        std::string options; // pg_class.reloptions, e.g. {fastupdate=off}
+        std::int64_t pending_tuples = -1;
+    };
+    GinState gin_state() {
+        raw().exec("CREATE EXTENSION IF NOT EXISTS pgstattuple");
+        const auto rows = raw().exec("SELECT coalesce(c.reloptions::text, ''), (pgstatginindex(c.oid)).pending_tuples "
+                                     "FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+                                     "JOIN pg_am a ON a.oid = c.relam WHERE i.indrelid = $1::regclass "
+                                     "AND a.amname = 'gin'",
+                                     {table()});
+        if (rows.size() != 1 || !rows[0][0] || !rows[0][1]) {
+            throw std::runtime_error("expected one GIN index on " + table());
+        }
+        return GinState{*rows[0][0], std::stoll(*rows[0][1])};
+    }
+};
 
 TEST_F(Import, StoresEveryEventInOrderAsOneBlock) {
     store().append(eventstore::test::book_filter("book-x"), 0,
@@ -75,8 +94,61 @@ TEST_F(Import, ACancelledImportWritesNothingAndTheStoreStaysUsable) {
     ASSERT_TRUE(error.has_value()) << "the import finished within 100 ms; make it larger";
     EXPECT_TRUE(error->is(Errc::canceled)) << eventstore::test::describe(error);
     EXPECT_EQ(count_rows(), 0);
+    EXPECT_EQ(gin_state().options, "{fastupdate=off}") << "the rollback restores the index options";
     store().import_events({}, books(10));
     EXPECT_EQ(count_rows(), 10);
+}
+
+// A large import merges its GIN entries in batches through the pending list; afterwards the index is
+// exactly as migrate() made it (no pending list for readers to scan) and finds every event.
+TEST_F(Import, ALargeImportLeavesTheGinIndexAsMigrated) {
+    ASSERT_EQ(gin_state().options, "{fastupdate=off}");
+    store().import_events({}, books(2500));
+    const auto after = gin_state();
+    EXPECT_EQ(after.options, "{fastupdate=off}");
+    EXPECT_EQ(after.pending_tuples, 0);
+    for (const int book : {0, 1249, 2499}) {
+        const auto filter = eventstore::test::book_filter("book-" + std::to_string(book));
+        EXPECT_EQ(store().query(filter).events.size(), 1U) << "book-" << book;
+    }
+}
+
+// A table created with GIN's default (fastupdate on, as the Go library creates it) keeps its option,
+// and the import still leaves nothing in the pending list.
+TEST_F(Import, AnIndexWithFastupdateOnKeepsItAndIsLeftClean) {
+    const auto name = raw().scalar("SELECT i.indexrelid::regclass::text FROM pg_index i JOIN pg_class c ON c.oid = "
+                                   "i.indexrelid JOIN pg_am a ON a.oid = c.relam WHERE i.indrelid = '" +
+                                   table() + "'::regclass AND a.amname = 'gin'");
+    ASSERT_TRUE(name.has_value());
+    raw().exec("ALTER INDEX " + *name + " SET (fastupdate = on)");
+    store().import_events({}, books(2000));
+    const auto after = gin_state();
+    EXPECT_EQ(after.options, "{fastupdate=on}");
+    EXPECT_EQ(after.pending_tuples, 0);
+    EXPECT_EQ(store().query(eventstore::test::book_filter("book-1999")).events.size(), 1U);
+}
+
+// A role that may insert but does not own the table imports row by row: same result, no ALTER INDEX.
+TEST_F(Import, ARoleThatDoesNotOwnTheTableCanImport) {
+    const std::string role = "eventstore_importer"; // roles are per cluster, and each test process has its own
+    raw().exec("DROP ROLE IF EXISTS " + role);
+    raw().exec("CREATE ROLE " + role + " LOGIN");
+    raw().exec("GRANT SELECT, INSERT, UPDATE ON " + table() + " TO " + role);
+    const auto sequence = raw().scalar("SELECT pg_get_serial_sequence('" + table() + "', 'sequence_number')");
+    ASSERT_TRUE(sequence.has_value());
+    raw().exec("GRANT USAGE ON SEQUENCE " + *sequence + " TO " + role);
+    {
+        auto pool = eventstore::postgres::ConnectionPool::create(conninfo() + " user=" + role);
+        auto other = make_store(pool);
+        other->import_events({}, books(1500));
+        EXPECT_EQ(other->query(eventstore::test::book_filter("book-1400")).events.size(), 1U);
+    }
+    const auto after = gin_state();
+    EXPECT_EQ(after.options, "{fastupdate=off}");
+    EXPECT_EQ(after.pending_tuples, 0);
+    EXPECT_EQ(count_rows(), 1500);
+    raw().exec("DROP OWNED BY " + role);
+    raw().exec("DROP ROLE " + role);
 }
 
 TEST_F(Import, ConcurrentReadersSeeAllOrNothing) {
