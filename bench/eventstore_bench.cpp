@@ -46,9 +46,12 @@
 #include <eventstore/eventstore.hpp>
 #include <eventstore/postgres.hpp>
 
+#include "bench_support.hpp"
+
 namespace {
 
 namespace pg = eventstore::postgres;
+namespace bench_support = eventstore::bench_support;
 using eventstore::Filter;
 using eventstore::SequenceNumber;
 using eventstore::StorableEvent;
@@ -161,58 +164,10 @@ TimePoint time_point(std::int64_t unix_us) {
     return TimePoint(std::chrono::duration_cast<TimePoint::duration>(std::chrono::microseconds(unix_us)));
 }
 
-// A fresh UUIDv7 (RFC 9562): Unix milliseconds, then random bits.
-std::string new_id() {
-    std::uint8_t b[16];
-    const auto ms = static_cast<std::uint64_t>(now_unix_us() / 1000);
-    for (int i = 0; i < 6; ++i) {
-        b[i] = static_cast<std::uint8_t>(ms >> (8 * (5 - i)));
-    }
-    const std::uint64_t r1 = thread_rng()();
-    const std::uint64_t r2 = thread_rng()();
-    for (int i = 0; i < 2; ++i) {
-        b[6 + i] = static_cast<std::uint8_t>(r1 >> (8 * i));
-    }
-    for (int i = 0; i < 8; ++i) {
-        b[8 + i] = static_cast<std::uint8_t>(r2 >> (8 * i));
-    }
-    b[6] = static_cast<std::uint8_t>((b[6] & 0x0FU) | 0x70U);
-    b[8] = static_cast<std::uint8_t>((b[8] & 0x3FU) | 0x80U);
-    static constexpr char hex[] = "0123456789abcdef";
-    std::string out;
-    out.reserve(36);
-    for (int i = 0; i < 16; ++i) {
-        if (i == 4 || i == 6 || i == 8 || i == 10) {
-            out += '-';
-        }
-        out += hex[b[i] >> 4];
-        out += hex[b[i] & 0x0F];
-    }
-    return out;
-}
+// A fresh UUIDv7 (RFC 9562).
+std::string new_id() { return bench_support::uuid_v7(now_unix_us() / 1000, thread_rng()); }
 
-// RFC 3339 in UTC, fraction trimmed of trailing zeros: Go's time.RFC3339Nano at microsecond precision.
-std::string rfc3339_utc(std::int64_t unix_us) {
-    const std::int64_t secs = unix_us / 1'000'000;
-    const auto micros = static_cast<int>(unix_us - secs * 1'000'000);
-    const auto t = static_cast<std::time_t>(secs);
-    std::tm tm{};
-    gmtime_r(&t, &tm);
-    char buf[40];
-    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-    std::string out = buf;
-    if (micros != 0) {
-        char frac[8];
-        std::snprintf(frac, sizeof frac, ".%06d", micros);
-        std::string f = frac;
-        while (f.back() == '0') {
-            f.pop_back();
-        }
-        out += f;
-    }
-    out += 'Z';
-    return out;
-}
+using bench_support::rfc3339_utc;
 
 const char* const added_type = "BookCopyAddedToCirculation";
 const char* const lent_type = "BookCopyLentToReader";
@@ -286,27 +241,7 @@ std::string sql_quote(std::string_view s) {
     return out;
 }
 
-std::string quote_identifier(std::string_view name) {
-    std::string out = "\"";
-    for (char c : name) {
-        if (c == '"') {
-            out += '"';
-        }
-        out += c;
-    }
-    out += '"';
-    return out;
-}
-
-// "schema.table" or "table", each part quoted, split at the first dot (the library's rule).
-std::string quoted_table() {
-    const std::string& t = g_config.table;
-    const auto dot = t.find('.');
-    if (dot == std::string::npos) {
-        return quote_identifier(t);
-    }
-    return quote_identifier(t.substr(0, dot)) + "." + quote_identifier(t.substr(dot + 1));
-}
+std::string quoted_table() { return bench_support::quote_table(g_config.table); }
 
 std::string go_where(const std::string& book_id) {
     std::string types;

@@ -28,10 +28,15 @@
 #include <eventstore/eventstore.hpp>
 #include <eventstore/postgres.hpp>
 
+#include "bench_support.hpp"
+
 namespace {
 
 using eventstore::StorableEvent;
 using eventstore::TimePoint;
+using eventstore::bench_support::quote_table;
+using eventstore::bench_support::rfc3339_utc;
+using eventstore::bench_support::uuid_v7;
 
 constexpr std::uint64_t noise_type_count = 50'000;
 constexpr std::size_t open_books_target = 1'000;
@@ -104,59 +109,6 @@ Options parse_options(int argc, char** argv) {
         usage("--batch must be positive");
     }
     return o;
-}
-
-// A UUIDv7 (RFC 9562) from a given Unix millisecond and the generator's random bits: deterministic.
-std::string uuid_v7(std::int64_t unix_ms, std::mt19937_64& rng) {
-    std::uint8_t b[16];
-    const auto ms = static_cast<std::uint64_t>(unix_ms);
-    for (int i = 0; i < 6; ++i) {
-        b[i] = static_cast<std::uint8_t>(ms >> (8 * (5 - i)));
-    }
-    const std::uint64_t r1 = rng();
-    const std::uint64_t r2 = rng();
-    for (int i = 0; i < 2; ++i) {
-        b[6 + i] = static_cast<std::uint8_t>(r1 >> (8 * i));
-    }
-    for (int i = 0; i < 8; ++i) {
-        b[8 + i] = static_cast<std::uint8_t>(r2 >> (8 * i));
-    }
-    b[6] = static_cast<std::uint8_t>((b[6] & 0x0FU) | 0x70U); // version 7
-    b[8] = static_cast<std::uint8_t>((b[8] & 0x3FU) | 0x80U); // RFC 4122 variant
-    static constexpr char hex[] = "0123456789abcdef";
-    std::string out;
-    out.reserve(36);
-    for (int i = 0; i < 16; ++i) {
-        if (i == 4 || i == 6 || i == 8 || i == 10) {
-            out += '-';
-        }
-        out += hex[b[i] >> 4];
-        out += hex[b[i] & 0x0F];
-    }
-    return out;
-}
-
-// RFC 3339 in UTC, the fraction trimmed of trailing zeros (Go's time.RFC3339Nano at microsecond precision).
-std::string rfc3339_utc(std::int64_t unix_us) {
-    const std::int64_t secs = unix_us >= 0 ? unix_us / 1'000'000 : (unix_us - 999'999) / 1'000'000;
-    auto micros = static_cast<int>(unix_us - secs * 1'000'000);
-    const auto t = static_cast<std::time_t>(secs);
-    std::tm tm{};
-    gmtime_r(&t, &tm);
-    char buf[40];
-    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-    std::string out = buf;
-    if (micros != 0) {
-        char frac[8];
-        std::snprintf(frac, sizeof frac, ".%06d", micros);
-        std::string f = frac;
-        while (f.back() == '0') {
-            f.pop_back();
-        }
-        out += f;
-    }
-    out += 'Z';
-    return out;
 }
 
 // One book's remaining life: its ID, how many of its 4 events were written, its current reader.
@@ -314,27 +266,6 @@ private:
     std::vector<std::string> m_metadata_ids;
     std::vector<OpenBook> m_open;
 };
-
-std::string quote_identifier(std::string_view name) {
-    std::string out = "\"";
-    for (char c : name) {
-        if (c == '"') {
-            out += '"';
-        }
-        out += c;
-    }
-    out += '"';
-    return out;
-}
-
-// "schema.table" or "table", each part quoted (the library's rule: split at the first dot).
-std::string quote_table(const std::string& table) {
-    const auto dot = table.find('.');
-    if (dot == std::string::npos) {
-        return quote_identifier(table);
-    }
-    return quote_identifier(table.substr(0, dot)) + "." + quote_identifier(table.substr(dot + 1));
-}
 
 class RawConnection {
 public:
