@@ -5,6 +5,7 @@
 #include <eventstore/postgres/event_store.hpp>
 
 #include "core/json.hpp"
+#include "postgres/instruments.hpp"
 #include "postgres/lock_keys.hpp"
 #include "postgres/pool_impl.hpp"
 #include "postgres/sql.hpp"
@@ -116,7 +117,7 @@ class EventStore::Impl {
 public:
     Impl(std::shared_ptr<ConnectionPool> primary, std::shared_ptr<ConnectionPool> replica, detail::StoreConfig config)
         : m_primary(std::move(primary)), m_replica(std::move(replica)), m_config(std::move(config)),
-          m_events(detail::parse_table_name(m_config.table_name)),
+          m_instruments(m_config), m_events(detail::parse_table_name(m_config.table_name)),
           m_snapshots(detail::parse_table_name(m_config.snapshot_table_name)) {
         m_select_prefix = "SELECT e.sequence_number, e.occurred_at, e.event_type, e.payload, e.metadata FROM " +
                           m_events.quoted + " e WHERE ";
@@ -149,6 +150,18 @@ private:
     std::vector<GinIndex> batch_gin_indexes(const Context& ctx, detail::Connection& conn) const;
     static void append_gin_cleanup(const std::vector<GinIndex>& gin, std::vector<Statement>& statements);
 
+    // The snapshot operations' error records (spec §4.3).
+    void log_failure(const Context& ctx, std::string_view message, const std::exception& failure,
+                     std::string_view projection_type) const {
+        if (m_instruments.logging()) {
+            m_instruments.log(detail::Instruments::Level::error, ctx, message,
+                              {{"error", failure.what()}, {"projection_type", std::string(projection_type)}});
+        }
+    }
+    static std::string since(std::chrono::steady_clock::time_point start) {
+        return detail::log_milliseconds(std::chrono::steady_clock::now() - start);
+    }
+
     // What every read starts with: its WHERE clause, and the statement that waits for the in-flight
     // writers of its keys (the gap-free barrier, docs/design/gap-free-reads.md).
     struct Read {
@@ -160,6 +173,7 @@ private:
     std::shared_ptr<ConnectionPool> m_primary;
     std::shared_ptr<ConnectionPool> m_replica; // routing comes with the replica issue; unused until then
     detail::StoreConfig m_config;
+    detail::Instruments m_instruments;
     detail::TableName m_events;
     detail::TableName m_snapshots;
     std::string m_select_prefix;
@@ -185,28 +199,49 @@ EventStore::Impl::Read EventStore::Impl::prepare_read(const Filter& filter, int 
 }
 
 QueryResult EventStore::Impl::query(const Context& ctx, const Filter& filter) {
-    auto [clause, barrier] = prepare_read(filter, 1);
+    detail::Operation op(m_instruments, ctx, "query", {{"operation", "query"}});
+    Read read;
+    try {
+        read = prepare_read(filter, 1);
+    } catch (const Error& e) {
+        op.build_failed(e, {});
+        throw;
+    }
     std::vector<Statement> statements;
     statements.reserve(2);
-    statements.push_back(std::move(barrier));
-    statements.push_back(Statement{m_select_prefix + clause.sql + " ORDER BY e.sequence_number",
-                                   std::move(clause.params), true, clause.generic});
+    statements.push_back(std::move(read.barrier));
+    statements.push_back(Statement{m_select_prefix + read.clause.sql + " ORDER BY e.sequence_number",
+                                   std::move(read.clause.params), true, read.clause.generic});
+    op.component_done("query_build");
     QueryResult out;
+    std::vector<detail::ResultPtr> results;
     try {
-        ConnectionLease conn = m_primary->impl().acquire(ctx);
-        auto results = conn->run(ctx, statements);
-        PGresult* rows = results.back().get();
+        op.sql_started();
+        ConnectionLease conn = m_primary->impl().acquire(op.context());
+        results = conn->run(op.context(), statements);
+        op.sql_done(statements.back().sql);
+    } catch (const DatabaseFailure& f) {
+        op.sql_done(statements.back().sql);
+        op.database_failed(f, statements.back().sql);
+        rethrow_as(Errc::querying_events_failed, f);
+    }
+    op.component_done("sql_execution");
+    try {
+        const PGresult* rows = results.back().get();
         const int n = PQntuples(rows);
         out.events.reserve(static_cast<std::size_t>(n));
         for (int i = 0; i < n; ++i) {
             out.events.push_back(decode_event(rows, i));
         }
-    } catch (const DatabaseFailure& f) {
-        rethrow_as(Errc::querying_events_failed, f);
+    } catch (const Error& e) {
+        op.scan_failed(e);
+        throw;
     }
     if (!out.events.empty()) {
         out.max_sequence_number = out.events.back().sequence_number;
     }
+    op.component_done("result_processing");
+    op.query_succeeded(out.events.size(), out.max_sequence_number);
     return out;
 }
 
@@ -252,6 +287,12 @@ void EventStore::Impl::append(const Context& ctx, const Filter& filter, Sequence
     if (events.empty()) {
         return;
     }
+    detail::Operation op(m_instruments, ctx, "append",
+                         m_instruments.tracing() ? Attributes{{"operation", "append"},
+                                                              {"event_count", std::to_string(events.size())},
+                                                              {"expected_seq", std::to_string(expected)},
+                                                              {"event_type", events.front().event_type}}
+                                                 : Attributes{});
     std::vector<std::uint64_t> reader_keys;
     std::vector<std::uint64_t> writer_keys;
     detail::FilterClause clause;
@@ -265,9 +306,11 @@ void EventStore::Impl::append(const Context& ctx, const Filter& filter, Sequence
         clause = detail::filter_clause(filter, 6);
         detail::add_filter_keys(filter, reader_keys);
     } catch (const Error& e) {
+        op.build_failed(e, {{"event_count", std::to_string(events.size())}});
         rethrow_as(Errc::appending_event_failed, e);
     }
     if (expected > static_cast<SequenceNumber>(std::numeric_limits<std::int64_t>::max())) {
+        op.conflicted(events.size(), expected);
         throw ConcurrencyConflict("expected sequence number " + std::to_string(expected) + " is out of range");
     }
 
@@ -291,14 +334,16 @@ void EventStore::Impl::append(const Context& ctx, const Filter& filter, Sequence
     for (Param& p : clause.params) {
         params.push_back(std::move(p));
     }
+    op.component_done("query_build");
 
     std::uint64_t rows_affected = 0;
+    std::vector<Statement> statements;
+    statements.reserve(2);
     try {
-        ConnectionLease conn = m_primary->impl().acquire(ctx);
+        op.sql_started();
+        ConnectionLease conn = m_primary->impl().acquire(op.context());
         const auto locks = detail::plan_locks(std::move(reader_keys), std::move(writer_keys),
                                               static_cast<std::uint32_t>(conn->backend_pid()));
-        std::vector<Statement> statements;
-        statements.reserve(2);
         if (locks.size() <= max_advisory_locks) {
             statements.push_back(lock_statement(locks));
         } else {
@@ -307,19 +352,28 @@ void EventStore::Impl::append(const Context& ctx, const Filter& filter, Sequence
             statements.push_back(Statement{"LOCK TABLE " + m_events.quoted + " IN ACCESS EXCLUSIVE MODE", {}, false});
         }
         statements.push_back(Statement{std::move(sql), std::move(params), false, clause.generic});
-        auto results = conn->run(ctx, statements);
+        auto results = conn->run(op.context(), statements);
+        op.sql_done(statements.back().sql);
         const char* tuples = PQcmdTuples(results.back().get());
         rows_affected = std::strtoull(tuples, nullptr, 10);
     } catch (const DatabaseFailure& f) {
+        const std::string& text = statements.empty() ? sql : statements.back().sql;
+        op.sql_done(text);
+        op.database_failed(f, text);
         rethrow_as(Errc::appending_event_failed, f);
     }
+    op.component_done("sql_execution");
     if (rows_affected == 0) {
+        op.conflicted(events.size(), expected);
         throw ConcurrencyConflict();
     }
     if (rows_affected != events.size()) {
-        throw Error(Errc::appending_event_failed,
-                    "inserted " + std::to_string(rows_affected) + " of " + std::to_string(events.size()) + " events");
+        const std::string detail =
+            "inserted " + std::to_string(rows_affected) + " of " + std::to_string(events.size()) + " events";
+        op.scan_failed(Error(Errc::appending_event_failed, detail));
+        throw Error(Errc::appending_event_failed, detail);
     }
+    op.append_succeeded(events.size());
 }
 
 void EventStore::Impl::import_events(const Context& ctx, std::span<const StorableEvent> events) {
@@ -442,11 +496,20 @@ void EventStore::Impl::save_snapshot(const Context& ctx, const Snapshot& snapsho
                    detail::int8_param(static_cast<std::int64_t>(snapshot.sequence_number)),
                    detail::text_param(snapshot.data_json)},
                   false}};
+    const auto start = std::chrono::steady_clock::now();
     try {
         ConnectionLease conn = m_primary->impl().acquire(ctx);
         conn->run(ctx, statements);
     } catch (const DatabaseFailure& f) {
+        log_failure(ctx, "saving snapshot failed", f, snapshot.projection_type);
         rethrow_as(Errc::saving_snapshot_failed, f);
+    }
+    if (m_instruments.logging()) {
+        m_instruments.log(detail::Instruments::Level::info, ctx, "eventstore operation: snapshot saved successfully",
+                          {{"projection_type", snapshot.projection_type},
+                           {"filter_hash", snapshot.filter_hash},
+                           {"sequence_number", std::to_string(snapshot.sequence_number)},
+                           {"duration_ms", since(start)}});
     }
 }
 
@@ -460,11 +523,18 @@ std::optional<Snapshot> EventStore::Impl::load_snapshot(const Context& ctx, std:
                       m_snapshots.quoted + " WHERE filter_hash = $1 AND projection_type = $2",
                   {detail::text_param(filter.hash()), detail::text_param(std::string(projection_type))},
                   true}};
+    const auto start = std::chrono::steady_clock::now();
     try {
         ConnectionLease conn = m_primary->impl().acquire(ctx);
         auto results = conn->run(ctx, statements);
         PGresult* r = results.back().get();
         if (PQntuples(r) == 0) {
+            if (m_instruments.logging()) {
+                m_instruments.log(detail::Instruments::Level::info, ctx, "eventstore operation: snapshot not found",
+                                  {{"projection_type", std::string(projection_type)},
+                                   {"filter_hash", filter.hash()},
+                                   {"duration_ms", since(start)}});
+            }
             return std::nullopt;
         }
         Snapshot s;
@@ -473,10 +543,20 @@ std::optional<Snapshot> EventStore::Impl::load_snapshot(const Context& ctx, std:
         s.sequence_number = static_cast<SequenceNumber>(detail::decode_int8(PQgetvalue(r, 0, 2), PQgetlength(r, 0, 2)));
         s.data_json = detail::decode_jsonb(PQgetvalue(r, 0, 3), PQgetlength(r, 0, 3));
         s.created_at = detail::decode_timestamptz(PQgetvalue(r, 0, 4), PQgetlength(r, 0, 4));
+        if (m_instruments.logging()) {
+            m_instruments.log(detail::Instruments::Level::info, ctx,
+                              "eventstore operation: snapshot loaded successfully",
+                              {{"projection_type", s.projection_type},
+                               {"filter_hash", s.filter_hash},
+                               {"sequence_number", std::to_string(s.sequence_number)},
+                               {"duration_ms", since(start)}});
+        }
         return s;
     } catch (const DatabaseFailure& f) {
+        log_failure(ctx, "loading snapshot failed", f, projection_type);
         rethrow_as(Errc::loading_snapshot_failed, f);
     } catch (const Error& e) {
+        log_failure(ctx, "loading snapshot failed", e, projection_type);
         rethrow_as(Errc::loading_snapshot_failed, e);
     }
 }
@@ -489,11 +569,22 @@ void EventStore::Impl::delete_snapshot(const Context& ctx, std::string_view proj
         Statement{"DELETE FROM " + m_snapshots.quoted + " WHERE filter_hash = $1 AND projection_type = $2",
                   {detail::text_param(filter.hash()), detail::text_param(std::string(projection_type))},
                   false}};
+    const auto start = std::chrono::steady_clock::now();
+    std::string rows_affected;
     try {
         ConnectionLease conn = m_primary->impl().acquire(ctx);
-        conn->run(ctx, statements);
+        auto results = conn->run(ctx, statements);
+        rows_affected = PQcmdTuples(results.back().get());
     } catch (const DatabaseFailure& f) {
+        log_failure(ctx, "deleting snapshot failed", f, projection_type);
         rethrow_as(Errc::deleting_snapshot_failed, f);
+    }
+    if (m_instruments.logging()) {
+        m_instruments.log(detail::Instruments::Level::info, ctx, "eventstore operation: snapshot deletion completed",
+                          {{"projection_type", std::string(projection_type)},
+                           {"filter_hash", filter.hash()},
+                           {"rows_affected", rows_affected},
+                           {"duration_ms", since(start)}});
     }
 }
 

@@ -1,0 +1,320 @@
+#include "postgres/instruments.hpp"
+
+#include <array>
+#include <cstdio>
+
+namespace eventstore::postgres::detail {
+
+namespace {
+
+std::string fixed(double value, int decimals) {
+    std::array<char, 64> buf{};
+    std::snprintf(buf.data(), buf.size(), "%.*f", decimals, value);
+    return buf.data();
+}
+
+double milliseconds(std::chrono::nanoseconds d) { return std::chrono::duration<double, std::milli>(d).count(); }
+
+// Runs a hook, swallowing what it throws.
+template <typename Fn>
+void guarded(Fn&& fn) noexcept {
+    try {
+        fn();
+    } catch (...) { // NOLINT(bugprone-empty-catch): a failing hook must not fail the operation
+    }
+}
+
+} // namespace
+
+void Instruments::log(Level level, const Context& ctx, std::string_view message,
+                      const LogFields& fields) const noexcept {
+    if (m_logger) {
+        guarded([&] {
+            switch (level) {
+            case Level::debug:
+                m_logger->debug(message, fields);
+                break;
+            case Level::info:
+                m_logger->info(message, fields);
+                break;
+            case Level::warn:
+                m_logger->warn(message, fields);
+                break;
+            case Level::error:
+                m_logger->error(message, fields);
+                break;
+            }
+        });
+    }
+    if (m_contextual_logger) {
+        guarded([&] {
+            switch (level) {
+            case Level::debug:
+                m_contextual_logger->debug(ctx, message, fields);
+                break;
+            case Level::info:
+                m_contextual_logger->info(ctx, message, fields);
+                break;
+            case Level::warn:
+                m_contextual_logger->warn(ctx, message, fields);
+                break;
+            case Level::error:
+                m_contextual_logger->error(ctx, message, fields);
+                break;
+            }
+        });
+    }
+}
+
+void Instruments::record_duration(std::string_view metric, std::chrono::nanoseconds d,
+                                  const Labels& labels) const noexcept {
+    if (m_metrics) {
+        guarded([&] { m_metrics->record_duration(metric, d, labels); });
+    }
+}
+
+void Instruments::increment_counter(std::string_view metric, const Labels& labels) const noexcept {
+    if (m_metrics) {
+        guarded([&] { m_metrics->increment_counter(metric, labels); });
+    }
+}
+
+void Instruments::record_value(std::string_view metric, double value, const Labels& labels) const noexcept {
+    if (m_metrics) {
+        guarded([&] { m_metrics->record_value(metric, value, labels); });
+    }
+}
+
+Instruments::Span Instruments::start_span(const Context& ctx, std::string_view name,
+                                          const Attributes& attributes) const noexcept {
+    Span out{nullptr, ctx};
+    if (m_tracing) {
+        guarded([&] {
+            out.span = m_tracing->start_span(ctx, name, attributes);
+            if (out.span) {
+                out.context = ctx.with_span(out.span);
+            }
+        });
+    }
+    return out;
+}
+
+void Instruments::end_span(const Span& span, std::string_view status, const Attributes& added,
+                           const Attributes& finished) const noexcept {
+    if (!m_tracing || !span.span) {
+        return;
+    }
+    guarded([&] {
+        span.span->set_status(status);
+        for (const auto& [key, value] : added) {
+            span.span->add_attribute(key, value);
+        }
+    });
+    guarded([&] { m_tracing->finish_span(*span.span, status, finished); });
+}
+
+// --- Operation -----------------------------------------------------------------------------------
+
+namespace {
+
+// Replicas are not routed to yet: every call runs on the primary.
+constexpr std::string_view target = "primary";
+
+} // namespace
+
+Operation::Operation(const Instruments& instruments, const Context& ctx, std::string_view name,
+                     const Attributes& span_attributes)
+    : m_instruments(instruments), m_name(name), m_start(Clock::now()), m_mark(m_start), m_sql_start(m_start) {
+    if (m_instruments.metrics()) {
+        m_instruments.increment_counter("eventstore_" + m_name + "_method_calls_total", {{"operation", m_name}});
+    }
+    m_span = m_instruments.start_span(ctx, "eventstore." + m_name, span_attributes);
+}
+
+Labels Operation::labels(std::string_view status) const {
+    return {{"operation", m_name}, {"status", std::string(status)}, {"database_target", std::string(target)}};
+}
+
+void Operation::component_done(std::string_view component) noexcept {
+    const auto now = Clock::now();
+    if (m_instruments.metrics()) {
+        guarded([&] {
+            Labels l = labels("success");
+            l.emplace("component", component);
+            m_instruments.record_duration("eventstore_component_duration_seconds", now - m_mark, l);
+        });
+    }
+    m_mark = now;
+}
+
+void Operation::sql_done(const std::string& sql) noexcept {
+    m_sql_time = Clock::now() - m_sql_start;
+    if (m_instruments.logging()) {
+        guarded([&] {
+            m_instruments.log(Instruments::Level::debug, context(), "executed sql for: " + m_name,
+                              {{"duration_ms", log_milliseconds(m_sql_time)}, {"query", sql}});
+        });
+    }
+}
+
+void Operation::failed(std::string_view status, std::string_view span_error_type, Attributes extra) noexcept {
+    const auto method_time = elapsed();
+    if (m_instruments.metrics()) {
+        guarded([&] {
+            const Labels l = labels(status);
+            m_instruments.record_duration("eventstore_" + m_name + "_method_duration_seconds", method_time, l);
+            m_instruments.record_duration("eventstore_" + m_name + "_sql_duration_seconds", m_sql_time, l);
+        });
+    }
+    if (m_instruments.tracing()) {
+        guarded([&] {
+            extra.emplace("error_type", span_error_type);
+            Attributes added = extra;
+            added.emplace("duration_ms", span_milliseconds(method_time));
+            m_instruments.end_span(m_span, "error", added, extra);
+        });
+    }
+}
+
+void Operation::build_failed(const Error& error, const LogFields& extra) noexcept {
+    if (m_instruments.logging()) {
+        guarded([&] {
+            LogFields fields{{"error", error.what()}};
+            fields.insert(fields.end(), extra.begin(), extra.end());
+            m_instruments.log(Instruments::Level::error, context(),
+                              m_name == "query" ? "failed to build select query" : "failed to build insert query",
+                              fields);
+        });
+    }
+    if (m_instruments.metrics()) {
+        guarded([&] {
+            Labels l = labels("error");
+            l.emplace("error_type", "build_query");
+            m_instruments.increment_counter("eventstore_database_errors_total", l);
+        });
+    }
+    failed("error", "build_query", {});
+}
+
+void Operation::database_failed(const DatabaseFailure& failure, const std::string& sql) noexcept {
+    if (m_instruments.logging()) {
+        guarded([&] {
+            m_instruments.log(Instruments::Level::error, context(),
+                              m_name == "query" ? "database query execution failed"
+                                                : "database execution failed during event append",
+                              {{"error", failure.what()}, {"query", sql}});
+        });
+    }
+    switch (failure.interruption) {
+    case Interruption::canceled:
+        m_instruments.increment_counter("eventstore_" + m_name + "_canceled_total", labels("canceled"));
+        failed("canceled", "cancelled", {}); // the Go engine's spans spell it the British way
+        return;
+    case Interruption::deadline_exceeded:
+        m_instruments.increment_counter("eventstore_" + m_name + "_timeout_total", labels("timeout"));
+        failed("timeout", "timeout", {});
+        return;
+    case Interruption::none:
+        break;
+    }
+    const std::string_view type = m_name == "query" ? "database_query" : "database_exec";
+    if (m_instruments.metrics()) {
+        guarded([&] {
+            Labels l = labels("error");
+            l.emplace("error_type", type);
+            m_instruments.increment_counter("eventstore_database_errors_total", l);
+        });
+    }
+    failed("error", type, {});
+}
+
+void Operation::scan_failed(const Error& error) noexcept {
+    // A query fails reading its rows; an append, on the row count the server reports.
+    const bool query = m_name == "query";
+    if (m_instruments.logging()) {
+        guarded([&] {
+            m_instruments.log(Instruments::Level::error, context(),
+                              query ? "failed to scan database row" : "failed to get rows affected count",
+                              {{"error", error.what()}});
+        });
+    }
+    if (m_instruments.metrics()) {
+        guarded([&] {
+            Labels l = labels("error");
+            l.emplace("error_type", query ? "row_scan" : "rows_affected");
+            m_instruments.increment_counter("eventstore_database_errors_total", l);
+        });
+    }
+    failed("error", query ? "scan_results" : "rows_affected", {});
+}
+
+void Operation::conflicted(std::size_t expected_events, std::uint64_t expected_sequence) noexcept {
+    if (m_instruments.metrics()) {
+        guarded([&] {
+            m_instruments.increment_counter(
+                "eventstore_concurrency_conflicts_total",
+                {{"operation", m_name}, {"conflict_type", "concurrency"}, {"database_target", std::string(target)}});
+        });
+    }
+    if (m_instruments.logging()) {
+        guarded([&] {
+            m_instruments.log(Instruments::Level::info, context(),
+                              "eventstore operation: concurrency conflict detected",
+                              {{"expected_events", std::to_string(expected_events)},
+                               {"rows_affected", "0"},
+                               {"expected_sequence", std::to_string(expected_sequence)}});
+        });
+    }
+    if (m_instruments.tracing()) {
+        guarded([&] {
+            const Attributes a{{"error_type", "concurrency_conflict"},
+                               {"rows_affected", "0"},
+                               {"duration_ms", span_milliseconds(elapsed())}};
+            m_instruments.end_span(m_span, "error", a, a);
+        });
+    }
+}
+
+void Operation::query_succeeded(std::size_t event_count, std::uint64_t max_sequence) noexcept {
+    succeeded("eventstore_events_queried_total", "eventstore operation: query completed", event_count,
+              m_instruments.tracing() ? Attributes{{"max_sequence", std::to_string(max_sequence)},
+                                                   {"event_count", std::to_string(event_count)}}
+                                      : Attributes{});
+}
+
+void Operation::append_succeeded(std::size_t event_count) noexcept {
+    succeeded("eventstore_events_appended_total", "eventstore operation: events appended", event_count,
+              m_instruments.tracing() ? Attributes{{"rows_affected", std::to_string(event_count)}} : Attributes{});
+}
+
+void Operation::succeeded(std::string_view events_metric, std::string_view message, std::size_t event_count,
+                          const Attributes& finished) noexcept {
+    const auto method_time = elapsed();
+    if (m_instruments.metrics()) {
+        guarded([&] {
+            const Labels l = labels("success");
+            m_instruments.record_duration("eventstore_" + m_name + "_method_duration_seconds", method_time, l);
+            m_instruments.record_duration("eventstore_" + m_name + "_sql_duration_seconds", m_sql_time, l);
+            m_instruments.record_value(events_metric, static_cast<double>(event_count), l);
+        });
+    }
+    if (m_instruments.logging()) {
+        guarded([&] {
+            m_instruments.log(
+                Instruments::Level::info, context(), message,
+                {{"event_count", std::to_string(event_count)}, {"duration_ms", log_milliseconds(method_time)}});
+        });
+    }
+    if (m_instruments.tracing()) {
+        guarded([&] {
+            Attributes added = finished;
+            added.emplace("duration_ms", span_milliseconds(method_time));
+            m_instruments.end_span(m_span, "success", added, finished);
+        });
+    }
+}
+
+std::string log_milliseconds(std::chrono::nanoseconds d) { return fixed(milliseconds(d), 3); }
+std::string span_milliseconds(std::chrono::nanoseconds d) { return fixed(milliseconds(d), 2); }
+
+} // namespace eventstore::postgres::detail

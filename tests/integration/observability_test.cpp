@@ -1,0 +1,488 @@
+// The logger, metrics and tracing hooks, with the Go library's names (spec/go-behaviour.md §4 and the
+// checklist of §6.7), recorded by spies on a real store.
+
+#include <algorithm>
+#include <mutex>
+#include <stdexcept>
+#include <stop_token>
+
+#include <gtest/gtest.h>
+
+#include "fixture.hpp"
+
+namespace {
+
+using eventstore::Attributes;
+using eventstore::Context;
+using eventstore::Labels;
+using eventstore::LogFields;
+using eventstore::test::StoreTest;
+namespace pg = eventstore::postgres;
+namespace t = eventstore::test;
+
+struct LogRecord {
+    std::string level;
+    std::string message;
+    LogFields fields;
+    std::shared_ptr<eventstore::SpanContext> span; // the Context's span (contextual logger only)
+
+    [[nodiscard]] std::optional<std::string> field(std::string_view key) const {
+        for (const auto& [k, v] : fields) {
+            if (k == key) {
+                return v;
+            }
+        }
+        return std::nullopt;
+    }
+};
+
+class SpyLogger final : public eventstore::Logger {
+public:
+    void debug(std::string_view m, const LogFields& f) override { add("debug", m, f); }
+    void info(std::string_view m, const LogFields& f) override { add("info", m, f); }
+    void warn(std::string_view m, const LogFields& f) override { add("warn", m, f); }
+    void error(std::string_view m, const LogFields& f) override { add("error", m, f); }
+
+    std::vector<LogRecord> records() const {
+        const std::lock_guard lock(m_mutex);
+        return m_records;
+    }
+
+private:
+    void add(std::string level, std::string_view m, const LogFields& f) {
+        const std::lock_guard lock(m_mutex);
+        m_records.push_back({std::move(level), std::string(m), f, nullptr});
+    }
+    mutable std::mutex m_mutex;
+    std::vector<LogRecord> m_records;
+};
+
+class SpyContextualLogger final : public eventstore::ContextualLogger {
+public:
+    void debug(const Context& c, std::string_view m, const LogFields& f) override { add(c, "debug", m, f); }
+    void info(const Context& c, std::string_view m, const LogFields& f) override { add(c, "info", m, f); }
+    void warn(const Context& c, std::string_view m, const LogFields& f) override { add(c, "warn", m, f); }
+    void error(const Context& c, std::string_view m, const LogFields& f) override { add(c, "error", m, f); }
+
+    std::vector<LogRecord> records() const {
+        const std::lock_guard lock(m_mutex);
+        return m_records;
+    }
+
+private:
+    void add(const Context& c, std::string level, std::string_view m, const LogFields& f) {
+        const std::lock_guard lock(m_mutex);
+        m_records.push_back({std::move(level), std::string(m), f, c.span()});
+    }
+    mutable std::mutex m_mutex;
+    std::vector<LogRecord> m_records;
+};
+
+struct MetricRecord {
+    std::string kind; // duration, counter, value
+    std::string name;
+    Labels labels;
+    double value = 0; // seconds for durations
+};
+
+class SpyMetrics final : public eventstore::MetricsCollector {
+public:
+    void record_duration(std::string_view metric, std::chrono::nanoseconds d, const Labels& labels) override {
+        add({"duration", std::string(metric), labels, std::chrono::duration<double>(d).count()});
+    }
+    void increment_counter(std::string_view metric, const Labels& labels) override {
+        add({"counter", std::string(metric), labels, 1});
+    }
+    void record_value(std::string_view metric, double value, const Labels& labels) override {
+        add({"value", std::string(metric), labels, value});
+    }
+
+    // The records named `name` whose labels include every one of `labels`.
+    std::vector<MetricRecord> find(std::string_view name, const Labels& labels = {}) const {
+        const std::lock_guard lock(m_mutex);
+        std::vector<MetricRecord> out;
+        for (const auto& r : m_records) {
+            const bool match = std::all_of(labels.begin(), labels.end(), [&](const auto& l) {
+                auto it = r.labels.find(l.first);
+                return it != r.labels.end() && it->second == l.second;
+            });
+            if (r.name == name && match) {
+                out.push_back(r);
+            }
+        }
+        return out;
+    }
+
+private:
+    void add(MetricRecord r) {
+        const std::lock_guard lock(m_mutex);
+        m_records.push_back(std::move(r));
+    }
+    mutable std::mutex m_mutex;
+    std::vector<MetricRecord> m_records;
+};
+
+class SpySpan final : public eventstore::SpanContext {
+public:
+    SpySpan(std::string span_name, Attributes start) : name(std::move(span_name)), start_attributes(std::move(start)) {}
+    void set_status(std::string_view s) override { status = s; }
+    void add_attribute(std::string_view k, std::string_view v) override { added[std::string(k)] = v; }
+
+    std::string name;
+    Attributes start_attributes;
+    std::string status;
+    Attributes added;
+    std::string finish_status;
+    Attributes finish_attributes;
+    bool finished = false;
+};
+
+class SpyTracer final : public eventstore::TracingCollector {
+public:
+    std::shared_ptr<eventstore::SpanContext> start_span(const Context&, std::string_view name,
+                                                        const Attributes& attributes) override {
+        const std::lock_guard lock(m_mutex);
+        m_spans.push_back(std::make_shared<SpySpan>(std::string(name), attributes));
+        return m_spans.back();
+    }
+    void finish_span(eventstore::SpanContext& span, std::string_view status, const Attributes& attributes) override {
+        auto& s = dynamic_cast<SpySpan&>(span);
+        s.finish_status = status;
+        s.finish_attributes = attributes;
+        s.finished = true;
+    }
+    std::vector<std::shared_ptr<SpySpan>> spans() const {
+        const std::lock_guard lock(m_mutex);
+        return m_spans;
+    }
+
+private:
+    mutable std::mutex m_mutex;
+    std::vector<std::shared_ptr<SpySpan>> m_spans;
+};
+
+// Every hook throws: the store must behave as if there were none.
+class ThrowingHooks final : public eventstore::Logger,
+                            public eventstore::MetricsCollector,
+                            public eventstore::TracingCollector {
+public:
+    void debug(std::string_view, const LogFields&) override { throw std::runtime_error("logger"); }
+    void info(std::string_view, const LogFields&) override { throw std::runtime_error("logger"); }
+    void warn(std::string_view, const LogFields&) override { throw std::runtime_error("logger"); }
+    void error(std::string_view, const LogFields&) override { throw std::runtime_error("logger"); }
+    void record_duration(std::string_view, std::chrono::nanoseconds, const Labels&) override {
+        throw std::runtime_error("metrics");
+    }
+    void increment_counter(std::string_view, const Labels&) override { throw std::runtime_error("metrics"); }
+    void record_value(std::string_view, double, const Labels&) override { throw std::runtime_error("metrics"); }
+    std::shared_ptr<eventstore::SpanContext> start_span(const Context&, std::string_view, const Attributes&) override {
+        throw std::runtime_error("tracing");
+    }
+    void finish_span(eventstore::SpanContext&, std::string_view, const Attributes&) override {
+        throw std::runtime_error("tracing");
+    }
+};
+
+class Observability : public StoreTest {
+protected:
+    // A store on the fixture's tables (or on `table`) with the given options.
+    std::unique_ptr<pg::EventStore> observed(std::vector<pg::Option> options, std::string table = {}) {
+        options.push_back(pg::with_table_name(table.empty() ? this->table() : table));
+        options.push_back(pg::with_snapshot_table_name(snapshot_table()));
+        return pg::new_event_store_from_pool(pool(), options);
+    }
+
+    // Appends book `id`'s first event through `store` and returns the filter it used.
+    static eventstore::Filter add_book(pg::EventStore& store, const std::string& id) {
+        const auto filter = t::book_filter(id);
+        store.append(filter, 0, t::added_to_circulation(id, t::at(1)));
+        return filter;
+    }
+};
+
+// --- logs --------------------------------------------------------------------------------------
+
+TEST_F(Observability, ASuccessfulQueryLogsExactlyTwoRecords) {
+    auto logger = std::make_shared<SpyLogger>();
+    add_book(store(), "book-1");
+    auto s = observed({pg::with_logger(logger)});
+    s->query(t::book_filter("book-1"));
+    const auto records = logger->records();
+    ASSERT_EQ(records.size(), 2U);
+    EXPECT_EQ(records[0].level, "debug");
+    EXPECT_EQ(records[0].message, "executed sql for: query");
+    EXPECT_TRUE(records[0].field("duration_ms").has_value());
+    EXPECT_NE(records[0].field("query").value_or("").find("SELECT"), std::string::npos);
+    EXPECT_EQ(records[1].level, "info");
+    EXPECT_EQ(records[1].message, "eventstore operation: query completed");
+    EXPECT_EQ(records[1].field("event_count"), "1");
+    EXPECT_TRUE(records[1].field("duration_ms").has_value());
+}
+
+TEST_F(Observability, AQueryAndAnAppendLogExactlyFourRecords) {
+    auto logger = std::make_shared<SpyLogger>();
+    auto s = observed({pg::with_logger(logger)});
+    const auto filter = t::book_filter("book-2");
+    const auto [events, max] = s->query(filter);
+    s->append(filter, max, t::added_to_circulation("book-2", t::at(2)));
+    const auto records = logger->records();
+    ASSERT_EQ(records.size(), 4U);
+    EXPECT_EQ(records[2].message, "executed sql for: append");
+    EXPECT_NE(records[2].field("query").value_or("").find("INSERT"), std::string::npos);
+    EXPECT_EQ(records[3].message, "eventstore operation: events appended");
+    EXPECT_EQ(records[3].field("event_count"), "1");
+}
+
+TEST_F(Observability, AConflictLogsExactlyTwoRecords) {
+    auto logger = std::make_shared<SpyLogger>();
+    add_book(store(), "book-3");
+    auto s = observed({pg::with_logger(logger)});
+    EXPECT_THROW(s->append(t::book_filter("book-3"), 0, t::lent_to_reader("book-3", "reader", t::at(3))),
+                 eventstore::ConcurrencyConflict);
+    const auto records = logger->records();
+    ASSERT_EQ(records.size(), 2U);
+    EXPECT_EQ(records[0].message, "executed sql for: append");
+    EXPECT_EQ(records[1].level, "info");
+    EXPECT_EQ(records[1].message, "eventstore operation: concurrency conflict detected");
+    EXPECT_EQ(records[1].field("expected_events"), "1");
+    EXPECT_EQ(records[1].field("rows_affected"), "0");
+    EXPECT_EQ(records[1].field("expected_sequence"), "0");
+}
+
+TEST_F(Observability, ADatabaseErrorIsLoggedAtErrorLevelWithItsStatement) {
+    auto logger = std::make_shared<SpyLogger>();
+    auto contextual = std::make_shared<SpyContextualLogger>();
+    auto s = observed({pg::with_logger(logger), pg::with_contextual_logger(contextual)}, "no_such_table");
+    EXPECT_THROW(s->query(t::book_filter("x")), eventstore::Error);
+    for (const auto& records : {logger->records(), contextual->records()}) {
+        const auto it = std::find_if(records.begin(), records.end(),
+                                     [](const LogRecord& r) { return r.message == "database query execution failed"; });
+        ASSERT_NE(it, records.end());
+        EXPECT_EQ(it->level, "error");
+        EXPECT_NE(it->field("error").value_or("").find("no_such_table"), std::string::npos);
+        EXPECT_TRUE(it->field("query").has_value());
+    }
+}
+
+TEST_F(Observability, TheContextualLoggerSeesTheOperationsSpan) {
+    auto contextual = std::make_shared<SpyContextualLogger>();
+    auto tracer = std::make_shared<SpyTracer>();
+    auto s = observed({pg::with_contextual_logger(contextual), pg::with_tracing(tracer)});
+    s->query(t::book_filter("book-4"));
+    const auto records = contextual->records();
+    const auto spans = tracer->spans();
+    ASSERT_EQ(records.size(), 2U);
+    ASSERT_EQ(spans.size(), 1U);
+    for (const auto& r : records) {
+        EXPECT_EQ(r.span, spans[0]) << r.message << ": logged outside the query's span";
+    }
+}
+
+TEST_F(Observability, SnapshotOperationsAreLogged) {
+    auto logger = std::make_shared<SpyLogger>();
+    auto s = observed({pg::with_logger(logger)});
+    const auto filter = t::book_filter("book-5");
+    EXPECT_FALSE(s->load_snapshot("shelf", filter).has_value());
+    s->save_snapshot(eventstore::build_snapshot("shelf", filter.hash(), 7, R"({"books": 1})"));
+    EXPECT_TRUE(s->load_snapshot("shelf", filter).has_value());
+    s->delete_snapshot("shelf", filter);
+    const auto records = logger->records();
+    ASSERT_EQ(records.size(), 4U);
+    EXPECT_EQ(records[0].message, "eventstore operation: snapshot not found");
+    EXPECT_EQ(records[1].message, "eventstore operation: snapshot saved successfully");
+    EXPECT_EQ(records[1].field("sequence_number"), "7");
+    EXPECT_EQ(records[1].field("filter_hash"), filter.hash());
+    EXPECT_EQ(records[2].message, "eventstore operation: snapshot loaded successfully");
+    EXPECT_EQ(records[3].message, "eventstore operation: snapshot deletion completed");
+    EXPECT_EQ(records[3].field("rows_affected"), "1");
+    for (const auto& r : records) {
+        EXPECT_EQ(r.level, "info");
+        EXPECT_EQ(r.field("projection_type"), "shelf");
+        EXPECT_TRUE(r.field("duration_ms").has_value());
+    }
+}
+
+// --- metrics -----------------------------------------------------------------------------------
+
+TEST_F(Observability, AQueryAndAnAppendRecordTheWholeHierarchy) {
+    auto metrics = std::make_shared<SpyMetrics>();
+    auto s = observed({pg::with_metrics(metrics)});
+    const auto filter = t::book_filter("book-6");
+    s->query(filter);
+    s->append(filter, 0, t::added_to_circulation("book-6", t::at(6)));
+
+    const Labels query_ok{{"operation", "query"}, {"status", "success"}, {"database_target", "primary"}};
+    const Labels append_ok{{"operation", "append"}, {"status", "success"}, {"database_target", "primary"}};
+    EXPECT_EQ(metrics->find("eventstore_query_method_calls_total", {{"operation", "query"}}).size(), 1U);
+    EXPECT_EQ(metrics->find("eventstore_append_method_calls_total", {{"operation", "append"}}).size(), 1U);
+    EXPECT_EQ(metrics->find("eventstore_query_method_duration_seconds", query_ok).size(), 1U);
+    EXPECT_EQ(metrics->find("eventstore_query_sql_duration_seconds", query_ok).size(), 1U);
+    EXPECT_EQ(metrics->find("eventstore_append_method_duration_seconds", append_ok).size(), 1U);
+    EXPECT_EQ(metrics->find("eventstore_append_sql_duration_seconds", append_ok).size(), 1U);
+    const auto queried = metrics->find("eventstore_events_queried_total", query_ok);
+    ASSERT_EQ(queried.size(), 1U);
+    EXPECT_EQ(queried[0].kind, "value");
+    EXPECT_EQ(queried[0].value, 0);
+    const auto appended = metrics->find("eventstore_events_appended_total", append_ok);
+    ASSERT_EQ(appended.size(), 1U);
+    EXPECT_EQ(appended[0].value, 1);
+    for (const char* component : {"query_build", "sql_execution", "result_processing"}) {
+        EXPECT_EQ(
+            metrics->find("eventstore_component_duration_seconds", {{"operation", "query"}, {"component", component}})
+                .size(),
+            1U)
+            << component;
+    }
+    for (const char* component : {"query_build", "sql_execution"}) {
+        EXPECT_EQ(
+            metrics->find("eventstore_component_duration_seconds", {{"operation", "append"}, {"component", component}})
+                .size(),
+            1U)
+            << component;
+    }
+    const auto method = metrics->find("eventstore_append_method_duration_seconds")[0].value;
+    const auto sql = metrics->find("eventstore_append_sql_duration_seconds")[0].value;
+    EXPECT_GT(sql, 0);
+    EXPECT_LE(sql, method) << "the SQL time is part of the method time";
+}
+
+TEST_F(Observability, AConflictIsCounted) {
+    auto metrics = std::make_shared<SpyMetrics>();
+    add_book(store(), "book-7");
+    auto s = observed({pg::with_metrics(metrics)});
+    EXPECT_THROW(s->append(t::book_filter("book-7"), 0, t::lent_to_reader("book-7", "r", t::at(7))),
+                 eventstore::ConcurrencyConflict);
+    EXPECT_EQ(metrics
+                  ->find("eventstore_concurrency_conflicts_total",
+                         {{"operation", "append"}, {"conflict_type", "concurrency"}, {"database_target", "primary"}})
+                  .size(),
+              1U);
+    EXPECT_TRUE(metrics->find("eventstore_append_method_duration_seconds").empty())
+        << "a conflict is not a completed append (as in the Go engine)";
+}
+
+TEST_F(Observability, ADatabaseErrorIsCountedWithItsType) {
+    auto metrics = std::make_shared<SpyMetrics>();
+    auto s = observed({pg::with_metrics(metrics)}, "no_such_table");
+    EXPECT_THROW(s->query(t::book_filter("x")), eventstore::Error);
+    EXPECT_THROW(s->append(t::book_filter("x"), 0, t::added_to_circulation("x", t::at(1))), eventstore::Error);
+    EXPECT_EQ(metrics
+                  ->find("eventstore_query_method_duration_seconds",
+                         {{"operation", "query"}, {"status", "error"}, {"database_target", "primary"}})
+                  .size(),
+              1U);
+    EXPECT_EQ(metrics
+                  ->find("eventstore_database_errors_total",
+                         {{"operation", "query"}, {"status", "error"}, {"error_type", "database_query"}})
+                  .size(),
+              1U);
+    EXPECT_EQ(metrics
+                  ->find("eventstore_database_errors_total",
+                         {{"operation", "append"}, {"status", "error"}, {"error_type", "database_exec"}})
+                  .size(),
+              1U);
+}
+
+TEST_F(Observability, ACancelledCallIsCountedAsCanceled) {
+    auto metrics = std::make_shared<SpyMetrics>();
+    auto tracer = std::make_shared<SpyTracer>();
+    auto s = observed({pg::with_metrics(metrics), pg::with_tracing(tracer)});
+    std::stop_source stop;
+    stop.request_stop();
+    const auto ctx = Context().with_stop_token(stop.get_token());
+    EXPECT_THROW(s->query(ctx, t::book_filter("x")), eventstore::Error);
+    EXPECT_THROW(s->append(ctx, t::book_filter("x"), 0, t::added_to_circulation("x", t::at(1))), eventstore::Error);
+    for (const char* op : {"query", "append"}) {
+        const std::string name(op);
+        EXPECT_EQ(metrics->find("eventstore_" + name + "_canceled_total", {{"operation", name}, {"status", "canceled"}})
+                      .size(),
+                  1U)
+            << op;
+        EXPECT_EQ(metrics->find("eventstore_" + name + "_method_duration_seconds", {{"status", "canceled"}}).size(), 1U)
+            << op;
+        EXPECT_TRUE(metrics->find("eventstore_database_errors_total", {{"operation", name}}).empty()) << op;
+    }
+    for (const auto& span : tracer->spans()) {
+        EXPECT_EQ(span->status, "error");
+        EXPECT_EQ(span->finish_attributes["error_type"], "cancelled") << span->name;
+    }
+    EXPECT_EQ(tracer->spans().size(), 2U);
+}
+
+// --- spans -------------------------------------------------------------------------------------
+
+TEST_F(Observability, AQueryHasASuccessfulSpan) {
+    auto tracer = std::make_shared<SpyTracer>();
+    add_book(store(), "book-8");
+    auto s = observed({pg::with_tracing(tracer)});
+    const auto [events, max] = s->query(t::book_filter("book-8"));
+    const auto spans = tracer->spans();
+    ASSERT_EQ(spans.size(), 1U);
+    const auto& span = *spans[0];
+    EXPECT_EQ(span.name, "eventstore.query");
+    EXPECT_EQ(span.start_attributes, (Attributes{{"operation", "query"}}));
+    EXPECT_TRUE(span.finished);
+    EXPECT_EQ(span.status, "success");
+    EXPECT_EQ(span.finish_status, "success");
+    EXPECT_EQ(span.finish_attributes, (Attributes{{"event_count", "1"}, {"max_sequence", std::to_string(max)}}));
+    EXPECT_TRUE(span.added.count("duration_ms"));
+}
+
+TEST_F(Observability, AnAppendHasASpanDescribingIt) {
+    auto tracer = std::make_shared<SpyTracer>();
+    auto s = observed({pg::with_tracing(tracer)});
+    add_book(*s, "book-9");
+    const auto spans = tracer->spans();
+    ASSERT_EQ(spans.size(), 1U);
+    const auto& span = *spans[0];
+    EXPECT_EQ(span.name, "eventstore.append");
+    EXPECT_EQ(span.start_attributes, (Attributes{{"operation", "append"},
+                                                 {"event_count", "1"},
+                                                 {"expected_seq", "0"},
+                                                 {"event_type", "BookCopyAddedToCirculation"}}));
+    EXPECT_EQ(span.finish_status, "success");
+    EXPECT_EQ(span.finish_attributes, (Attributes{{"rows_affected", "1"}}));
+}
+
+TEST_F(Observability, AConflictEndsTheSpanInError) {
+    auto tracer = std::make_shared<SpyTracer>();
+    add_book(store(), "book-10");
+    auto s = observed({pg::with_tracing(tracer)});
+    EXPECT_THROW(s->append(t::book_filter("book-10"), 0, t::lent_to_reader("book-10", "r", t::at(10))),
+                 eventstore::ConcurrencyConflict);
+    const auto spans = tracer->spans();
+    ASSERT_EQ(spans.size(), 1U);
+    EXPECT_EQ(spans[0]->status, "error");
+    EXPECT_EQ(spans[0]->finish_status, "error");
+    EXPECT_EQ(spans[0]->finish_attributes["error_type"], "concurrency_conflict");
+}
+
+TEST_F(Observability, ADatabaseErrorEndsTheSpanInError) {
+    auto tracer = std::make_shared<SpyTracer>();
+    auto s = observed({pg::with_tracing(tracer)}, "no_such_table");
+    EXPECT_THROW(s->query(t::book_filter("x")), eventstore::Error);
+    EXPECT_THROW(s->append(t::book_filter("x"), 0, t::added_to_circulation("x", t::at(1))), eventstore::Error);
+    const auto spans = tracer->spans();
+    ASSERT_EQ(spans.size(), 2U);
+    EXPECT_EQ(spans[0]->finish_attributes["error_type"], "database_query");
+    EXPECT_EQ(spans[1]->finish_status, "error");
+    EXPECT_EQ(spans[1]->finish_attributes["error_type"], "database_exec");
+    EXPECT_TRUE(spans[1]->added.count("duration_ms"));
+}
+
+// --- robustness --------------------------------------------------------------------------------
+
+TEST_F(Observability, HooksThatThrowChangeNothing) {
+    auto hooks = std::make_shared<ThrowingHooks>();
+    auto s = observed({pg::with_logger(hooks), pg::with_metrics(hooks), pg::with_tracing(hooks)});
+    const auto filter = t::book_filter("book-11");
+    s->append(filter, 0, t::added_to_circulation("book-11", t::at(11)));
+    EXPECT_EQ(s->query(filter).events.size(), 1U);
+    EXPECT_THROW(s->append(filter, 0, t::lent_to_reader("book-11", "r", t::at(12))), eventstore::ConcurrencyConflict);
+    auto missing = observed({pg::with_logger(hooks), pg::with_metrics(hooks)}, "no_such_table");
+    const auto error = t::thrown_error([&] { missing->query(filter); });
+    ASSERT_TRUE(error.has_value());
+    EXPECT_TRUE(error->is(eventstore::Errc::querying_events_failed)) << t::describe(error);
+}
+
+} // namespace
