@@ -12,7 +12,11 @@ namespace eventstore {
 
 class SpanContext;
 
-enum class Consistency { strong, eventual }; // strong is the default
+// Where a read may run. strong (the default): on the primary, with the no-skipped-event guarantee; the
+// level to decide appends on. eventual: on the replica when the store has one (else the primary),
+// possibly behind and without that guarantee (docs/design/gap-free-reads.md, "Eventual reads").
+// Writes always run on the primary.
+enum class Consistency { strong, eventual };
 
 // "strong", "eventual", or "unknown".
 [[nodiscard]] std::string_view to_string(Consistency level) noexcept;

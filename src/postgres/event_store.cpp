@@ -150,6 +150,15 @@ private:
     std::vector<GinIndex> batch_gin_indexes(const Context& ctx, detail::Connection& conn) const;
     static void append_gin_cleanup(const std::vector<GinIndex>& gin, std::vector<Statement>& statements);
 
+    // Eventual reads go to the replica when there is one; everything else to the primary. There is no
+    // fallback: a failing replica fails the call, and the caller decides whether to ask the primary.
+    [[nodiscard]] bool on_replica(const Context& ctx) const noexcept {
+        return m_replica && ctx.consistency() == Consistency::eventual;
+    }
+    [[nodiscard]] ConnectionPool::Impl& read_pool(bool replica) const {
+        return replica ? m_replica->impl() : m_primary->impl();
+    }
+
     // The snapshot operations' error records (spec §4.3).
     void log_failure(const Context& ctx, std::string_view message, const std::exception& failure,
                      std::string_view projection_type) const {
@@ -171,7 +180,7 @@ private:
     [[nodiscard]] Read prepare_read(const Filter& filter, int first_param) const;
 
     std::shared_ptr<ConnectionPool> m_primary;
-    std::shared_ptr<ConnectionPool> m_replica; // routing comes with the replica issue; unused until then
+    std::shared_ptr<ConnectionPool> m_replica; // may be null
     detail::StoreConfig m_config;
     detail::Instruments m_instruments;
     detail::TableName m_events;
@@ -199,7 +208,8 @@ EventStore::Impl::Read EventStore::Impl::prepare_read(const Filter& filter, int 
 }
 
 QueryResult EventStore::Impl::query(const Context& ctx, const Filter& filter) {
-    detail::Operation op(m_instruments, ctx, "query", {{"operation", "query"}});
+    const bool replica = on_replica(ctx);
+    detail::Operation op(m_instruments, ctx, "query", replica ? "replica" : "primary", {{"operation", "query"}});
     Read read;
     try {
         read = prepare_read(filter, 1);
@@ -209,7 +219,11 @@ QueryResult EventStore::Impl::query(const Context& ctx, const Filter& filter) {
     }
     std::vector<Statement> statements;
     statements.reserve(2);
-    statements.push_back(std::move(read.barrier));
+    // The barrier waits for in-flight writers holding advisory locks, which live on the primary: a
+    // replica never sees them (docs/design/gap-free-reads.md, "Eventual reads").
+    if (!replica) {
+        statements.push_back(std::move(read.barrier));
+    }
     statements.push_back(Statement{m_select_prefix + read.clause.sql + " ORDER BY e.sequence_number",
                                    std::move(read.clause.params), true, read.clause.generic});
     op.component_done("query_build");
@@ -217,7 +231,7 @@ QueryResult EventStore::Impl::query(const Context& ctx, const Filter& filter) {
     std::vector<detail::ResultPtr> results;
     try {
         op.sql_started();
-        ConnectionLease conn = m_primary->impl().acquire(op.context());
+        ConnectionLease conn = read_pool(replica).acquire(op.context());
         results = conn->run(op.context(), statements);
         op.sql_done(statements.back().sql);
     } catch (const DatabaseFailure& f) {
@@ -287,7 +301,7 @@ void EventStore::Impl::append(const Context& ctx, const Filter& filter, Sequence
     if (events.empty()) {
         return;
     }
-    detail::Operation op(m_instruments, ctx, "append",
+    detail::Operation op(m_instruments, ctx, "append", "primary",
                          m_instruments.tracing() ? Attributes{{"operation", "append"},
                                                               {"event_count", std::to_string(events.size())},
                                                               {"expected_seq", std::to_string(expected)},
@@ -525,7 +539,7 @@ std::optional<Snapshot> EventStore::Impl::load_snapshot(const Context& ctx, std:
                   true}};
     const auto start = std::chrono::steady_clock::now();
     try {
-        ConnectionLease conn = m_primary->impl().acquire(ctx);
+        ConnectionLease conn = read_pool(on_replica(ctx)).acquire(ctx);
         auto results = conn->run(ctx, statements);
         PGresult* r = results.back().get();
         if (PQntuples(r) == 0) {

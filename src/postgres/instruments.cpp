@@ -115,16 +115,10 @@ void Instruments::end_span(const Span& span, std::string_view status, const Attr
 
 // --- Operation -----------------------------------------------------------------------------------
 
-namespace {
-
-// Replicas are not routed to yet: every call runs on the primary.
-constexpr std::string_view target = "primary";
-
-} // namespace
-
-Operation::Operation(const Instruments& instruments, const Context& ctx, std::string_view name,
+Operation::Operation(const Instruments& instruments, const Context& ctx, std::string_view name, std::string_view target,
                      const Attributes& span_attributes)
-    : m_instruments(instruments), m_name(name), m_start(Clock::now()), m_mark(m_start), m_sql_start(m_start) {
+    : m_instruments(instruments), m_name(name), m_target(target), m_start(Clock::now()), m_mark(m_start),
+      m_sql_start(m_start) {
     if (m_instruments.metrics()) {
         m_instruments.increment_counter("eventstore_" + m_name + "_method_calls_total", {{"operation", m_name}});
     }
@@ -132,7 +126,7 @@ Operation::Operation(const Instruments& instruments, const Context& ctx, std::st
 }
 
 Labels Operation::labels(std::string_view status) const {
-    return {{"operation", m_name}, {"status", std::string(status)}, {"database_target", std::string(target)}};
+    return {{"operation", m_name}, {"status", std::string(status)}, {"database_target", std::string(m_target)}};
 }
 
 void Operation::component_done(std::string_view component) noexcept {
@@ -253,7 +247,7 @@ void Operation::conflicted(std::size_t expected_events, std::uint64_t expected_s
         guarded([&] {
             m_instruments.increment_counter(
                 "eventstore_concurrency_conflicts_total",
-                {{"operation", m_name}, {"conflict_type", "concurrency"}, {"database_target", std::string(target)}});
+                {{"operation", m_name}, {"conflict_type", "concurrency"}, {"database_target", std::string(m_target)}});
         });
     }
     if (m_instruments.logging()) {

@@ -62,8 +62,9 @@ class Operation {
 public:
     using Clock = std::chrono::steady_clock;
 
-    // `name` is "query" or "append"; the span is "eventstore.<name>".
-    Operation(const Instruments& instruments, const Context& ctx, std::string_view name,
+    // `name` is "query" or "append"; the span is "eventstore.<name>". `target` is the database the call
+    // runs on, "primary" or "replica" (the database_target label).
+    Operation(const Instruments& instruments, const Context& ctx, std::string_view name, std::string_view target,
               const Attributes& span_attributes);
     Operation(const Operation&) = delete;
     Operation& operator=(const Operation&) = delete;
@@ -96,6 +97,7 @@ private:
 
     const Instruments& m_instruments;
     std::string m_name;
+    std::string_view m_target;
     Instruments::Span m_span;
     Clock::time_point m_start;
     Clock::time_point m_mark;

@@ -409,6 +409,28 @@ TEST_F(Observability, ACancelledCallIsCountedAsCanceled) {
     EXPECT_EQ(tracer->spans().size(), 2U);
 }
 
+TEST_F(Observability, TheTargetLabelNamesTheDatabaseThatServedTheCall) {
+    auto metrics = std::make_shared<SpyMetrics>();
+    const std::vector<pg::Option> options{pg::with_metrics(metrics), pg::with_table_name(table()),
+                                          pg::with_snapshot_table_name(snapshot_table())};
+    // The replica is the same database here: only the routing decision is under test.
+    auto with_replica = pg::new_event_store_from_pool_and_replica(pool(), pool(), options);
+    auto without_replica = pg::new_event_store_from_pool(pool(), options);
+    const auto filter = t::book_filter("book-12");
+    with_replica->query(eventstore::with_eventual_consistency(), filter);
+    with_replica->query(filter);
+    without_replica->query(eventstore::with_eventual_consistency(), filter);
+    with_replica->append(eventstore::with_eventual_consistency(), filter, 0,
+                         t::added_to_circulation("book-12", t::at(12)));
+    const auto target = [&](std::string_view name, std::string_view where) {
+        return metrics->find(name, {{"database_target", std::string(where)}}).size();
+    };
+    EXPECT_EQ(target("eventstore_query_method_duration_seconds", "replica"), 1U);
+    EXPECT_EQ(target("eventstore_query_method_duration_seconds", "primary"), 2U)
+        << "an eventual query without a replica runs on, and is labelled, primary";
+    EXPECT_EQ(target("eventstore_append_method_duration_seconds", "primary"), 1U) << "appends always go to the primary";
+}
+
 // --- spans -------------------------------------------------------------------------------------
 
 TEST_F(Observability, AQueryHasASuccessfulSpan) {

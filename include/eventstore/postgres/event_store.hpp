@@ -94,7 +94,8 @@ private:
 
 std::unique_ptr<EventStore> new_event_store_from_pool(std::shared_ptr<ConnectionPool> primary,
                                                       const std::vector<Option>& options);
-// The replica may be null; reads then go to the primary.
+// Eventual reads (query and load_snapshot with Consistency::eventual) go to the replica; everything
+// else to the primary. The replica may be null; every call then goes to the primary.
 std::unique_ptr<EventStore> new_event_store_from_pool_and_replica(std::shared_ptr<ConnectionPool> primary,
                                                                   std::shared_ptr<ConnectionPool> replica,
                                                                   const std::vector<Option>& options);
