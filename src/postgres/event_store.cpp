@@ -1,4 +1,5 @@
 #include <cstdlib>
+#include <future>
 #include <limits>
 
 #include <eventstore/error.hpp>
@@ -25,6 +26,9 @@ namespace {
 // one call from exhausting the server's shared lock table (max_locks_per_transaction).
 constexpr std::size_t max_advisory_locks = 256;
 
+// Rows per import_events statement: large enough to amortise the round trip, small enough to keep
+// one statement's parameters to a few megabytes.
+constexpr std::size_t import_chunk_rows = 5000;
 // Imports of at least this many events batch their GIN index maintenance (batch_gin_indexes); below
 // it, the two catalog updates that costs are not worth it.
 constexpr std::size_t gin_batching_threshold = 1000;
@@ -394,16 +398,22 @@ void EventStore::Impl::import_events(const Context& ctx, std::span<const Storabl
     if (events.empty()) {
         return;
     }
-    try {
-        for (std::size_t i = 0; i < events.size(); ++i) {
-            check_event(events[i], i, nullptr);
+    // Validates one chunk and encodes its columns. Chunk k+1 is prepared on another thread while the
+    // server inserts chunk k; a bad event anywhere fails the whole import, which then rolls back.
+    const auto prepare = [events](std::size_t first) {
+        const auto part = events.subspan(first, std::min(import_chunk_rows, events.size() - first));
+        for (std::size_t i = 0; i < part.size(); ++i) {
+            check_event(part[i], first + i, nullptr);
         }
+        return detail::event_columns(part);
+    };
+    std::optional<detail::EventColumns> cols;
+    try {
+        cols = prepare(0); // before taking any lock: a bad first chunk costs the database nothing
     } catch (const Error& e) {
         rethrow_as(Errc::appending_event_failed, e);
     }
-    // Rows per statement: large enough to amortise the round trip, small enough to keep one
-    // statement's parameters to a few megabytes.
-    constexpr std::size_t chunk = 5000;
+    std::future<detail::EventColumns> next;
     try {
         ConnectionLease conn = m_primary->impl().acquire(ctx);
         // ACCESS EXCLUSIVE conflicts with every reader and writer, and sequence numbers are taken while
@@ -417,19 +427,24 @@ void EventStore::Impl::import_events(const Context& ctx, std::span<const Storabl
         const std::vector<GinIndex> gin =
             events.size() >= gin_batching_threshold ? batch_gin_indexes(ctx, *conn) : std::vector<GinIndex>{};
         std::size_t pending = 0;
-        for (std::size_t first = 0; first < events.size(); first += chunk) {
-            const auto part = events.subspan(first, std::min(chunk, events.size() - first));
-            detail::EventColumns cols = detail::event_columns(part);
+        for (std::size_t first = 0; first < events.size(); first += import_chunk_rows) {
+            const std::size_t rows = std::min(import_chunk_rows, events.size() - first);
+            if (first + rows < events.size()) {
+                next = std::async(std::launch::async, prepare, first + rows);
+            }
             std::vector<Statement> insert{Statement{m_insert_prefix + " ORDER BY u.ord",
-                                                    {std::move(cols.event_types), std::move(cols.occurred_at),
-                                                     std::move(cols.payloads), std::move(cols.metadata)},
+                                                    {std::move(cols->event_types), std::move(cols->occurred_at),
+                                                     std::move(cols->payloads), std::move(cols->metadata)},
                                                     false}};
-            pending += part.size();
-            if (pending >= gin_pending_events || first + part.size() == events.size()) {
+            pending += rows;
+            if (pending >= gin_pending_events || first + rows == events.size()) {
                 append_gin_cleanup(gin, insert);
                 pending = 0;
             }
             conn->run(ctx, insert);
+            if (next.valid()) {
+                cols = next.get();
+            }
         }
         std::vector<Statement> commit;
         for (const GinIndex& index : gin) {
@@ -442,6 +457,8 @@ void EventStore::Impl::import_events(const Context& ctx, std::span<const Storabl
         conn->run(ctx, commit);
     } catch (const DatabaseFailure& f) {
         rethrow_as(Errc::appending_event_failed, f);
+    } catch (const Error& e) {
+        rethrow_as(Errc::appending_event_failed, e);
     }
 }
 

@@ -82,6 +82,22 @@ TEST_F(Import, ABadEventWritesNothing) {
     EXPECT_EQ(count_rows(), 0);
 }
 
+// Later chunks are validated while earlier ones are being inserted: a bad event there still leaves
+// nothing behind, and names itself.
+TEST_F(Import, ABadEventInALaterChunkWritesNothing) {
+    auto events = books(12000);
+    events[7001].metadata_json = "[1, 2]";
+    const auto error = eventstore::test::thrown_error([&] { store().import_events({}, events); });
+    ASSERT_TRUE(error.has_value());
+    EXPECT_TRUE(error->is(Errc::appending_event_failed)) << eventstore::test::describe(error);
+    EXPECT_TRUE(error->is(Errc::invalid_metadata_json)) << eventstore::test::describe(error);
+    EXPECT_NE(std::string(error->what()).find("event 7001"), std::string::npos) << error->what();
+    EXPECT_EQ(count_rows(), 0);
+    EXPECT_EQ(gin_state().options, "{fastupdate=off}");
+    store().import_events({}, books(10));
+    EXPECT_EQ(count_rows(), 10);
+}
+
 TEST_F(Import, ACancelledImportWritesNothingAndTheStoreStaysUsable) {
     const auto events = books(60000);
     std::stop_source stop;
