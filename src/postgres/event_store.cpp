@@ -171,9 +171,6 @@ private:
                               {{"error", failure.what()}, {"projection_type", std::string(projection_type)}});
         }
     }
-    static std::string since(std::chrono::steady_clock::time_point start) {
-        return detail::log_milliseconds(std::chrono::steady_clock::now() - start);
-    }
 
     // What every read starts with: its WHERE clause, and the statement that waits for the in-flight
     // writers of its keys (the gap-free barrier, docs/design/gap-free-reads.md).
@@ -527,20 +524,23 @@ void EventStore::Impl::save_snapshot(const Context& ctx, const Snapshot& snapsho
                    detail::int8_param(static_cast<std::int64_t>(snapshot.sequence_number)),
                    detail::text_param(snapshot.data_json)},
                   false}};
-    const auto start = std::chrono::steady_clock::now();
+    detail::SnapshotCall call(m_instruments, ctx, "save", "primary", snapshot.projection_type, snapshot.filter_hash);
     try {
-        ConnectionLease conn = m_primary->impl().acquire(ctx);
-        conn->run(ctx, statements);
+        ConnectionLease conn = m_primary->impl().acquire(call.context());
+        conn->run(call.context(), statements);
     } catch (const DatabaseFailure& f) {
-        log_failure(ctx, "saving snapshot failed", f, snapshot.projection_type);
+        call.database_failed(f);
+        log_failure(call.context(), "saving snapshot failed", f, snapshot.projection_type);
         rethrow_as(Errc::saving_snapshot_failed, f);
     }
+    call.succeeded({});
     if (m_instruments.logging()) {
-        m_instruments.log(detail::Instruments::Level::info, ctx, "eventstore operation: snapshot saved successfully",
+        m_instruments.log(detail::Instruments::Level::info, call.context(),
+                          "eventstore operation: snapshot saved successfully",
                           {{"projection_type", snapshot.projection_type},
                            {"filter_hash", snapshot.filter_hash},
                            {"sequence_number", std::to_string(snapshot.sequence_number)},
-                           {"duration_ms", since(start)}});
+                           {"duration_ms", detail::log_milliseconds(call.elapsed())}});
     }
 }
 
@@ -549,22 +549,26 @@ std::optional<Snapshot> EventStore::Impl::load_snapshot(const Context& ctx, std:
     if (projection_type.empty()) {
         throw Error(Errc::empty_projection_type);
     }
+    const std::string hash = filter.hash();
     std::vector<Statement> statements{
         Statement{"SELECT projection_type, filter_hash, sequence_number, snapshot_data, created_at FROM " +
                       m_snapshots.quoted + " WHERE filter_hash = $1 AND projection_type = $2",
-                  {detail::text_param(filter.hash()), detail::text_param(std::string(projection_type))},
+                  {detail::text_param(hash), detail::text_param(std::string(projection_type))},
                   true}};
-    const auto start = std::chrono::steady_clock::now();
+    const bool replica = on_replica(ctx);
+    detail::SnapshotCall call(m_instruments, ctx, "load", replica ? "replica" : "primary", projection_type, hash);
     try {
-        ConnectionLease conn = read_pool(on_replica(ctx)).acquire(ctx);
-        auto results = conn->run(ctx, statements);
+        ConnectionLease conn = read_pool(replica).acquire(call.context());
+        auto results = conn->run(call.context(), statements);
         PGresult* r = results.back().get();
         if (PQntuples(r) == 0) {
+            call.succeeded("miss");
             if (m_instruments.logging()) {
-                m_instruments.log(detail::Instruments::Level::info, ctx, "eventstore operation: snapshot not found",
+                m_instruments.log(detail::Instruments::Level::info, call.context(),
+                                  "eventstore operation: snapshot not found",
                                   {{"projection_type", std::string(projection_type)},
-                                   {"filter_hash", filter.hash()},
-                                   {"duration_ms", since(start)}});
+                                   {"filter_hash", hash},
+                                   {"duration_ms", detail::log_milliseconds(call.elapsed())}});
             }
             return std::nullopt;
         }
@@ -574,20 +578,23 @@ std::optional<Snapshot> EventStore::Impl::load_snapshot(const Context& ctx, std:
         s.sequence_number = static_cast<SequenceNumber>(detail::decode_int8(PQgetvalue(r, 0, 2), PQgetlength(r, 0, 2)));
         s.data_json = detail::decode_jsonb(PQgetvalue(r, 0, 3), PQgetlength(r, 0, 3));
         s.created_at = detail::decode_timestamptz(PQgetvalue(r, 0, 4), PQgetlength(r, 0, 4));
+        call.succeeded("hit");
         if (m_instruments.logging()) {
-            m_instruments.log(detail::Instruments::Level::info, ctx,
+            m_instruments.log(detail::Instruments::Level::info, call.context(),
                               "eventstore operation: snapshot loaded successfully",
                               {{"projection_type", s.projection_type},
                                {"filter_hash", s.filter_hash},
                                {"sequence_number", std::to_string(s.sequence_number)},
-                               {"duration_ms", since(start)}});
+                               {"duration_ms", detail::log_milliseconds(call.elapsed())}});
         }
         return s;
     } catch (const DatabaseFailure& f) {
-        log_failure(ctx, "loading snapshot failed", f, projection_type);
+        call.database_failed(f);
+        log_failure(call.context(), "loading snapshot failed", f, projection_type);
         rethrow_as(Errc::loading_snapshot_failed, f);
     } catch (const Error& e) {
-        log_failure(ctx, "loading snapshot failed", e, projection_type);
+        call.decode_failed();
+        log_failure(call.context(), "loading snapshot failed", e, projection_type);
         rethrow_as(Errc::loading_snapshot_failed, e);
     }
 }
@@ -596,26 +603,30 @@ void EventStore::Impl::delete_snapshot(const Context& ctx, std::string_view proj
     if (projection_type.empty()) {
         throw Error(Errc::empty_projection_type);
     }
+    const std::string hash = filter.hash();
     std::vector<Statement> statements{
         Statement{"DELETE FROM " + m_snapshots.quoted + " WHERE filter_hash = $1 AND projection_type = $2",
-                  {detail::text_param(filter.hash()), detail::text_param(std::string(projection_type))},
+                  {detail::text_param(hash), detail::text_param(std::string(projection_type))},
                   false}};
-    const auto start = std::chrono::steady_clock::now();
+    detail::SnapshotCall call(m_instruments, ctx, "delete", "primary", projection_type, hash);
     std::string rows_affected;
     try {
-        ConnectionLease conn = m_primary->impl().acquire(ctx);
-        auto results = conn->run(ctx, statements);
+        ConnectionLease conn = m_primary->impl().acquire(call.context());
+        auto results = conn->run(call.context(), statements);
         rows_affected = PQcmdTuples(results.back().get());
     } catch (const DatabaseFailure& f) {
-        log_failure(ctx, "deleting snapshot failed", f, projection_type);
+        call.database_failed(f);
+        log_failure(call.context(), "deleting snapshot failed", f, projection_type);
         rethrow_as(Errc::deleting_snapshot_failed, f);
     }
+    call.succeeded({});
     if (m_instruments.logging()) {
-        m_instruments.log(detail::Instruments::Level::info, ctx, "eventstore operation: snapshot deletion completed",
+        m_instruments.log(detail::Instruments::Level::info, call.context(),
+                          "eventstore operation: snapshot deletion completed",
                           {{"projection_type", std::string(projection_type)},
-                           {"filter_hash", filter.hash()},
+                           {"filter_hash", hash},
                            {"rows_affected", rows_affected},
-                           {"duration_ms", since(start)}});
+                           {"duration_ms", detail::log_milliseconds(call.elapsed())}});
     }
 }
 

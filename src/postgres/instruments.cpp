@@ -308,6 +308,99 @@ void Operation::succeeded(std::string_view events_metric, std::string_view messa
     }
 }
 
+// --- SnapshotCall ------------------------------------------------------------------------------
+
+SnapshotCall::SnapshotCall(const Instruments& instruments, const Context& ctx, std::string_view action,
+                           std::string_view target, std::string_view projection_type, std::string_view filter_hash)
+    : m_instruments(instruments), m_action(action), m_target(target), m_start(Clock::now()) {
+    if (m_instruments.metrics() || m_instruments.tracing()) {
+        m_projection_type = projection_type;
+    }
+    if (m_instruments.tracing()) {
+        guarded([&] {
+            const std::string operation = m_action + "_snapshot";
+            m_span = m_instruments.start_span(ctx, "eventstore." + operation,
+                                              {{"operation", operation},
+                                               {"projection_type", std::string(projection_type)},
+                                               {"filter_hash", std::string(filter_hash)}});
+        });
+    }
+    if (!m_span.span) {
+        m_span.context = ctx;
+    }
+}
+
+void SnapshotCall::succeeded(std::string_view result) noexcept {
+    const auto time = elapsed();
+    if (m_instruments.metrics()) {
+        guarded([&] {
+            Labels l{{"projection_type", m_projection_type},
+                     {"status", "success"},
+                     {"database_target", std::string(m_target)}};
+            if (!result.empty()) {
+                l.emplace("result", result);
+            }
+            m_instruments.record_duration("eventstore_snapshot_" + m_action + "_duration_seconds", time, l);
+            m_instruments.increment_counter("eventstore_snapshot_" + m_action + "_total", l);
+        });
+    }
+    if (m_instruments.tracing()) {
+        guarded([&] {
+            Attributes finished;
+            if (!result.empty()) {
+                finished.emplace("result", result);
+            }
+            Attributes added = finished;
+            added.emplace("duration_ms", span_milliseconds(time));
+            m_instruments.end_span(m_span, "success", added, finished);
+        });
+    }
+}
+
+void SnapshotCall::database_failed(const DatabaseFailure& failure) noexcept {
+    switch (failure.interruption) {
+    case Interruption::canceled:
+        failed("canceled", "cancelled");
+        return;
+    case Interruption::deadline_exceeded:
+        failed("timeout", "timeout");
+        return;
+    case Interruption::none:
+        failed("error", m_action == "load" ? "database_query" : "database_exec");
+        return;
+    }
+}
+
+void SnapshotCall::decode_failed() noexcept { failed("error", "scan_results"); }
+
+void SnapshotCall::failed(std::string_view status, std::string_view error_type) noexcept {
+    const auto time = elapsed();
+    if (m_instruments.metrics()) {
+        guarded([&] {
+            Labels l{{"projection_type", m_projection_type},
+                     {"status", std::string(status)},
+                     {"database_target", std::string(m_target)}};
+            if (m_action == "load") {
+                l.emplace("result", "error");
+            }
+            m_instruments.record_duration("eventstore_snapshot_" + m_action + "_duration_seconds", time, l);
+            m_instruments.increment_counter("eventstore_snapshot_" + m_action + "_total", l);
+            m_instruments.increment_counter("eventstore_snapshot_" + m_action + "_errors_total",
+                                            {{"projection_type", m_projection_type},
+                                             {"error_type", std::string(error_type)},
+                                             {"status", std::string(status)}});
+        });
+    }
+    if (m_instruments.tracing()) {
+        guarded([&] {
+            const Attributes finished{{"error_type", std::string(error_type)}};
+            Attributes added = finished;
+            added.emplace("duration_ms", span_milliseconds(time));
+            m_instruments.end_span(m_span, "error", added, finished);
+        });
+    }
+}
+
 std::string log_milliseconds(std::chrono::nanoseconds d) { return fixed(milliseconds(d), 3); }
 std::string span_milliseconds(std::chrono::nanoseconds d) { return fixed(milliseconds(d), 2); }
 

@@ -105,6 +105,40 @@ private:
     std::chrono::nanoseconds m_sql_time{0};
 };
 
+// save_snapshot, load_snapshot or delete_snapshot as the metrics and tracing hooks see it: the
+// snapshot metrics the Go project planned (spec §9), and a span per call. Logs stay with the store
+// (their messages differ per action).
+class SnapshotCall {
+public:
+    using Clock = std::chrono::steady_clock;
+
+    // `action` is "save", "load" or "delete"; `target` "primary" or "replica".
+    SnapshotCall(const Instruments& instruments, const Context& ctx, std::string_view action, std::string_view target,
+                 std::string_view projection_type, std::string_view filter_hash);
+    SnapshotCall(const SnapshotCall&) = delete;
+    SnapshotCall& operator=(const SnapshotCall&) = delete;
+    ~SnapshotCall() = default;
+
+    [[nodiscard]] const Context& context() const noexcept { return m_span.context; }
+    [[nodiscard]] std::chrono::nanoseconds elapsed() const noexcept { return Clock::now() - m_start; }
+
+    // `result`: "hit" or "miss" for a load, empty otherwise.
+    void succeeded(std::string_view result) noexcept;
+    void database_failed(const DatabaseFailure& failure) noexcept;
+    // A row that could not be decoded (load only).
+    void decode_failed() noexcept;
+
+private:
+    void failed(std::string_view status, std::string_view error_type) noexcept;
+
+    const Instruments& m_instruments;
+    std::string m_action;
+    std::string_view m_target;
+    std::string m_projection_type;
+    Instruments::Span m_span;
+    Clock::time_point m_start;
+};
+
 // Milliseconds with three decimals, as the Go engine's log fields carry them.
 [[nodiscard]] std::string log_milliseconds(std::chrono::nanoseconds d);
 // Milliseconds with two decimals, as its span attributes carry them.

@@ -431,6 +431,50 @@ TEST_F(Observability, TheTargetLabelNamesTheDatabaseThatServedTheCall) {
     EXPECT_EQ(target("eventstore_append_method_duration_seconds", "primary"), 1U) << "appends always go to the primary";
 }
 
+TEST_F(Observability, SnapshotOperationsAreMeasuredAndTraced) {
+    auto metrics = std::make_shared<SpyMetrics>();
+    auto tracer = std::make_shared<SpyTracer>();
+    auto s = observed({pg::with_metrics(metrics), pg::with_tracing(tracer)});
+    const auto filter = t::book_filter("book-13");
+    EXPECT_FALSE(s->load_snapshot("shelf", filter).has_value());
+    s->save_snapshot(eventstore::build_snapshot("shelf", filter.hash(), 3, R"({"books": 1})"));
+    EXPECT_TRUE(s->load_snapshot("shelf", filter).has_value());
+    s->delete_snapshot("shelf", filter);
+
+    const Labels shelf{{"projection_type", "shelf"}, {"status", "success"}, {"database_target", "primary"}};
+    EXPECT_EQ(metrics->find("eventstore_snapshot_save_duration_seconds", shelf).size(), 1U);
+    EXPECT_EQ(metrics->find("eventstore_snapshot_save_total", shelf).size(), 1U);
+    EXPECT_EQ(metrics->find("eventstore_snapshot_load_total", {{"result", "miss"}}).size(), 1U);
+    EXPECT_EQ(metrics->find("eventstore_snapshot_load_total", {{"result", "hit"}}).size(), 1U);
+    EXPECT_EQ(metrics->find("eventstore_snapshot_load_duration_seconds", {{"result", "hit"}}).size(), 1U);
+    EXPECT_EQ(metrics->find("eventstore_snapshot_delete_duration_seconds", shelf).size(), 1U);
+
+    const auto spans = tracer->spans();
+    ASSERT_EQ(spans.size(), 4U);
+    EXPECT_EQ(spans[0]->name, "eventstore.load_snapshot");
+    EXPECT_EQ(spans[0]->finish_attributes, (Attributes{{"result", "miss"}}));
+    EXPECT_EQ(spans[1]->name, "eventstore.save_snapshot");
+    EXPECT_EQ(
+        spans[1]->start_attributes,
+        (Attributes{{"operation", "save_snapshot"}, {"projection_type", "shelf"}, {"filter_hash", filter.hash()}}));
+    EXPECT_EQ(spans[2]->finish_attributes, (Attributes{{"result", "hit"}}));
+    EXPECT_EQ(spans[3]->name, "eventstore.delete_snapshot");
+    for (const auto& span : spans) {
+        EXPECT_EQ(span->finish_status, "success") << span->name;
+    }
+
+    auto broken = pg::new_event_store_from_pool(pool(), {pg::with_metrics(metrics), pg::with_tracing(tracer),
+                                                         pg::with_table_name(table()),
+                                                         pg::with_snapshot_table_name("no_such_snapshots")});
+    EXPECT_THROW(broken->save_snapshot(eventstore::build_snapshot("shelf", filter.hash(), 3, "{}")), eventstore::Error);
+    EXPECT_EQ(metrics
+                  ->find("eventstore_snapshot_save_errors_total",
+                         {{"projection_type", "shelf"}, {"error_type", "database_exec"}})
+                  .size(),
+              1U);
+    EXPECT_EQ(tracer->spans().back()->finish_status, "error");
+}
+
 // --- spans -------------------------------------------------------------------------------------
 
 TEST_F(Observability, AQueryHasASuccessfulSpan) {
