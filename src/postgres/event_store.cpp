@@ -178,7 +178,8 @@ private:
         detail::FilterClause clause;
         Statement barrier;
     };
-    [[nodiscard]] Read prepare_read(const Filter& filter, int first_param) const;
+    // A filter that cannot be turned into SQL is reported to `op` and thrown.
+    [[nodiscard]] Read prepare_read(const Filter& filter, int first_param, detail::Operation& op) const;
 
     std::shared_ptr<ConnectionPool> m_primary;
     std::shared_ptr<ConnectionPool> m_replica; // may be null
@@ -190,13 +191,15 @@ private:
     std::string m_insert_prefix;
 };
 
-EventStore::Impl::Read EventStore::Impl::prepare_read(const Filter& filter, int first_param) const {
+EventStore::Impl::Read EventStore::Impl::prepare_read(const Filter& filter, int first_param,
+                                                      detail::Operation& op) const {
     Read read;
     std::vector<std::uint64_t> keys;
     try {
         read.clause = detail::filter_clause(filter, first_param);
         detail::add_filter_keys(filter, keys);
     } catch (const Error& e) {
+        op.build_failed(e, {});
         rethrow_as(Errc::querying_events_failed, e);
     }
     const auto locks = detail::plan_locks(std::move(keys), {}, 0);
@@ -210,14 +213,9 @@ EventStore::Impl::Read EventStore::Impl::prepare_read(const Filter& filter, int 
 
 QueryResult EventStore::Impl::query(const Context& ctx, const Filter& filter) {
     const bool replica = on_replica(ctx);
-    detail::Operation op(m_instruments, ctx, "query", replica ? "replica" : "primary", {{"operation", "query"}});
-    Read read;
-    try {
-        read = prepare_read(filter, 1);
-    } catch (const Error& e) {
-        op.build_failed(e, {});
-        throw;
-    }
+    detail::Operation op(m_instruments, ctx, detail::query_kind, replica ? "replica" : "primary",
+                         {{"operation", "query"}});
+    Read read = prepare_read(filter, 1, op);
     std::vector<Statement> statements;
     statements.reserve(2);
     // The barrier waits for in-flight writers holding advisory locks, which live on the primary: a
@@ -256,44 +254,64 @@ QueryResult EventStore::Impl::query(const Context& ctx, const Filter& filter) {
         out.max_sequence_number = out.events.back().sequence_number;
     }
     op.component_done("result_processing");
-    op.query_succeeded(out.events.size(), out.max_sequence_number);
+    op.read_succeeded(out.events.size(), out.max_sequence_number);
     return out;
 }
 
 SequenceNumber EventStore::Impl::query_stream(const Context& ctx, const Filter& filter,
                                               const std::function<void(StorableEvent&&)>& on_event) {
-    auto [clause, barrier] = prepare_read(filter, 2);
+    detail::Operation op(m_instruments, ctx, detail::stream_kind, "primary", {{"operation", "query_stream"}});
+    Read read = prepare_read(filter, 2, op);
     // Phase 1, under the filter's shared locks: every in-flight writer of a matching event has
     // finished, and later ones will number their events above the newest committed row. So that row's
     // number bounds the stream: every matching event at or below it is already visible.
     std::vector<Statement> bound;
-    bound.push_back(std::move(barrier));
+    bound.push_back(std::move(read.barrier));
     bound.push_back(Statement{"SELECT coalesce(max(sequence_number), 0) FROM " + m_events.quoted, {}, true});
     // Phase 2, without locks: read up to the bound, one row at a time. Planned with its values, as a
     // million-row read wants a different plan from a small boundary's.
     std::vector<Param> params;
-    params.reserve(1 + clause.params.size());
+    params.reserve(1 + read.clause.params.size());
+    const std::string sql =
+        m_select_prefix + "(" + read.clause.sql + ") AND e.sequence_number <= $1" + " ORDER BY e.sequence_number";
+    op.component_done("query_build");
     SequenceNumber last = 0;
+    std::size_t count = 0;
+    bool in_callback = false;
     try {
-        ConnectionLease conn = m_primary->impl().acquire(ctx);
-        auto results = conn->run(ctx, bound);
+        op.sql_started();
+        ConnectionLease conn = m_primary->impl().acquire(op.context());
+        auto results = conn->run(op.context(), bound);
         const auto cap =
             detail::decode_int8(PQgetvalue(results.back().get(), 0, 0), PQgetlength(results.back().get(), 0, 0));
         params.push_back(detail::int8_param(cap));
-        for (Param& p : clause.params) {
+        for (Param& p : read.clause.params) {
             params.push_back(std::move(p));
         }
-        const Statement rows{m_select_prefix + "(" + clause.sql + ") AND e.sequence_number <= $1" +
-                                 " ORDER BY e.sequence_number",
-                             std::move(params), true, false};
-        conn->stream(ctx, rows, [&](const PGresult* row) {
+        const Statement rows{sql, std::move(params), true, false};
+        conn->stream(op.context(), rows, [&](const PGresult* row) {
             StorableEvent e = decode_event(row, 0);
             last = e.sequence_number;
+            ++count;
+            in_callback = true;
             on_event(std::move(e));
+            in_callback = false;
         });
+        op.sql_done(sql);
     } catch (const DatabaseFailure& f) {
+        op.sql_done(sql);
+        op.database_failed(f, sql);
         rethrow_as(Errc::querying_events_failed, f);
+    } catch (const std::exception& e) {
+        if (in_callback) {
+            op.caller_failed(e);
+        } else if (const auto* error = dynamic_cast<const Error*>(&e)) {
+            op.scan_failed(*error);
+        }
+        throw;
     }
+    op.component_done("sql_execution");
+    op.read_succeeded(count, last);
     return last;
 }
 
@@ -302,7 +320,7 @@ void EventStore::Impl::append(const Context& ctx, const Filter& filter, Sequence
     if (events.empty()) {
         return;
     }
-    detail::Operation op(m_instruments, ctx, "append", "primary",
+    detail::Operation op(m_instruments, ctx, detail::append_kind, "primary",
                          m_instruments.tracing() ? Attributes{{"operation", "append"},
                                                               {"event_count", std::to_string(events.size())},
                                                               {"expected_seq", std::to_string(expected)},
@@ -388,13 +406,17 @@ void EventStore::Impl::append(const Context& ctx, const Filter& filter, Sequence
         op.scan_failed(Error(Errc::appending_event_failed, detail));
         throw Error(Errc::appending_event_failed, detail);
     }
-    op.append_succeeded(events.size());
+    op.write_succeeded(events.size());
 }
 
 void EventStore::Impl::import_events(const Context& ctx, std::span<const StorableEvent> events) {
     if (events.empty()) {
         return;
     }
+    detail::Operation op(m_instruments, ctx, detail::import_kind, "primary",
+                         m_instruments.tracing()
+                             ? Attributes{{"operation", "import"}, {"event_count", std::to_string(events.size())}}
+                             : Attributes{});
     // Validates one chunk and encodes its columns. Chunk k+1 is prepared on another thread while the
     // server inserts chunk k; a bad event anywhere fails the whole import, which then rolls back.
     const auto prepare = [events](std::size_t first) {
@@ -408,21 +430,24 @@ void EventStore::Impl::import_events(const Context& ctx, std::span<const Storabl
     try {
         cols = prepare(0); // before taking any lock: a bad first chunk costs the database nothing
     } catch (const Error& e) {
+        op.build_failed(e, {{"event_count", std::to_string(events.size())}});
         rethrow_as(Errc::appending_event_failed, e);
     }
+    op.component_done("query_build");
+    op.sql_started();
     std::future<detail::EventColumns> next;
     try {
-        ConnectionLease conn = m_primary->impl().acquire(ctx);
+        ConnectionLease conn = m_primary->impl().acquire(op.context());
         // ACCESS EXCLUSIVE conflicts with every reader and writer, and sequence numbers are taken while
         // it is held: the same guarantees as the advisory locks of append, for any number of events.
         std::vector<Statement> begin{
             Statement{"BEGIN ISOLATION LEVEL READ COMMITTED", {}, false, false},
             Statement{"LOCK TABLE " + m_events.quoted + " IN ACCESS EXCLUSIVE MODE", {}, false, false}};
-        conn->run(ctx, begin);
+        conn->run(op.context(), begin);
         // A failure from here on leaves the transaction open; the lease then discards the connection,
         // which rolls it back.
         const std::vector<GinIndex> gin =
-            events.size() >= gin_batching_threshold ? batch_gin_indexes(ctx, *conn) : std::vector<GinIndex>{};
+            events.size() >= gin_batching_threshold ? batch_gin_indexes(op.context(), *conn) : std::vector<GinIndex>{};
         std::size_t pending = 0;
         for (std::size_t first = 0; first < events.size(); first += import_chunk_rows) {
             const std::size_t rows = std::min(import_chunk_rows, events.size() - first);
@@ -438,7 +463,7 @@ void EventStore::Impl::import_events(const Context& ctx, std::span<const Storabl
                 append_gin_cleanup(gin, insert);
                 pending = 0;
             }
-            conn->run(ctx, insert);
+            conn->run(op.context(), insert);
             if (next.valid()) {
                 cols = next.get();
             }
@@ -451,12 +476,18 @@ void EventStore::Impl::import_events(const Context& ctx, std::span<const Storabl
             }
         }
         commit.push_back(Statement{"COMMIT", {}, false, false});
-        conn->run(ctx, commit);
+        conn->run(op.context(), commit);
+        op.sql_done(m_insert_prefix);
     } catch (const DatabaseFailure& f) {
+        op.sql_done(m_insert_prefix);
+        op.database_failed(f, m_insert_prefix);
         rethrow_as(Errc::appending_event_failed, f);
     } catch (const Error& e) {
+        op.build_failed(e, {{"event_count", std::to_string(events.size())}});
         rethrow_as(Errc::appending_event_failed, e);
     }
+    op.component_done("sql_execution");
+    op.write_succeeded(events.size());
 }
 
 // GIN inserts one entry at a time into its tree with fastupdate = off (several random page writes per

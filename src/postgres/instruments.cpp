@@ -115,10 +115,47 @@ void Instruments::end_span(const Span& span, std::string_view status, const Attr
 
 // --- Operation -----------------------------------------------------------------------------------
 
-Operation::Operation(const Instruments& instruments, const Context& ctx, std::string_view name, std::string_view target,
-                     const Attributes& span_attributes)
-    : m_instruments(instruments), m_name(name), m_target(target), m_start(Clock::now()), m_mark(m_start),
-      m_sql_start(m_start) {
+const OperationKind query_kind{"query",
+                               "failed to build select query",
+                               "database query execution failed",
+                               "failed to scan database row",
+                               "eventstore operation: query completed",
+                               "database_query",
+                               "row_scan",
+                               "scan_results",
+                               "eventstore_events_queried_total"};
+const OperationKind append_kind{"append",
+                                "failed to build insert query",
+                                "database execution failed during event append",
+                                "failed to get rows affected count",
+                                "eventstore operation: events appended",
+                                "database_exec",
+                                "rows_affected",
+                                "rows_affected",
+                                "eventstore_events_appended_total"};
+const OperationKind stream_kind{"query_stream",
+                                "failed to build select query",
+                                "database query execution failed",
+                                "failed to scan database row",
+                                "eventstore operation: query stream completed",
+                                "database_query",
+                                "row_scan",
+                                "scan_results",
+                                "eventstore_events_streamed_total"};
+const OperationKind import_kind{"import",
+                                "failed to build insert query",
+                                "database execution failed during event import",
+                                "failed to get rows affected count",
+                                "eventstore operation: events imported",
+                                "database_exec",
+                                "rows_affected",
+                                "rows_affected",
+                                "eventstore_events_imported_total"};
+
+Operation::Operation(const Instruments& instruments, const Context& ctx, const OperationKind& kind,
+                     std::string_view target, const Attributes& span_attributes)
+    : m_instruments(instruments), m_kind(kind), m_name(kind.name), m_target(target), m_start(Clock::now()),
+      m_mark(m_start), m_sql_start(m_start) {
     if (m_instruments.metrics()) {
         m_instruments.increment_counter("eventstore_" + m_name + "_method_calls_total", {{"operation", m_name}});
     }
@@ -175,9 +212,7 @@ void Operation::build_failed(const Error& error, const LogFields& extra) noexcep
         guarded([&] {
             LogFields fields{{"error", error.what()}};
             fields.insert(fields.end(), extra.begin(), extra.end());
-            m_instruments.log(Instruments::Level::error, context(),
-                              m_name == "query" ? "failed to build select query" : "failed to build insert query",
-                              fields);
+            m_instruments.log(Instruments::Level::error, context(), m_kind.build_failed, fields);
         });
     }
     if (m_instruments.metrics()) {
@@ -193,9 +228,7 @@ void Operation::build_failed(const Error& error, const LogFields& extra) noexcep
 void Operation::database_failed(const DatabaseFailure& failure, const std::string& sql) noexcept {
     if (m_instruments.logging()) {
         guarded([&] {
-            m_instruments.log(Instruments::Level::error, context(),
-                              m_name == "query" ? "database query execution failed"
-                                                : "database execution failed during event append",
+            m_instruments.log(Instruments::Level::error, context(), m_kind.database_failed,
                               {{"error", failure.what()}, {"query", sql}});
         });
     }
@@ -211,7 +244,7 @@ void Operation::database_failed(const DatabaseFailure& failure, const std::strin
     case Interruption::none:
         break;
     }
-    const std::string_view type = m_name == "query" ? "database_query" : "database_exec";
+    const std::string_view type = m_kind.database_error;
     if (m_instruments.metrics()) {
         guarded([&] {
             Labels l = labels("error");
@@ -223,23 +256,28 @@ void Operation::database_failed(const DatabaseFailure& failure, const std::strin
 }
 
 void Operation::scan_failed(const Error& error) noexcept {
-    // A query fails reading its rows; an append, on the row count the server reports.
-    const bool query = m_name == "query";
     if (m_instruments.logging()) {
         guarded([&] {
-            m_instruments.log(Instruments::Level::error, context(),
-                              query ? "failed to scan database row" : "failed to get rows affected count",
-                              {{"error", error.what()}});
+            m_instruments.log(Instruments::Level::error, context(), m_kind.scan_failed, {{"error", error.what()}});
         });
     }
     if (m_instruments.metrics()) {
         guarded([&] {
             Labels l = labels("error");
-            l.emplace("error_type", query ? "row_scan" : "rows_affected");
+            l.emplace("error_type", m_kind.scan_error);
             m_instruments.increment_counter("eventstore_database_errors_total", l);
         });
     }
-    failed("error", query ? "scan_results" : "rows_affected", {});
+    failed("error", m_kind.scan_span_error, {});
+}
+
+void Operation::caller_failed(const std::exception& error) noexcept {
+    if (m_instruments.logging()) {
+        guarded([&] {
+            m_instruments.log(Instruments::Level::error, context(), "event callback failed", {{"error", error.what()}});
+        });
+    }
+    failed("error", "callback", {});
 }
 
 void Operation::conflicted(std::size_t expected_events, std::uint64_t expected_sequence) noexcept {
@@ -269,33 +307,31 @@ void Operation::conflicted(std::size_t expected_events, std::uint64_t expected_s
     }
 }
 
-void Operation::query_succeeded(std::size_t event_count, std::uint64_t max_sequence) noexcept {
-    succeeded("eventstore_events_queried_total", "eventstore operation: query completed", event_count,
-              m_instruments.tracing() ? Attributes{{"max_sequence", std::to_string(max_sequence)},
-                                                   {"event_count", std::to_string(event_count)}}
-                                      : Attributes{});
+void Operation::read_succeeded(std::size_t event_count, std::uint64_t max_sequence) noexcept {
+    succeeded(event_count, m_instruments.tracing() ? Attributes{{"max_sequence", std::to_string(max_sequence)},
+                                                                {"event_count", std::to_string(event_count)}}
+                                                   : Attributes{});
 }
 
-void Operation::append_succeeded(std::size_t event_count) noexcept {
-    succeeded("eventstore_events_appended_total", "eventstore operation: events appended", event_count,
+void Operation::write_succeeded(std::size_t event_count) noexcept {
+    succeeded(event_count,
               m_instruments.tracing() ? Attributes{{"rows_affected", std::to_string(event_count)}} : Attributes{});
 }
 
-void Operation::succeeded(std::string_view events_metric, std::string_view message, std::size_t event_count,
-                          const Attributes& finished) noexcept {
+void Operation::succeeded(std::size_t event_count, const Attributes& finished) noexcept {
     const auto method_time = elapsed();
     if (m_instruments.metrics()) {
         guarded([&] {
             const Labels l = labels("success");
             m_instruments.record_duration("eventstore_" + m_name + "_method_duration_seconds", method_time, l);
             m_instruments.record_duration("eventstore_" + m_name + "_sql_duration_seconds", m_sql_time, l);
-            m_instruments.record_value(events_metric, static_cast<double>(event_count), l);
+            m_instruments.record_value(m_kind.events_metric, static_cast<double>(event_count), l);
         });
     }
     if (m_instruments.logging()) {
         guarded([&] {
             m_instruments.log(
-                Instruments::Level::info, context(), message,
+                Instruments::Level::info, context(), m_kind.succeeded,
                 {{"event_count", std::to_string(event_count)}, {"duration_ms", log_milliseconds(method_time)}});
         });
     }

@@ -55,6 +55,24 @@ private:
     std::shared_ptr<TracingCollector> m_tracing;
 };
 
+// The names one kind of operation reports under. query and append are the Go library's (spec §4);
+// query_stream and import follow the same pattern.
+struct OperationKind {
+    std::string_view name;         // the operation label, and part of every metric and span name
+    std::string_view build_failed; // log messages
+    std::string_view database_failed;
+    std::string_view scan_failed;
+    std::string_view succeeded;
+    std::string_view database_error;  // error_type of a database failure
+    std::string_view scan_error;      // error_type (metrics) of a bad row or row count
+    std::string_view scan_span_error; // the same, in spans
+    std::string_view events_metric;   // the event count of a success
+};
+extern const OperationKind query_kind;
+extern const OperationKind append_kind;
+extern const OperationKind stream_kind;
+extern const OperationKind import_kind;
+
 // One query or one append as the hooks see it: its span, its clocks, and the records the Go engine
 // makes at each step (spec §4), under the same names. The store reports each step as it ends and
 // ends the operation with exactly one of the *_failed, conflicted or *_succeeded calls.
@@ -62,9 +80,9 @@ class Operation {
 public:
     using Clock = std::chrono::steady_clock;
 
-    // `name` is "query" or "append"; the span is "eventstore.<name>". `target` is the database the call
-    // runs on, "primary" or "replica" (the database_target label).
-    Operation(const Instruments& instruments, const Context& ctx, std::string_view name, std::string_view target,
+    // The span is "eventstore.<kind.name>". `target` is the database the call runs on, "primary" or
+    // "replica" (the database_target label).
+    Operation(const Instruments& instruments, const Context& ctx, const OperationKind& kind, std::string_view target,
               const Attributes& span_attributes);
     Operation(const Operation&) = delete;
     Operation& operator=(const Operation&) = delete;
@@ -83,19 +101,23 @@ public:
     void build_failed(const Error& error, const LogFields& extra) noexcept;
     void database_failed(const DatabaseFailure& failure, const std::string& sql) noexcept;
     void scan_failed(const Error& error) noexcept;
+    // The caller's own code (query_stream's callback) threw.
+    void caller_failed(const std::exception& error) noexcept;
     void conflicted(std::size_t expected_events, std::uint64_t expected_sequence) noexcept;
-    void query_succeeded(std::size_t event_count, std::uint64_t max_sequence) noexcept;
-    void append_succeeded(std::size_t event_count) noexcept;
+    // query and query_stream.
+    void read_succeeded(std::size_t event_count, std::uint64_t max_sequence) noexcept;
+    // append and import.
+    void write_succeeded(std::size_t event_count) noexcept;
 
 private:
     [[nodiscard]] Labels labels(std::string_view status) const;
     [[nodiscard]] std::chrono::nanoseconds elapsed() const noexcept { return Clock::now() - m_start; }
-    void succeeded(std::string_view events_metric, std::string_view message, std::size_t event_count,
-                   const Attributes& finished) noexcept;
+    void succeeded(std::size_t event_count, const Attributes& finished) noexcept;
     // Records the method (and SQL) duration and ends the span with status "error".
     void failed(std::string_view status, std::string_view span_error_type, Attributes extra) noexcept;
 
     const Instruments& m_instruments;
+    const OperationKind& m_kind;
     std::string m_name;
     std::string_view m_target;
     Instruments::Span m_span;

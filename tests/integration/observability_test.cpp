@@ -383,6 +383,24 @@ TEST_F(Observability, ADatabaseErrorIsCountedWithItsType) {
               1U);
 }
 
+TEST_F(Observability, AFilterThatCannotBecomeSqlIsABuildError) {
+    auto logger = std::make_shared<SpyLogger>();
+    auto metrics = std::make_shared<SpyMetrics>();
+    auto s = observed({pg::with_logger(logger), pg::with_metrics(metrics)});
+    const auto filter =
+        eventstore::build_event_filter().matching().any_event_type_of(std::string("Book\0Added", 10)).finalize();
+    EXPECT_THROW(s->query(filter), eventstore::Error);
+    EXPECT_EQ(metrics
+                  ->find("eventstore_database_errors_total",
+                         {{"operation", "query"}, {"status", "error"}, {"error_type", "build_query"}})
+                  .size(),
+              1U);
+    const auto records = logger->records();
+    ASSERT_EQ(records.size(), 1U);
+    EXPECT_EQ(records[0].level, "error");
+    EXPECT_EQ(records[0].message, "failed to build select query");
+}
+
 TEST_F(Observability, ACancelledCallIsCountedAsCanceled) {
     auto metrics = std::make_shared<SpyMetrics>();
     auto tracer = std::make_shared<SpyTracer>();
@@ -473,6 +491,64 @@ TEST_F(Observability, SnapshotOperationsAreMeasuredAndTraced) {
                   .size(),
               1U);
     EXPECT_EQ(tracer->spans().back()->finish_status, "error");
+}
+
+TEST_F(Observability, ImportAndQueryStreamReportLikeAppendAndQuery) {
+    auto logger = std::make_shared<SpyLogger>();
+    auto metrics = std::make_shared<SpyMetrics>();
+    auto tracer = std::make_shared<SpyTracer>();
+    auto s = observed({pg::with_logger(logger), pg::with_metrics(metrics), pg::with_tracing(tracer)});
+    const std::vector<eventstore::StorableEvent> events{t::added_to_circulation("book-14", t::at(14)),
+                                                        t::lent_to_reader("book-14", "r", t::at(15)),
+                                                        t::added_to_circulation("book-15", t::at(16))};
+    s->import_events({}, events);
+    std::size_t streamed = 0;
+    const auto max = s->query_stream({}, t::book_filter("book-14"), [&](eventstore::StorableEvent&&) { ++streamed; });
+    ASSERT_EQ(streamed, 2U);
+
+    const auto records = logger->records();
+    ASSERT_EQ(records.size(), 4U);
+    EXPECT_EQ(records[0].message, "executed sql for: import");
+    EXPECT_EQ(records[1].message, "eventstore operation: events imported");
+    EXPECT_EQ(records[1].field("event_count"), "3");
+    EXPECT_EQ(records[2].message, "executed sql for: query_stream");
+    EXPECT_EQ(records[3].message, "eventstore operation: query stream completed");
+    EXPECT_EQ(records[3].field("event_count"), "2");
+
+    const auto imported = metrics->find("eventstore_events_imported_total", {{"operation", "import"}});
+    ASSERT_EQ(imported.size(), 1U);
+    EXPECT_EQ(imported[0].value, 3);
+    const auto streamed_metric = metrics->find("eventstore_events_streamed_total", {{"operation", "query_stream"}});
+    ASSERT_EQ(streamed_metric.size(), 1U);
+    EXPECT_EQ(streamed_metric[0].value, 2);
+    EXPECT_EQ(metrics->find("eventstore_import_method_duration_seconds", {{"status", "success"}}).size(), 1U);
+    EXPECT_EQ(metrics->find("eventstore_query_stream_method_duration_seconds", {{"status", "success"}}).size(), 1U);
+
+    const auto spans = tracer->spans();
+    ASSERT_EQ(spans.size(), 2U);
+    EXPECT_EQ(spans[0]->name, "eventstore.import");
+    EXPECT_EQ(spans[0]->start_attributes, (Attributes{{"operation", "import"}, {"event_count", "3"}}));
+    EXPECT_EQ(spans[0]->finish_attributes, (Attributes{{"rows_affected", "3"}}));
+    EXPECT_EQ(spans[1]->name, "eventstore.query_stream");
+    EXPECT_EQ(spans[1]->finish_attributes, (Attributes{{"event_count", "2"}, {"max_sequence", std::to_string(max)}}));
+}
+
+TEST_F(Observability, AThrowingStreamCallbackEndsTheSpanInError) {
+    auto logger = std::make_shared<SpyLogger>();
+    auto tracer = std::make_shared<SpyTracer>();
+    add_book(store(), "book-16");
+    auto s = observed({pg::with_logger(logger), pg::with_tracing(tracer)});
+    EXPECT_THROW(s->query_stream({}, t::book_filter("book-16"),
+                                 [](eventstore::StorableEvent&&) { throw std::runtime_error("projection bug"); }),
+                 std::runtime_error);
+    const auto spans = tracer->spans();
+    ASSERT_EQ(spans.size(), 1U);
+    EXPECT_EQ(spans[0]->finish_status, "error");
+    EXPECT_EQ(spans[0]->finish_attributes["error_type"], "callback");
+    const auto records = logger->records();
+    ASSERT_FALSE(records.empty());
+    EXPECT_EQ(records.back().message, "event callback failed");
+    EXPECT_EQ(records.back().field("error"), "projection bug");
 }
 
 // --- spans -------------------------------------------------------------------------------------
