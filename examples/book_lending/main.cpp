@@ -12,6 +12,7 @@
 #include <exception>
 #include <iomanip>
 #include <iostream>
+#include <memory>
 #include <set>
 #include <sstream>
 #include <stdexcept>
@@ -27,6 +28,7 @@
 #include "lenders.hpp"
 #include "lending_desk.hpp"
 #include "options.hpp"
+#include "store_metrics.hpp"
 
 namespace {
 
@@ -93,8 +95,10 @@ int run(const Options& options) {
     eventstore::postgres::PoolOptions pool_options;
     pool_options.max_connections = options.lenders + 1;
     auto pool = eventstore::postgres::ConnectionPool::create(options.dsn.value_or(""), pool_options);
-    auto store =
-        eventstore::postgres::new_event_store_from_pool(pool, eventstore::postgres::with_table_name(options.table));
+    // The store reports every call to this hook (docs/observability.md); the summary below prints it.
+    auto metrics = std::make_shared<StoreMetrics>();
+    auto store = eventstore::postgres::new_event_store_from_pool(
+        pool, eventstore::postgres::with_table_name(options.table), eventstore::postgres::with_metrics(metrics));
     store->migrate();
     out << "  schema migrated (idempotent; safe with other processes migrating at once)\n";
 
@@ -186,6 +190,22 @@ int run(const Options& options) {
                   std::to_string(report.events_in_log - report.events_checked) + " of earlier runs left alone); " +
                   std::to_string(report.copies_lent_at_end) + " copies still lent, at most " +
                   std::to_string(report.most_loans_held) + " held by one reader");
+    // What the store's metrics hook saw: latencies of the calls themselves, as a dashboard would show
+    // them. Its counts must agree with what the lenders were told.
+    const auto show = [&](const char* name, const StoreMetrics::Summary& s) {
+        print_row(out, name,
+                  std::to_string(s.calls) + " calls, p50 " + fixed(s.p50_ms, 2) + " ms, p99 " + fixed(s.p99_ms, 2) +
+                      " ms");
+    };
+    const StoreMetrics::Summary appends = metrics->summary("append", "success");
+    show("store: queries", metrics->summary("query", "success"));
+    show("store: appends", appends);
+    print_row(out, "store: conflicts", std::to_string(metrics->conflicts()) + " (from the metrics hook)");
+    if (appends.calls != events_written || metrics->conflicts() != stats.conflicts) {
+        mismatches.push_back("the metrics hook saw " + std::to_string(appends.calls) + " appends and " +
+                             std::to_string(metrics->conflicts()) + " conflicts, the lenders " +
+                             std::to_string(events_written) + " and " + std::to_string(stats.conflicts));
+    }
     out << '\n';
 
     bool ok = true;
