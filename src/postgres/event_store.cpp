@@ -36,6 +36,8 @@ constexpr std::size_t gin_batching_threshold = 1000;
 // the tree. Bounds what an interrupted import leaves there for VACUUM (every GIN scan reads the whole
 // pending list until then), and what a merge holds in maintenance_work_mem.
 constexpr std::size_t gin_pending_events = 50000;
+// How long a failed import may spend merging what it left in the pending list (clean_pending_lists).
+constexpr std::chrono::seconds gin_cleanup_timeout{30};
 
 // Serialises concurrent migrate() calls (CREATE ... IF NOT EXISTS is not safe against itself).
 constexpr std::int64_t migrate_lock_key = 0x6576656e7473746fLL; // "eventsto"
@@ -153,6 +155,7 @@ private:
     };
     std::vector<GinIndex> batch_gin_indexes(const Context& ctx, detail::Connection& conn) const;
     static void append_gin_cleanup(const std::vector<GinIndex>& gin, std::vector<Statement>& statements);
+    void clean_pending_lists(const std::vector<GinIndex>& gin) const noexcept;
 
     // Eventual reads go to the replica when there is one; everything else to the primary. There is no
     // fallback: a failing replica fails the call, and the caller decides whether to ask the primary.
@@ -436,6 +439,7 @@ void EventStore::Impl::import_events(const Context& ctx, std::span<const Storabl
     op.component_done("query_build");
     op.sql_started();
     std::future<detail::EventColumns> next;
+    std::vector<GinIndex> gin;
     try {
         ConnectionLease conn = m_primary->impl().acquire(op.context());
         // ACCESS EXCLUSIVE conflicts with every reader and writer, and sequence numbers are taken while
@@ -446,8 +450,9 @@ void EventStore::Impl::import_events(const Context& ctx, std::span<const Storabl
         conn->run(op.context(), begin);
         // A failure from here on leaves the transaction open; the lease then discards the connection,
         // which rolls it back.
-        const std::vector<GinIndex> gin =
-            events.size() >= gin_batching_threshold ? batch_gin_indexes(op.context(), *conn) : std::vector<GinIndex>{};
+        if (events.size() >= gin_batching_threshold) {
+            gin = batch_gin_indexes(op.context(), *conn);
+        }
         std::size_t pending = 0;
         for (std::size_t first = 0; first < events.size(); first += import_chunk_rows) {
             const std::size_t rows = std::min(import_chunk_rows, events.size() - first);
@@ -481,9 +486,11 @@ void EventStore::Impl::import_events(const Context& ctx, std::span<const Storabl
     } catch (const DatabaseFailure& f) {
         op.sql_done(m_insert_prefix);
         op.database_failed(f, m_insert_prefix);
+        clean_pending_lists(gin);
         rethrow_as(Errc::appending_event_failed, f);
     } catch (const Error& e) {
         op.build_failed(e, {{"event_count", std::to_string(events.size())}});
+        clean_pending_lists(gin);
         rethrow_as(Errc::appending_event_failed, e);
     }
     op.component_done("sql_execution");
@@ -536,6 +543,26 @@ void EventStore::Impl::append_gin_cleanup(const std::vector<GinIndex>& gin, std:
     for (const GinIndex& index : gin) {
         statements.push_back(
             Statement{"SELECT gin_clean_pending_list($1::regclass)", {detail::text_param(index.quoted)}, false});
+    }
+}
+
+// A failed import's transaction rolls back, and its index options with it, but the GIN pending list
+// is not transactional: the entries of up to gin_pending_events rolled-back rows stay there, and
+// every later GIN scan reads them until a VACUUM merges them (which 50,000 dead rows alone may never
+// trigger on a large table). So merge them now, on a fresh connection (the failed one is closed, which
+// rolls its transaction back; the merge waits for that). Best effort, bounded, and not cancellable by
+// the caller's context, which has usually just been cancelled: the store must not stay slow.
+void EventStore::Impl::clean_pending_lists(const std::vector<GinIndex>& gin) const noexcept {
+    if (gin.empty()) {
+        return;
+    }
+    try {
+        const Context cleanup = Context().with_timeout(gin_cleanup_timeout);
+        ConnectionLease conn = m_primary->impl().acquire(cleanup);
+        std::vector<Statement> statements;
+        append_gin_cleanup(gin, statements);
+        conn->run(cleanup, statements);
+    } catch (...) { // NOLINT(bugprone-empty-catch): the import's own error is what the caller must see
     }
 }
 

@@ -94,6 +94,7 @@ TEST_F(Import, ABadEventInALaterChunkWritesNothing) {
     EXPECT_NE(std::string(error->what()).find("event 7001"), std::string::npos) << error->what();
     EXPECT_EQ(count_rows(), 0);
     EXPECT_EQ(gin_state().options, "{fastupdate=off}");
+    EXPECT_EQ(gin_state().pending_tuples, 0);
     store().import_events({}, books(10));
     EXPECT_EQ(count_rows(), 10);
 }
@@ -110,7 +111,9 @@ TEST_F(Import, ACancelledImportWritesNothingAndTheStoreStaysUsable) {
     ASSERT_TRUE(error.has_value()) << "the import finished within 100 ms; make it larger";
     EXPECT_TRUE(error->is(Errc::canceled)) << eventstore::test::describe(error);
     EXPECT_EQ(count_rows(), 0);
-    EXPECT_EQ(gin_state().options, "{fastupdate=off}") << "the rollback restores the index options";
+    const auto after = gin_state();
+    EXPECT_EQ(after.options, "{fastupdate=off}") << "the rollback restores the index options";
+    EXPECT_EQ(after.pending_tuples, 0) << "the rolled-back rows' index entries must not stay in the pending list";
     store().import_events({}, books(10));
     EXPECT_EQ(count_rows(), 10);
 }

@@ -80,9 +80,9 @@ public:
     // holds the table exclusively while it inserts, so concurrent queries and appends see all of the
     // events or none, exactly as if they had been appended. Throws Error(Errc::appending_event_failed).
     // From 1,000 events on, and when the role owns the table, the payload index is written in sorted
-    // batches (docs/performance.md) and left exactly as before. An interrupted large
-    // import may leave up to 50,000 events' index entries for the next VACUUM to merge; queries stay
-    // correct, and scan those entries until then.
+    // batches through GIN's pending list (docs/performance.md) and left exactly as before. A failed or
+    // cancelled import merges what its rolled-back rows left in that list before it throws (on a
+    // fresh connection, at most 30 s, even after a cancel), so that later queries do not scan it.
     void import_events(const Context& ctx, std::span<const StorableEvent> events);
 
     [[nodiscard]] const std::string& table_name() const noexcept;
