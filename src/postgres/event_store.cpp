@@ -1,6 +1,7 @@
 #include <cstdlib>
 #include <future>
 #include <limits>
+#include <system_error>
 
 #include <eventstore/error.hpp>
 #include <eventstore/postgres/event_store.hpp>
@@ -37,7 +38,8 @@ constexpr std::size_t gin_batching_threshold = 1000;
 // pending list until then), and what a merge holds in maintenance_work_mem.
 constexpr std::size_t gin_pending_events = 50000;
 // How long a failed import may spend merging what it left in the pending list (clean_pending_lists).
-constexpr std::chrono::seconds gin_cleanup_timeout{30};
+constexpr std::chrono::seconds gin_cleanup_timeout{10};
+constexpr const char* gin_cleanup_lock_timeout = "2s";
 
 // Serialises concurrent migrate() calls (CREATE ... IF NOT EXISTS is not safe against itself).
 constexpr std::int64_t migrate_lock_key = 0x6576656e7473746fLL; // "eventsto"
@@ -155,7 +157,7 @@ private:
     };
     std::vector<GinIndex> batch_gin_indexes(const Context& ctx, detail::Connection& conn) const;
     static void append_gin_cleanup(const std::vector<GinIndex>& gin, std::vector<Statement>& statements);
-    void clean_pending_lists(const std::vector<GinIndex>& gin) const noexcept;
+    void clean_pending_lists(const Context& ctx, const std::vector<GinIndex>& gin) const noexcept;
 
     // Eventual reads go to the replica when there is one; everything else to the primary. There is no
     // fallback: a failing replica fails the call, and the caller decides whether to ask the primary.
@@ -216,8 +218,7 @@ EventStore::Impl::Read EventStore::Impl::prepare_read(const Filter& filter, int 
 
 QueryResult EventStore::Impl::query(const Context& ctx, const Filter& filter) {
     const bool replica = on_replica(ctx);
-    detail::Operation op(m_instruments, ctx, detail::query_kind, replica ? "replica" : "primary",
-                         {{"operation", "query"}});
+    detail::Operation op(m_instruments, ctx, detail::query_kind, replica ? "replica" : "primary", {});
     Read read = prepare_read(filter, 1, op);
     std::vector<Statement> statements;
     statements.reserve(2);
@@ -263,7 +264,7 @@ QueryResult EventStore::Impl::query(const Context& ctx, const Filter& filter) {
 
 SequenceNumber EventStore::Impl::query_stream(const Context& ctx, const Filter& filter,
                                               const std::function<void(StorableEvent&&)>& on_event) {
-    detail::Operation op(m_instruments, ctx, detail::stream_kind, "primary", {{"operation", "query_stream"}});
+    detail::Operation op(m_instruments, ctx, detail::stream_kind, "primary", {});
     Read read = prepare_read(filter, 2, op);
     // Phase 1, under the filter's shared locks: every in-flight writer of a matching event has
     // finished, and later ones will number their events above the newest committed row. So that row's
@@ -307,9 +308,14 @@ SequenceNumber EventStore::Impl::query_stream(const Context& ctx, const Filter& 
         rethrow_as(Errc::querying_events_failed, f);
     } catch (const std::exception& e) {
         if (in_callback) {
-            op.caller_failed(e);
+            op.caller_failed(e.what());
         } else if (const auto* error = dynamic_cast<const Error*>(&e)) {
             op.scan_failed(*error);
+        }
+        throw;
+    } catch (...) {
+        if (in_callback) {
+            op.caller_failed("an exception not derived from std::exception");
         }
         throw;
     }
@@ -324,8 +330,7 @@ void EventStore::Impl::append(const Context& ctx, const Filter& filter, Sequence
         return;
     }
     detail::Operation op(m_instruments, ctx, detail::append_kind, "primary",
-                         m_instruments.tracing() ? Attributes{{"operation", "append"},
-                                                              {"event_count", std::to_string(events.size())},
+                         m_instruments.tracing() ? Attributes{{"event_count", std::to_string(events.size())},
                                                               {"expected_seq", std::to_string(expected)},
                                                               {"event_type", events.front().event_type}}
                                                  : Attributes{});
@@ -417,9 +422,8 @@ void EventStore::Impl::import_events(const Context& ctx, std::span<const Storabl
         return;
     }
     detail::Operation op(m_instruments, ctx, detail::import_kind, "primary",
-                         m_instruments.tracing()
-                             ? Attributes{{"operation", "import"}, {"event_count", std::to_string(events.size())}}
-                             : Attributes{});
+                         m_instruments.tracing() ? Attributes{{"event_count", std::to_string(events.size())}}
+                                                 : Attributes{});
     // Validates one chunk and encodes its columns. Chunk k+1 is prepared on another thread while the
     // server inserts chunk k; a bad event anywhere fails the whole import, which then rolls back.
     const auto prepare = [events](std::size_t first) {
@@ -456,8 +460,13 @@ void EventStore::Impl::import_events(const Context& ctx, std::span<const Storabl
         std::size_t pending = 0;
         for (std::size_t first = 0; first < events.size(); first += import_chunk_rows) {
             const std::size_t rows = std::min(import_chunk_rows, events.size() - first);
-            if (first + rows < events.size()) {
-                next = std::async(std::launch::async, prepare, first + rows);
+            const bool more = first + rows < events.size();
+            if (more) {
+                try {
+                    next = std::async(std::launch::async, prepare, first + rows);
+                } catch (const std::system_error&) {
+                    // No thread to be had: the next chunk is prepared after this one, as before.
+                }
             }
             std::vector<Statement> insert{Statement{m_insert_prefix + " ORDER BY u.ord",
                                                     {std::move(cols->event_types), std::move(cols->occurred_at),
@@ -469,8 +478,8 @@ void EventStore::Impl::import_events(const Context& ctx, std::span<const Storabl
                 pending = 0;
             }
             conn->run(op.context(), insert);
-            if (next.valid()) {
-                cols = next.get();
+            if (more) {
+                cols = next.valid() ? next.get() : prepare(first + rows);
             }
         }
         std::vector<Statement> commit;
@@ -486,12 +495,17 @@ void EventStore::Impl::import_events(const Context& ctx, std::span<const Storabl
     } catch (const DatabaseFailure& f) {
         op.sql_done(m_insert_prefix);
         op.database_failed(f, m_insert_prefix);
-        clean_pending_lists(gin);
+        if (cause_of(f) != Errc::database_connection_failed) {
+            clean_pending_lists(op.context(), gin);
+        }
         rethrow_as(Errc::appending_event_failed, f);
     } catch (const Error& e) {
         op.build_failed(e, {{"event_count", std::to_string(events.size())}});
-        clean_pending_lists(gin);
+        clean_pending_lists(op.context(), gin);
         rethrow_as(Errc::appending_event_failed, e);
+    } catch (...) {
+        clean_pending_lists(op.context(), gin); // and `op` ends its span as failed
+        throw;
     }
     op.component_done("sql_execution");
     op.write_succeeded(events.size());
@@ -505,17 +519,17 @@ void EventStore::Impl::import_events(const Context& ctx, std::span<const Storabl
 // the pending list, and a rollback restores the index options.
 std::vector<EventStore::Impl::GinIndex> EventStore::Impl::batch_gin_indexes(const Context& ctx,
                                                                             detail::Connection& conn) const {
-    std::vector<Statement> find{
-        Statement{"SELECT n.nspname, c.relname, "
-                  "coalesce((SELECT split_part(o, '=', 2)::boolean FROM unnest(c.reloptions) AS o "
-                  "WHERE o LIKE 'fastupdate=%'), true) "
-                  "FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am a ON a.oid = c.relam "
-                  "JOIN pg_namespace n ON n.oid = c.relnamespace "
-                  "WHERE i.indrelid = $1::regclass AND a.amname = 'gin' AND pg_has_role(c.relowner, 'USAGE') "
-                  "ORDER BY c.oid",
-                  {detail::text_param(m_events.quoted)},
-                  false,
-                  false}};
+    std::vector<Statement> find{Statement{
+        "SELECT n.nspname, c.relname, "
+        "coalesce((SELECT split_part(o, '=', 2)::boolean FROM unnest(c.reloptions) AS o "
+        "WHERE o LIKE 'fastupdate=%'), true) "
+        "FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am a ON a.oid = c.relam "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE i.indrelid = $1::regclass AND c.relkind = 'i' AND a.amname = 'gin' AND pg_has_role(c.relowner, 'USAGE') "
+        "ORDER BY c.oid",
+        {detail::text_param(m_events.quoted)},
+        false,
+        false}};
     auto results = conn.run(ctx, find);
     const PGresult* r = results.back().get();
     std::vector<GinIndex> gin;
@@ -550,9 +564,11 @@ void EventStore::Impl::append_gin_cleanup(const std::vector<GinIndex>& gin, std:
 // is not transactional: the entries of up to gin_pending_events rolled-back rows stay there, and
 // every later GIN scan reads them until a VACUUM merges them (which 50,000 dead rows alone may never
 // trigger on a large table). So merge them now, on a fresh connection (the failed one is closed, which
-// rolls its transaction back; the merge waits for that). Best effort, bounded, and not cancellable by
-// the caller's context, which has usually just been cancelled: the store must not stay slow.
-void EventStore::Impl::clean_pending_lists(const std::vector<GinIndex>& gin) const noexcept {
+// rolls its transaction back; the merge waits for that). Best effort and bounded, and not cancellable
+// by the caller's context, which has usually just been cancelled. If another import holds the index
+// meanwhile, the merge gives up after a short lock timeout: that import's own merge at its end takes
+// the whole list, these entries included.
+void EventStore::Impl::clean_pending_lists(const Context& ctx, const std::vector<GinIndex>& gin) const noexcept {
     if (gin.empty()) {
         return;
     }
@@ -560,8 +576,16 @@ void EventStore::Impl::clean_pending_lists(const std::vector<GinIndex>& gin) con
         const Context cleanup = Context().with_timeout(gin_cleanup_timeout);
         ConnectionLease conn = m_primary->impl().acquire(cleanup);
         std::vector<Statement> statements;
+        statements.push_back(Statement{
+            "SELECT set_config('lock_timeout', $1, true)", {detail::text_param(gin_cleanup_lock_timeout)}, false});
         append_gin_cleanup(gin, statements);
         conn->run(cleanup, statements);
+    } catch (const std::exception& e) {
+        if (m_instruments.logging()) {
+            m_instruments.log(detail::Instruments::Level::warn, ctx,
+                              "could not merge a failed import's index entries; the next VACUUM will",
+                              {{"error", e.what()}});
+        }
     } catch (...) { // NOLINT(bugprone-empty-catch): the import's own error is what the caller must see
     }
 }

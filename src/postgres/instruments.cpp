@@ -157,9 +157,26 @@ Operation::Operation(const Instruments& instruments, const Context& ctx, const O
     : m_instruments(instruments), m_kind(kind), m_name(kind.name), m_target(target), m_start(Clock::now()),
       m_mark(m_start), m_sql_start(m_start) {
     if (m_instruments.metrics()) {
-        m_instruments.increment_counter("eventstore_" + m_name + "_method_calls_total", {{"operation", m_name}});
+        guarded([&] {
+            m_instruments.increment_counter("eventstore_" + m_name + "_method_calls_total", {{"operation", m_name}});
+        });
     }
-    m_span = m_instruments.start_span(ctx, "eventstore." + m_name, span_attributes);
+    m_span.context = ctx;
+    if (m_instruments.tracing()) {
+        guarded([&] {
+            Attributes attributes = span_attributes;
+            attributes.emplace("operation", m_name);
+            m_span = m_instruments.start_span(ctx, "eventstore." + m_name, attributes);
+        });
+    }
+}
+
+Operation::~Operation() {
+    // Every path of the store ends the operation explicitly; this catches what escapes them (an
+    // exception of a type the store does not expect), so that no span is left open.
+    if (!m_ended) {
+        failed("error", "internal", {});
+    }
 }
 
 Labels Operation::labels(std::string_view status) const {
@@ -189,6 +206,7 @@ void Operation::sql_done(const std::string& sql) noexcept {
 }
 
 void Operation::failed(std::string_view status, std::string_view span_error_type, Attributes extra) noexcept {
+    m_ended = true;
     const auto method_time = elapsed();
     if (m_instruments.metrics()) {
         guarded([&] {
@@ -234,11 +252,18 @@ void Operation::database_failed(const DatabaseFailure& failure, const std::strin
     }
     switch (failure.interruption) {
     case Interruption::canceled:
-        m_instruments.increment_counter("eventstore_" + m_name + "_canceled_total", labels("canceled"));
+        if (m_instruments.metrics()) {
+            guarded([&] {
+                m_instruments.increment_counter("eventstore_" + m_name + "_canceled_total", labels("canceled"));
+            });
+        }
         failed("canceled", "cancelled", {}); // the Go engine's spans spell it the British way
         return;
     case Interruption::deadline_exceeded:
-        m_instruments.increment_counter("eventstore_" + m_name + "_timeout_total", labels("timeout"));
+        if (m_instruments.metrics()) {
+            guarded(
+                [&] { m_instruments.increment_counter("eventstore_" + m_name + "_timeout_total", labels("timeout")); });
+        }
         failed("timeout", "timeout", {});
         return;
     case Interruption::none:
@@ -271,16 +296,17 @@ void Operation::scan_failed(const Error& error) noexcept {
     failed("error", m_kind.scan_span_error, {});
 }
 
-void Operation::caller_failed(const std::exception& error) noexcept {
+void Operation::caller_failed(const char* what) noexcept {
     if (m_instruments.logging()) {
         guarded([&] {
-            m_instruments.log(Instruments::Level::error, context(), "event callback failed", {{"error", error.what()}});
+            m_instruments.log(Instruments::Level::error, context(), "event callback failed", {{"error", what}});
         });
     }
     failed("error", "callback", {});
 }
 
 void Operation::conflicted(std::size_t expected_events, std::uint64_t expected_sequence) noexcept {
+    m_ended = true;
     if (m_instruments.metrics()) {
         guarded([&] {
             m_instruments.increment_counter(
@@ -319,6 +345,7 @@ void Operation::write_succeeded(std::size_t event_count) noexcept {
 }
 
 void Operation::succeeded(std::size_t event_count, const Attributes& finished) noexcept {
+    m_ended = true;
     const auto method_time = elapsed();
     if (m_instruments.metrics()) {
         guarded([&] {
@@ -366,7 +393,14 @@ SnapshotCall::SnapshotCall(const Instruments& instruments, const Context& ctx, s
     }
 }
 
+SnapshotCall::~SnapshotCall() {
+    if (!m_ended) {
+        failed("error", "internal");
+    }
+}
+
 void SnapshotCall::succeeded(std::string_view result) noexcept {
+    m_ended = true;
     const auto time = elapsed();
     if (m_instruments.metrics()) {
         guarded([&] {
@@ -410,6 +444,7 @@ void SnapshotCall::database_failed(const DatabaseFailure& failure) noexcept {
 void SnapshotCall::decode_failed() noexcept { failed("error", "scan_results"); }
 
 void SnapshotCall::failed(std::string_view status, std::string_view error_type) noexcept {
+    m_ended = true;
     const auto time = elapsed();
     if (m_instruments.metrics()) {
         guarded([&] {

@@ -80,13 +80,14 @@ class Operation {
 public:
     using Clock = std::chrono::steady_clock;
 
-    // The span is "eventstore.<kind.name>". `target` is the database the call runs on, "primary" or
-    // "replica" (the database_target label).
+    // The span is "eventstore.<kind.name>", started with `span_attributes` plus operation=<kind.name>.
+    // `target` is the database the call runs on, "primary" or "replica" (the database_target label).
+    // An operation destroyed before one of the ending calls counts as failed (error_type "internal").
     Operation(const Instruments& instruments, const Context& ctx, const OperationKind& kind, std::string_view target,
               const Attributes& span_attributes);
     Operation(const Operation&) = delete;
     Operation& operator=(const Operation&) = delete;
-    ~Operation() = default;
+    ~Operation();
 
     // The caller's Context with the operation's span: for the database calls and contextual logs.
     [[nodiscard]] const Context& context() const noexcept { return m_span.context; }
@@ -102,7 +103,7 @@ public:
     void database_failed(const DatabaseFailure& failure, const std::string& sql) noexcept;
     void scan_failed(const Error& error) noexcept;
     // The caller's own code (query_stream's callback) threw.
-    void caller_failed(const std::exception& error) noexcept;
+    void caller_failed(const char* what) noexcept;
     void conflicted(std::size_t expected_events, std::uint64_t expected_sequence) noexcept;
     // query and query_stream.
     void read_succeeded(std::size_t event_count, std::uint64_t max_sequence) noexcept;
@@ -121,6 +122,7 @@ private:
     std::string m_name;
     std::string_view m_target;
     Instruments::Span m_span;
+    bool m_ended = false;
     Clock::time_point m_start;
     Clock::time_point m_mark;
     Clock::time_point m_sql_start;
@@ -139,7 +141,7 @@ public:
                  std::string_view projection_type, std::string_view filter_hash);
     SnapshotCall(const SnapshotCall&) = delete;
     SnapshotCall& operator=(const SnapshotCall&) = delete;
-    ~SnapshotCall() = default;
+    ~SnapshotCall();
 
     [[nodiscard]] const Context& context() const noexcept { return m_span.context; }
     [[nodiscard]] std::chrono::nanoseconds elapsed() const noexcept { return Clock::now() - m_start; }
@@ -158,6 +160,7 @@ private:
     std::string_view m_target;
     std::string m_projection_type;
     Instruments::Span m_span;
+    bool m_ended = false;
     Clock::time_point m_start;
 };
 

@@ -551,6 +551,17 @@ TEST_F(Observability, AThrowingStreamCallbackEndsTheSpanInError) {
     EXPECT_EQ(records.back().field("error"), "projection bug");
 }
 
+TEST_F(Observability, ACallbackThrowingANonStandardExceptionStillEndsTheSpan) {
+    auto tracer = std::make_shared<SpyTracer>();
+    add_book(store(), "book-17");
+    auto s = observed({pg::with_tracing(tracer)});
+    EXPECT_THROW(s->query_stream({}, t::book_filter("book-17"), [](eventstore::StorableEvent&&) { throw 42; }), int);
+    const auto spans = tracer->spans();
+    ASSERT_EQ(spans.size(), 1U);
+    EXPECT_TRUE(spans[0]->finished);
+    EXPECT_EQ(spans[0]->finish_attributes["error_type"], "callback");
+}
+
 // --- spans -------------------------------------------------------------------------------------
 
 TEST_F(Observability, AQueryHasASuccessfulSpan) {

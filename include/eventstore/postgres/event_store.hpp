@@ -76,13 +76,15 @@ public:
     void migrate(const Context& ctx = {});
 
     // Appends the events unconditionally and atomically, in order: for migrations from other stores,
-    // fixtures and benchmarks. Validates every event first (nothing is written if one is bad), then
-    // holds the table exclusively while it inserts, so concurrent queries and appends see all of the
-    // events or none, exactly as if they had been appended. Throws Error(Errc::appending_event_failed).
+    // fixtures and benchmarks. Holds the table exclusively while it inserts, so concurrent queries and
+    // appends see all of the events or none, exactly as if they had been appended. Every event is
+    // validated; a bad one fails the whole import (the first 5,000 are checked before any lock is
+    // taken, later ones while earlier chunks are inserted: nothing becomes visible, but the sequence
+    // numbers taken meanwhile are skipped). Throws Error(Errc::appending_event_failed).
     // From 1,000 events on, and when the role owns the table, the payload index is written in sorted
-    // batches through GIN's pending list (docs/performance.md) and left exactly as before. A failed or
-    // cancelled import merges what its rolled-back rows left in that list before it throws (on a
-    // fresh connection, at most 30 s, even after a cancel), so that later queries do not scan it.
+    // batches through GIN's pending list (docs/performance.md) and left as migrate() made it. A failed
+    // or cancelled import merges what its rolled-back rows left in that list before it throws (on a
+    // fresh connection, at most 10 s, even after a cancel), so that later queries do not scan it.
     void import_events(const Context& ctx, std::span<const StorableEvent> events);
 
     [[nodiscard]] const std::string& table_name() const noexcept;
