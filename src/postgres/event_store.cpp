@@ -534,6 +534,9 @@ std::vector<EventStore::Impl::GinIndex> EventStore::Impl::batch_gin_indexes(cons
     const PGresult* r = results.back().get();
     std::vector<GinIndex> gin;
     std::vector<Statement> setup;
+    // Under a savepoint: a database that refuses the ALTER (an event trigger against DDL, say) costs
+    // the import its speed-up, not its success.
+    setup.push_back(Statement{"SAVEPOINT eventstore_gin_batching", {}, false, false});
     // Large enough that no insert in the import stops to flush the list; the merges happen at the
     // points import_events chooses. Only for this transaction.
     setup.push_back(Statement{"SET LOCAL gin_pending_list_limit = '2GB'", {}, false, false});
@@ -547,8 +550,24 @@ std::vector<EventStore::Impl::GinIndex> EventStore::Impl::batch_gin_indexes(cons
         }
         gin.push_back(std::move(index));
     }
-    if (!gin.empty()) {
+    if (gin.empty()) {
+        return gin;
+    }
+    setup.push_back(Statement{"RELEASE SAVEPOINT eventstore_gin_batching", {}, false, false});
+    try {
         conn.run(ctx, setup);
+    } catch (const DatabaseFailure& f) {
+        if (f.interruption != Interruption::none || cause_of(f) == Errc::database_connection_failed) {
+            throw;
+        }
+        std::vector<Statement> undo{Statement{"ROLLBACK TO SAVEPOINT eventstore_gin_batching", {}, false, false}};
+        conn.run(ctx, undo);
+        if (m_instruments.logging()) {
+            m_instruments.log(detail::Instruments::Level::warn, ctx,
+                              "import goes row by row: the payload index could not be switched to batching",
+                              {{"error", f.what()}});
+        }
+        return {};
     }
     return gin;
 }

@@ -186,6 +186,23 @@ TEST_F(Import, APartitionedTableImportsRowByRow) {
     EXPECT_EQ(partitioned->query(eventstore::test::book_filter("book-1499")).events.size(), 1U);
 }
 
+// A database that refuses DDL during the import (here an event trigger) loses the GIN batching, not
+// the import.
+TEST_F(Import, AnImportSurvivesARefusedAlterIndex) {
+    raw().exec("CREATE OR REPLACE FUNCTION refuse_ddl() RETURNS event_trigger LANGUAGE plpgsql AS "
+               "$$ BEGIN RAISE EXCEPTION 'no DDL here'; END $$");
+    raw().exec("CREATE EVENT TRIGGER refuse_alter_index ON ddl_command_start WHEN TAG IN ('ALTER INDEX') "
+               "EXECUTE FUNCTION refuse_ddl()");
+    store().import_events({}, books(1500));
+    raw().exec("DROP EVENT TRIGGER refuse_alter_index");
+    raw().exec("DROP FUNCTION refuse_ddl()");
+    EXPECT_EQ(count_rows(), 1500);
+    const auto after = gin_state();
+    EXPECT_EQ(after.options, "{fastupdate=off}");
+    EXPECT_EQ(after.pending_tuples, 0);
+    EXPECT_EQ(store().query(eventstore::test::book_filter("book-1499")).events.size(), 1U);
+}
+
 TEST_F(Import, ConcurrentReadersSeeAllOrNothing) {
     const auto events = books(30000);
     std::atomic<bool> done{false};
