@@ -47,6 +47,7 @@
 #include <eventstore/postgres.hpp>
 
 #include "bench_support.hpp"
+#include "raw_connection.hpp"
 
 namespace {
 
@@ -291,67 +292,8 @@ std::string go_append_sql(const std::string& book_id, const std::vector<Storable
 
 // --- raw libpq ----------------------------------------------------------------------------------
 
-class Result {
-public:
-    explicit Result(PGresult* r) noexcept : m_r(r) {}
-    ~Result() { PQclear(m_r); }
-    Result(Result&& other) noexcept : m_r(std::exchange(other.m_r, nullptr)) {}
-    Result& operator=(Result&&) = delete;
-    Result(const Result&) = delete;
-    Result& operator=(const Result&) = delete;
-    [[nodiscard]] int rows() const { return PQntuples(m_r); }
-    [[nodiscard]] bool is_null(int row, int col) const { return PQgetisnull(m_r, row, col) != 0; }
-    [[nodiscard]] std::string value(int row, int col) const { return PQgetvalue(m_r, row, col); }
-    [[nodiscard]] std::uint64_t affected() const { return std::strtoull(PQcmdTuples(m_r), nullptr, 10); }
-
-private:
-    PGresult* m_r;
-};
-
-class RawConnection {
-public:
-    RawConnection() : m_conn(PQconnectdb(g_config.dsn.c_str())) {
-        if (PQstatus(m_conn) != CONNECTION_OK) {
-            const std::string message = PQerrorMessage(m_conn);
-            PQfinish(m_conn);
-            throw std::runtime_error("connection failed: " + message);
-        }
-    }
-    ~RawConnection() { PQfinish(m_conn); }
-    RawConnection(const RawConnection&) = delete;
-    RawConnection& operator=(const RawConnection&) = delete;
-
-    // The simple query protocol (PQexec), as the Go library's literal SQL is sent.
-    Result exec(const std::string& sql) { return check(PQexec(m_conn, sql.c_str()), sql); }
-
-    void prepare(const std::string& name, const std::string& sql, const std::vector<Oid>& types) {
-        (void)check(PQprepare(m_conn, name.c_str(), sql.c_str(), static_cast<int>(types.size()), types.data()), sql);
-    }
-
-    // Text parameters, text results.
-    Result exec_prepared(const std::string& name, const std::vector<std::string>& values) {
-        std::vector<const char*> v;
-        v.reserve(values.size());
-        for (const std::string& s : values) {
-            v.push_back(s.c_str());
-        }
-        return check(PQexecPrepared(m_conn, name.c_str(), static_cast<int>(v.size()), v.data(), nullptr, nullptr, 0),
-                     name);
-    }
-
-private:
-    Result check(PGresult* r, const std::string& what) {
-        Result res(r);
-        const ExecStatusType status = PQresultStatus(r);
-        if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
-            const std::string message = r != nullptr ? PQresultErrorMessage(r) : PQerrorMessage(m_conn);
-            throw std::runtime_error(what.substr(0, 160) + ": " + message);
-        }
-        return res;
-    }
-
-    PGconn* m_conn;
-};
+using bench_support::RawConnection;
+using bench_support::Result;
 
 constexpr Oid text_oid = 25;
 constexpr Oid timestamptz_oid = 1184;
@@ -744,21 +686,21 @@ void go_query_random_book(RawConnection& c) {
 
 // --- floors
 void bm_floor_select_1(benchmark::State& state) {
-    RawConnection c;
+    RawConnection c(g_config.dsn);
     c.prepare("select_1", "SELECT 1", {});
     single_client(
         state, [] { return 0; }, [&c](int) { (void)c.exec_prepared("select_1", {}); });
 }
 
 void bm_floor_insert(benchmark::State& state) {
-    RawConnection c;
+    RawConnection c(g_config.dsn);
     prepare_plain_insert(c);
     single_client(state, plain_insert_params,
                   [&c](const std::vector<std::string>& params) { plain_insert(c, params); });
 }
 
 void bm_floor_insert_5(benchmark::State& state) {
-    RawConnection c;
+    RawConnection c(g_config.dsn);
     prepare_plain_insert_5(c);
     single_client(state, plain_insert_5_params, [&c](const std::vector<std::string>& params) {
         if (c.exec_prepared("plain_insert_5", params).affected() != rows_in_multi_insert) {
@@ -768,7 +710,7 @@ void bm_floor_insert_5(benchmark::State& state) {
 }
 
 Operation plain_insert_operation(int) {
-    auto c = std::make_shared<RawConnection>();
+    auto c = std::make_shared<RawConnection>(g_config.dsn);
     prepare_plain_insert(*c);
     return [c] {
         plain_insert(*c, plain_insert_params());
@@ -780,14 +722,14 @@ void bm_floor_insert_clients(benchmark::State& state) { multi_client(state, g_co
 
 // How much two busy writers alone stretch the slowest round trips on this machine.
 void bm_floor_select_1_under_load(benchmark::State& state) {
-    RawConnection c;
+    RawConnection c(g_config.dsn);
     c.prepare("select_1", "SELECT 1", {});
     read_under_load(state, 2, plain_insert_operation, [&c] { (void)c.exec_prepared("select_1", {}); });
 }
 
 // --- the Go library's SQL
 void bm_go_query(benchmark::State& state) {
-    RawConnection c;
+    RawConnection c(g_config.dsn);
     single_client(
         state,
         [] {
@@ -800,7 +742,7 @@ void bm_go_query(benchmark::State& state) {
 }
 
 void bm_go_append(benchmark::State& state, std::size_t events) {
-    RawConnection c;
+    RawConnection c(g_config.dsn);
     single_client(
         state,
         [events] {
@@ -811,7 +753,7 @@ void bm_go_append(benchmark::State& state, std::size_t events) {
 }
 
 Operation go_append_operation(int) {
-    auto c = std::make_shared<RawConnection>();
+    auto c = std::make_shared<RawConnection>(g_config.dsn);
     return [c] {
         const std::string book = new_id();
         go_append(*c, go_append_sql(book, added_events(book, 1)), 1);
@@ -822,7 +764,7 @@ Operation go_append_operation(int) {
 void bm_go_append_clients(benchmark::State& state) { multi_client(state, g_config.clients, go_append_operation); }
 
 void bm_go_query_under_load(benchmark::State& state) {
-    RawConnection c;
+    RawConnection c(g_config.dsn);
     read_under_load(state, 2, go_append_operation, [&c] { go_query_random_book(c); });
 }
 
@@ -1219,7 +1161,7 @@ int main(int argc, char** argv) {
         return 2;
     }
     try {
-        g_admin = std::make_unique<RawConnection>();
+        g_admin = std::make_unique<RawConnection>(g_config.dsn);
         RawConnection& admin = *g_admin;
         const std::string version = admin.exec("SHOW server_version").value(0, 0);
         const std::string fsync = admin.exec("SHOW fsync").value(0, 0);
@@ -1248,7 +1190,7 @@ int main(int argc, char** argv) {
         // Warm-up, untimed: every sampled book once through each read path.
         const auto warm_start = Clock::now();
         {
-            RawConnection c;
+            RawConnection c(g_config.dsn);
             for (const std::string& book : g_books) {
                 check_book(g_store->query(book_filter(book)).events.size(), book);
                 check_book(static_cast<std::size_t>(c.exec(go_query_sql(book)).rows()), book);

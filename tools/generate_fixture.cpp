@@ -29,12 +29,14 @@
 #include <eventstore/postgres.hpp>
 
 #include "bench_support.hpp"
+#include "raw_connection.hpp"
 
 namespace {
 
 using eventstore::StorableEvent;
 using eventstore::TimePoint;
 using eventstore::bench_support::quote_table;
+using eventstore::bench_support::RawConnection;
 using eventstore::bench_support::rfc3339_utc;
 using eventstore::bench_support::uuid_v7;
 
@@ -267,40 +269,6 @@ private:
     std::vector<OpenBook> m_open;
 };
 
-class RawConnection {
-public:
-    explicit RawConnection(const std::string& dsn) : m_conn(PQconnectdb(dsn.c_str())) {
-        if (PQstatus(m_conn) != CONNECTION_OK) {
-            const std::string message = PQerrorMessage(m_conn);
-            PQfinish(m_conn);
-            throw std::runtime_error("connection failed: " + message);
-        }
-    }
-    ~RawConnection() { PQfinish(m_conn); }
-    RawConnection(const RawConnection&) = delete;
-    RawConnection& operator=(const RawConnection&) = delete;
-
-    // Runs one statement; returns the first value of the first row ("" when there is none).
-    std::string run(const std::string& sql) {
-        PGresult* r = PQexec(m_conn, sql.c_str());
-        const ExecStatusType status = PQresultStatus(r);
-        if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
-            const std::string message = PQresultErrorMessage(r);
-            PQclear(r);
-            throw std::runtime_error(sql + ": " + message);
-        }
-        std::string value;
-        if (status == PGRES_TUPLES_OK && PQntuples(r) > 0 && PQnfields(r) > 0) {
-            value = PQgetvalue(r, 0, 0);
-        }
-        PQclear(r);
-        return value;
-    }
-
-private:
-    PGconn* m_conn;
-};
-
 double seconds_since(std::chrono::steady_clock::time_point start) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
@@ -317,7 +285,7 @@ int main(int argc, char** argv) {
 
         RawConnection raw(options.dsn);
         const std::string table = quote_table(options.table);
-        if (raw.run("SELECT EXISTS (SELECT 1 FROM " + table + ")") == "t") {
+        if (raw.exec("SELECT EXISTS (SELECT 1 FROM " + table + ")").value(0, 0) == "t") {
             std::cerr << "generate_fixture: " << options.table
                       << " already holds events; drop it (or the database) to generate a new fixture\n";
             return 1;
@@ -357,7 +325,7 @@ int main(int argc, char** argv) {
         // A freshly loaded table has an empty visibility map and no statistics; autovacuum would fix
         // both at a moment of its choosing (during a benchmark). Do it now, deterministically.
         const auto vacuum_start = std::chrono::steady_clock::now();
-        raw.run("VACUUM (ANALYZE) " + table);
+        (void)raw.exec("VACUUM (ANALYZE) " + table);
         const double vacuum_seconds = seconds_since(vacuum_start);
         const auto per_second = [&](double seconds) {
             return seconds > 0 ? static_cast<double>(gen.total()) / seconds : 0.0;
