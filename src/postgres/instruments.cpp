@@ -205,14 +205,18 @@ void Operation::sql_done(const std::string& sql) noexcept {
     }
 }
 
+void Operation::record_durations(const Labels& labels, std::chrono::nanoseconds method_time) const {
+    m_instruments.record_duration("eventstore_" + m_name + "_method_duration_seconds", method_time, labels);
+    m_instruments.record_duration("eventstore_" + m_name + "_sql_duration_seconds", m_sql_time, labels);
+}
+
 void Operation::failed(std::string_view status, std::string_view span_error_type, Attributes extra) noexcept {
     m_ended = true;
     const auto method_time = elapsed();
     if (m_instruments.metrics()) {
         guarded([&] {
             const Labels l = labels(status);
-            m_instruments.record_duration("eventstore_" + m_name + "_method_duration_seconds", method_time, l);
-            m_instruments.record_duration("eventstore_" + m_name + "_sql_duration_seconds", m_sql_time, l);
+            record_durations(l, method_time);
         });
     }
     if (m_instruments.tracing()) {
@@ -350,8 +354,7 @@ void Operation::succeeded(std::size_t event_count, const Attributes& finished) n
     if (m_instruments.metrics()) {
         guarded([&] {
             const Labels l = labels("success");
-            m_instruments.record_duration("eventstore_" + m_name + "_method_duration_seconds", method_time, l);
-            m_instruments.record_duration("eventstore_" + m_name + "_sql_duration_seconds", m_sql_time, l);
+            record_durations(l, method_time);
             m_instruments.record_value(m_kind.events_metric, static_cast<double>(event_count), l);
         });
     }
@@ -399,20 +402,22 @@ SnapshotCall::~SnapshotCall() {
     }
 }
 
+void SnapshotCall::record_call(std::string_view status, std::string_view result, std::chrono::nanoseconds time) const {
+    Labels l{{"projection_type", m_projection_type},
+             {"status", std::string(status)},
+             {"database_target", std::string(m_target)}};
+    if (!result.empty()) {
+        l.emplace("result", result);
+    }
+    m_instruments.record_duration("eventstore_snapshot_" + m_action + "_duration_seconds", time, l);
+    m_instruments.increment_counter("eventstore_snapshot_" + m_action + "_total", l);
+}
+
 void SnapshotCall::succeeded(std::string_view result) noexcept {
     m_ended = true;
     const auto time = elapsed();
     if (m_instruments.metrics()) {
-        guarded([&] {
-            Labels l{{"projection_type", m_projection_type},
-                     {"status", "success"},
-                     {"database_target", std::string(m_target)}};
-            if (!result.empty()) {
-                l.emplace("result", result);
-            }
-            m_instruments.record_duration("eventstore_snapshot_" + m_action + "_duration_seconds", time, l);
-            m_instruments.increment_counter("eventstore_snapshot_" + m_action + "_total", l);
-        });
+        guarded([&] { record_call("success", result, time); });
     }
     if (m_instruments.tracing()) {
         guarded([&] {
@@ -448,14 +453,7 @@ void SnapshotCall::failed(std::string_view status, std::string_view error_type) 
     const auto time = elapsed();
     if (m_instruments.metrics()) {
         guarded([&] {
-            Labels l{{"projection_type", m_projection_type},
-                     {"status", std::string(status)},
-                     {"database_target", std::string(m_target)}};
-            if (m_action == "load") {
-                l.emplace("result", "error");
-            }
-            m_instruments.record_duration("eventstore_snapshot_" + m_action + "_duration_seconds", time, l);
-            m_instruments.increment_counter("eventstore_snapshot_" + m_action + "_total", l);
+            record_call(status, m_action == "load" ? "error" : "", time);
             m_instruments.increment_counter("eventstore_snapshot_" + m_action + "_errors_total",
                                             {{"projection_type", m_projection_type},
                                              {"error_type", std::string(error_type)},

@@ -114,6 +114,8 @@ private:
     [[nodiscard]] Labels labels(std::string_view status) const;
     [[nodiscard]] std::chrono::nanoseconds elapsed() const noexcept { return Clock::now() - m_start; }
     void succeeded(std::size_t event_count, const Attributes& finished) noexcept;
+    // eventstore_<name>_method_duration_seconds and ..._sql_duration_seconds.
+    void record_durations(const Labels& labels, std::chrono::nanoseconds method_time) const;
     // Records the method (and SQL) duration and ends the span with status "error".
     void failed(std::string_view status, std::string_view span_error_type, Attributes extra) noexcept;
 
@@ -153,6 +155,8 @@ public:
     void decode_failed() noexcept;
 
 private:
+    // eventstore_snapshot_<action>_duration_seconds and ..._total; `result` empty for no result label.
+    void record_call(std::string_view status, std::string_view result, std::chrono::nanoseconds time) const;
     void failed(std::string_view status, std::string_view error_type) noexcept;
 
     const Instruments& m_instruments;
