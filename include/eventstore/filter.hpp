@@ -36,7 +36,8 @@ struct FilterDraft;
 }
 
 // One alternative of a filter: (any of the event types) AND (the predicates, OR-ed or AND-ed).
-// An empty list puts no constraint on its dimension; an item with neither is dropped from the OR.
+// An empty list puts no constraint on its dimension; an item with neither is dropped from the OR
+// (a filter whose items are all empty matches every event within its bounds).
 class FilterItem {
 public:
     [[nodiscard]] const std::vector<std::string>& event_types() const noexcept { return m_event_types; }
@@ -128,9 +129,12 @@ protected:
 };
 } // namespace detail
 
-// The builder states of the Go grammar (spec §1.4). Each is a value; each call returns the next state,
-// so a sequence the grammar forbids does not compile. Variadic methods take at least one argument;
-// the span overloads take lists built at run time.
+// The builder states, with the Go library's names and grammar. Each is a value; each call returns the
+// next state, so a sequence the grammar forbids does not compile: bounds come last and end the items,
+// and only occurred_from can be followed by and_occurred_until. Variadic methods take at least one
+// argument; the span overloads take lists built at run time. Empty event types, and predicates with
+// an empty key or value, are dropped; each call's types are sorted and de-duplicated, its predicates
+// sorted by key (equal keys keep their order) with adjacent duplicates removed.
 class CompletedFilterItemBuilderWithOccurredFromToUntil;
 class CompletedFilterItemBuilderWithOccurredFrom;
 class CompletedFilterItemBuilderWithOccurredUntil;
