@@ -10,18 +10,19 @@ namespace eventstore {
 
 // One code per sentinel error of the Go library (snake_case, without the `Err` prefix), plus the
 // two context outcomes and the input errors this library rejects before touching the database.
+// Which operation throws which code: docs/errors.md.
 enum class Errc {
     empty_events_table_name,
     concurrency_conflict,
-    cant_build_query_for_zero_events,
+    cant_build_query_for_zero_events, // Go parity only: an append of no events does nothing here
     nil_database_connection,
     querying_events_failed,
     scanning_db_row_failed,
-    building_storable_event_failed,
+    building_storable_event_failed, // Go parity only: build_storable_event throws the input error itself
     appending_event_failed,
-    getting_rows_affected_failed,
-    building_query_failed,
-    row_iteration_failed,
+    getting_rows_affected_failed, // Go parity only: libpq always reports the row count
+    building_query_failed,        // Go parity only: queries are built without failing
+    row_iteration_failed,         // Go parity only: a failed read is querying_events_failed
     invalid_payload_json,
     invalid_metadata_json,
     invalid_snapshot_json,
@@ -38,6 +39,9 @@ enum class Errc {
     invalid_table_name,
     database_connection_failed,
     migration_failed,
+    // Every connection of the pool stayed in use for the pool's acquire timeout (PoolOptions): the
+    // database may be fine, the client is saturated.
+    pool_exhausted,
 };
 
 // The Go sentinel's message for a code ("concurrency error, no rows were affected", ...).
@@ -63,6 +67,17 @@ public:
     [[nodiscard]] const std::string& sqlstate() const noexcept { return m_sqlstate; }
     // The text after the sentinel's message: the cause, the database's message, or what was wrong.
     [[nodiscard]] const std::string& detail() const noexcept { return m_detail; }
+
+    // The same call may succeed when made again, unchanged: the connection failed or was lost, the
+    // pool was exhausted, or the server ended the call for reasons of its own (serialization failure,
+    // deadlock, lock timeout, shutdown, too many connections). An append whose connection was lost
+    // may have committed before the loss: query before deciding again. A ConcurrencyConflict is not
+    // retryable as it is: query again and decide again. Cancellation and deadlines are the caller's
+    // own and are not retryable either.
+    [[nodiscard]] bool is_retryable() const noexcept;
+    // The caller's input was rejected before any database work (an event, a filter, a snapshot, a
+    // table name or a handle that cannot be used); making the same call again fails the same way.
+    [[nodiscard]] bool is_input_error() const noexcept;
 
 private:
     Errc m_code;

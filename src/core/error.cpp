@@ -1,3 +1,4 @@
+#include <string_view>
 #include <utility>
 
 #include <eventstore/error.hpp>
@@ -58,6 +59,8 @@ std::string_view message(Errc code) noexcept {
         return "database connection failed";
     case Errc::migration_failed:
         return "migrating the schema failed";
+    case Errc::pool_exhausted:
+        return "no free connection in the pool";
     }
     // Only reachable through a cast of an out-of-range integer.
     return "unknown error";
@@ -117,6 +120,8 @@ std::string_view name(Errc code) noexcept {
         return "database_connection_failed";
     case Errc::migration_failed:
         return "migration_failed";
+    case Errc::pool_exhausted:
+        return "pool_exhausted";
     }
     return "unknown";
 }
@@ -149,6 +154,41 @@ Error::Error(Errc code, Errc cause, std::string detail)
 Error::Error(Errc code, std::optional<Errc> cause, std::string detail, std::string sqlstate)
     : std::runtime_error(compose_what(code, cause, detail)), m_code(code), m_cause(cause), m_detail(std::move(detail)),
       m_sqlstate(std::move(sqlstate)) {}
+
+bool Error::is_retryable() const noexcept {
+    if (is(Errc::database_connection_failed) || is(Errc::pool_exhausted)) {
+        return true;
+    }
+    // Class 08 is a connection failure; 40001 serialization_failure, 40P01 deadlock_detected,
+    // 55P03 lock_not_available, 53300 too_many_connections, 57P01-57P03 the server shutting down,
+    // crashed or still starting.
+    static constexpr std::string_view transient[] = {"40001", "40P01", "55P03", "53300", "57P01", "57P02", "57P03"};
+    const std::string_view state = m_sqlstate;
+    if (state.substr(0, 2) == "08") {
+        return true;
+    }
+    for (const std::string_view t : transient) {
+        if (state == t) {
+            return true;
+        }
+    }
+    return false;
+}
+
+bool Error::is_input_error() const noexcept {
+    static constexpr Errc input[] = {Errc::empty_events_table_name, Errc::cant_build_query_for_zero_events,
+                                     Errc::nil_database_connection, Errc::invalid_payload_json,
+                                     Errc::invalid_metadata_json,   Errc::invalid_snapshot_json,
+                                     Errc::empty_projection_type,   Errc::empty_filter_hash,
+                                     Errc::invalid_event_type,      Errc::invalid_filter,
+                                     Errc::invalid_table_name};
+    for (const Errc code : input) {
+        if (is(code)) {
+            return true;
+        }
+    }
+    return false;
+}
 
 ConcurrencyConflict::ConcurrencyConflict() : Error(Errc::concurrency_conflict) {}
 

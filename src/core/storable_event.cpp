@@ -4,6 +4,7 @@
 #include <eventstore/error.hpp>
 #include <eventstore/storable_event.hpp>
 
+#include "core/event_check.hpp"
 #include "core/json.hpp"
 
 namespace eventstore {
@@ -31,22 +32,27 @@ std::string event_type_problem(std::string_view event_type) {
 
 } // namespace
 
+void detail::check_event(const StorableEvent& event, std::string_view where,
+                         json::StringMembers* payload_strings) {
+    if (std::string problem = event_type_problem(event.event_type); !problem.empty()) {
+        throw Error(Errc::invalid_event_type, std::string(where) + problem);
+    }
+    if (std::string problem = json::check_object(event.payload_json, payload_strings); !problem.empty()) {
+        throw Error(Errc::invalid_payload_json, std::string(where) + problem);
+    }
+    if (std::string problem = json::check_object(event.metadata_json); !problem.empty()) {
+        throw Error(Errc::invalid_metadata_json, std::string(where) + problem);
+    }
+}
+
 StorableEvent build_storable_event(std::string event_type, TimePoint occurred_at, std::string payload_json,
                                    std::string metadata_json) {
-    if (std::string problem = event_type_problem(event_type); !problem.empty()) {
-        throw Error(Errc::invalid_event_type, std::move(problem));
-    }
-    if (std::string problem = detail::json::check_object(payload_json); !problem.empty()) {
-        throw Error(Errc::invalid_payload_json, std::move(problem));
-    }
-    if (std::string problem = detail::json::check_object(metadata_json); !problem.empty()) {
-        throw Error(Errc::invalid_metadata_json, std::move(problem));
-    }
     StorableEvent event;
     event.event_type = std::move(event_type);
     event.occurred_at = occurred_at;
     event.payload_json = std::move(payload_json);
     event.metadata_json = std::move(metadata_json);
+    detail::check_event(event, {});
     return event;
 }
 

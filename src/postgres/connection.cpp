@@ -4,6 +4,7 @@
 #include <array>
 #include <cerrno>
 #include <chrono>
+#include <optional>
 
 #include <poll.h>
 
@@ -20,7 +21,21 @@ constexpr auto cancel_grace = std::chrono::seconds(5);
 // Beyond this many distinct statements per connection, further ones are parsed per call instead.
 constexpr std::size_t max_prepared_statements = 256;
 
-Interruption interruption_of(const Context& ctx) {
+std::string trimmed(const char* message) {
+    std::string s = message != nullptr ? message : "";
+    while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) {
+        s.pop_back();
+    }
+    return s;
+}
+
+} // namespace
+
+Connection::Connection(ConnPtr conn) : m_conn(std::move(conn)) {}
+
+Connection::~Connection() = default;
+
+Connection::Interruption Connection::interruption_of(const Context& ctx) noexcept {
     if (ctx.stop_requested()) {
         return Interruption::canceled;
     }
@@ -30,36 +45,22 @@ Interruption interruption_of(const Context& ctx) {
     return Interruption::none;
 }
 
-std::string trimmed(const char* message) {
-    std::string s = message != nullptr ? message : "";
-    while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) {
-        s.pop_back();
-    }
-    return s;
+DatabaseFailure Connection::interrupted(Interruption why) {
+    return DatabaseFailure::interrupted(why == Interruption::deadline_exceeded);
 }
-
-std::string interruption_message(Interruption why) {
-    return why == Interruption::canceled ? "context canceled" : "context deadline exceeded";
-}
-
-} // namespace
-
-Connection::Connection(ConnPtr conn) : m_conn(std::move(conn)), m_last_used(Clock::now()) {}
-
-Connection::~Connection() = default;
 
 std::unique_ptr<Connection> Connection::open(const std::string& conninfo, const Context& ctx) {
     if (Interruption why = interruption_of(ctx); why != Interruption::none) {
-        throw DatabaseFailure(interruption_message(why), {}, why, false);
+        throw interrupted(why);
     }
     const std::array<const char*, 2> keywords{"dbname", nullptr};
     const std::array<const char*, 2> values{conninfo.c_str(), nullptr};
     ConnPtr conn(PQconnectStartParams(keywords.data(), values.data(), 1));
     if (!conn) {
-        throw DatabaseFailure("out of memory creating a connection", {}, Interruption::none, true);
+        throw DatabaseFailure("out of memory creating a connection", {}, FailureKind::connection);
     }
     if (PQstatus(conn.get()) == CONNECTION_BAD) {
-        throw DatabaseFailure(trimmed(PQerrorMessage(conn.get())), "08001", Interruption::none, true);
+        throw DatabaseFailure(trimmed(PQerrorMessage(conn.get())), "08001", FailureKind::connection);
     }
     auto connection = std::make_unique<Connection>(std::move(conn));
     PGconn* c = connection->m_conn.get();
@@ -69,13 +70,13 @@ std::unique_ptr<Connection> Connection::open(const std::string& conninfo, const 
             break;
         }
         if (state == PGRES_POLLING_FAILED) {
-            throw DatabaseFailure(trimmed(PQerrorMessage(c)), "08001", Interruption::none, true);
+            throw DatabaseFailure(trimmed(PQerrorMessage(c)), "08001", FailureKind::connection);
         }
         const int fd = PQsocket(c);
         pollfd pfd{fd, static_cast<short>(state == PGRES_POLLING_READING ? POLLIN : POLLOUT), 0};
         for (;;) {
             if (Interruption why = interruption_of(ctx); why != Interruption::none) {
-                throw DatabaseFailure(interruption_message(why), {}, why, true);
+                throw interrupted(why);
             }
             int timeout_ms = static_cast<int>(stop_poll_interval.count());
             if (auto d = ctx.deadline()) {
@@ -87,7 +88,7 @@ std::unique_ptr<Connection> Connection::open(const std::string& conninfo, const 
                 break;
             }
             if (n < 0 && errno != EINTR) {
-                throw DatabaseFailure("poll failed while connecting", "08001", Interruption::none, true);
+                throw DatabaseFailure("poll failed while connecting", "08001", FailureKind::connection);
             }
         }
         state = PQconnectPoll(c);
@@ -96,7 +97,7 @@ std::unique_ptr<Connection> Connection::open(const std::string& conninfo, const 
     PQsetNoticeProcessor(
         c, [](void* /*arg*/, const char* /*message*/) {}, nullptr);
     if (PQsetnonblocking(c, 1) != 0 || PQenterPipelineMode(c) != 1) {
-        throw DatabaseFailure(trimmed(PQerrorMessage(c)), "08001", Interruption::none, true);
+        throw DatabaseFailure(trimmed(PQerrorMessage(c)), "08001", FailureKind::connection);
     }
     connection->m_cancel.reset(PQgetCancel(c));
     connection->m_backend_pid = PQbackendPID(c);
@@ -112,14 +113,11 @@ void Connection::session_setup(const Context& ctx) {
     // default estimates grow with the table, and at 10M events they crossed the JIT and parallel-query
     // cost thresholds: every 4-row read then paid about 12 ms of JIT compilation and worker start-up
     // (docs/performance.md). Our statements are small indexed reads and writes; neither ever pays off.
-    std::array<Statement, 1> setup{
-        Statement{"SELECT set_config('default_transaction_isolation', 'read committed', false), "
-                  "set_config('plan_cache_mode', 'force_generic_plan', false), "
-                  "set_config('jit', 'off', false), "
-                  "set_config('max_parallel_workers_per_gather', '0', false)",
-                  {},
-                  false,
-                  false}};
+    const std::array<Statement, 1> setup{
+        Statement::per_call("SELECT set_config('default_transaction_isolation', 'read committed', false), "
+                            "set_config('plan_cache_mode', 'force_generic_plan', false), "
+                            "set_config('jit', 'off', false), "
+                            "set_config('max_parallel_workers_per_gather', '0', false)")};
     run(ctx, setup);
 }
 
@@ -129,7 +127,10 @@ bool Connection::broken() const noexcept {
 
 void Connection::fail_connection(const std::string& message) {
     m_broken = true;
-    throw DatabaseFailure(message, "08006", m_interruption, true);
+    if (m_interruption != Interruption::none) {
+        throw DatabaseFailure::interrupted(m_interruption == Interruption::deadline_exceeded, message, "08006");
+    }
+    throw DatabaseFailure(message, "08006", FailureKind::connection);
 }
 
 void Connection::request_cancel(Interruption why) {
@@ -145,7 +146,7 @@ void Connection::request_cancel(Interruption why) {
     }
 }
 
-bool Connection::wait_socket(const Context& ctx, bool for_write, Clock::time_point limit) {
+void Connection::wait_socket(const Context& ctx, bool for_write) {
     const int fd = PQsocket(m_conn.get());
     if (fd < 0) {
         fail_connection("connection has no socket");
@@ -160,21 +161,17 @@ bool Connection::wait_socket(const Context& ctx, bool for_write, Clock::time_poi
         if (m_interruption != Interruption::none && now - m_cancel_sent_at > cancel_grace) {
             fail_connection("the server did not end the cancelled statement in time");
         }
-        if (now >= limit) {
-            return false;
-        }
-        auto until = limit;
+        auto until = now + stop_poll_interval;
         if (m_interruption == Interruption::none) {
             if (auto d = ctx.deadline()) {
                 until = std::min(until, *d);
             }
         }
-        until = std::min(until, now + stop_poll_interval);
         auto wait_ms = std::chrono::duration_cast<std::chrono::milliseconds>(until - now).count() + 1;
         pollfd pfd{fd, static_cast<short>(for_write ? (POLLIN | POLLOUT) : POLLIN), 0};
         const int n = ::poll(&pfd, 1, static_cast<int>(wait_ms));
         if (n > 0) {
-            return true;
+            return;
         }
         if (n < 0 && errno != EINTR) {
             fail_connection("poll failed on the connection's socket");
@@ -208,14 +205,14 @@ bool Connection::send(const Statement& st) {
     formats.reserve(st.params.size());
     types.reserve(st.params.size());
     for (const Param& p : st.params) {
-        values.push_back(p.null ? nullptr : p.value.c_str());
+        values.push_back(p.value.c_str());
         lengths.push_back(static_cast<int>(p.value.size()));
-        formats.push_back(p.binary ? 1 : 0);
+        formats.push_back(p.format == Format::binary ? 1 : 0);
         types.push_back(p.type);
     }
     const int n = static_cast<int>(st.params.size());
-    const int result_format = st.binary_result ? 1 : 0;
-    if (!st.cache) {
+    constexpr int result_format = 1; // binary
+    if (st.plan == Statement::Plan::per_call) {
         if (PQsendQueryParams(c, st.sql.c_str(), n, types.data(), values.data(), lengths.data(), formats.data(),
                               result_format) != 1) {
             fail_connection(trimmed(PQerrorMessage(c)));
@@ -247,7 +244,7 @@ void Connection::flush(const Context& ctx) {
         if (r < 0) {
             fail_connection(trimmed(PQerrorMessage(c)));
         }
-        wait_socket(ctx, true, Clock::time_point::max());
+        wait_socket(ctx, true);
         if (PQconsumeInput(c) != 1) {
             fail_connection(trimmed(PQerrorMessage(c)));
         }
@@ -257,7 +254,7 @@ void Connection::flush(const Context& ctx) {
 ResultPtr Connection::next_result(const Context& ctx) {
     PGconn* c = m_conn.get();
     while (PQisBusy(c) == 1) {
-        wait_socket(ctx, false, Clock::time_point::max());
+        wait_socket(ctx, false);
         if (PQconsumeInput(c) != 1) {
             fail_connection(trimmed(PQerrorMessage(c)));
         }
@@ -268,21 +265,21 @@ ResultPtr Connection::next_result(const Context& ctx) {
 DatabaseFailure Connection::failure_of(const PGresult* res, const Context& ctx) const {
     const char* state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
     std::string sqlstate = state != nullptr ? state : "";
-    Interruption why = Interruption::none;
+    std::string message = trimmed(PQresultErrorMessage(res));
     if (sqlstate == "57014") { // query_canceled: ours, or the server's statement_timeout
-        why = m_interruption != Interruption::none ? m_interruption
-              : ctx.deadline_passed()              ? Interruption::deadline_exceeded
-                                                   : Interruption::canceled;
+        const Interruption why = m_interruption != Interruption::none ? m_interruption
+                                 : ctx.deadline_passed()              ? Interruption::deadline_exceeded
+                                                                      : Interruption::canceled;
+        return DatabaseFailure::interrupted(why == Interruption::deadline_exceeded, message, std::move(sqlstate));
     }
-    return DatabaseFailure(trimmed(PQresultErrorMessage(res)), std::move(sqlstate), why, false);
+    return DatabaseFailure::from_server(message, std::move(sqlstate));
 }
 
-std::vector<ResultPtr> Connection::run(const Context& ctx, std::span<const Statement> statements) {
+std::vector<Result> Connection::run(const Context& ctx, std::span<const Statement> statements) {
     if (Interruption why = interruption_of(ctx); why != Interruption::none) {
-        throw DatabaseFailure(interruption_message(why), {}, why, false);
+        throw interrupted(why);
     }
     m_interruption = Interruption::none;
-    m_last_used = Clock::now();
 
     // What each result coming back belongs to: a Parse we sent, or the statement's own result.
     struct Slot {
@@ -299,7 +296,7 @@ std::vector<ResultPtr> Connection::run(const Context& ctx, std::span<const State
     }
     flush(ctx);
 
-    std::vector<ResultPtr> results(statements.size());
+    std::vector<Result> results(statements.size());
     std::optional<DatabaseFailure> failure;
     std::size_t next_slot = 0;
     for (;;) {
@@ -328,10 +325,9 @@ std::vector<ResultPtr> Connection::run(const Context& ctx, std::span<const State
                 m_prepared.erase(sql); // never parsed: an earlier statement failed
             }
         } else if (!slot.prepare) {
-            results[slot.statement] = std::move(res);
+            results[slot.statement] = Result(std::make_unique<PgResult>(std::move(res)));
         }
     }
-    m_last_used = Clock::now();
     if (failure) {
         throw std::move(*failure);
     }
@@ -339,17 +335,17 @@ std::vector<ResultPtr> Connection::run(const Context& ctx, std::span<const State
 }
 
 void Connection::stream(const Context& ctx, const Statement& statement,
-                        const std::function<void(const PGresult*)>& on_row) {
+                        const std::function<void(const Row&)>& on_row) {
     if (Interruption why = interruption_of(ctx); why != Interruption::none) {
-        throw DatabaseFailure(interruption_message(why), {}, why, false);
+        throw interrupted(why);
     }
     m_interruption = Interruption::none;
-    m_last_used = Clock::now();
     const bool prepared_now = send(statement);
     bool awaiting_prepare = prepared_now;
-    bool single_row = false;
+    // Best effort: if libpq refuses single-row mode, whole results arrive and are handed over row by
+    // row all the same, only with more memory.
     if (!prepared_now) {
-        single_row = PQsetSingleRowMode(m_conn.get()) == 1;
+        (void)PQsetSingleRowMode(m_conn.get());
     }
     flush(ctx);
     std::optional<DatabaseFailure> failure;
@@ -359,7 +355,7 @@ void Connection::stream(const Context& ctx, const Statement& statement,
             if (awaiting_prepare) {
                 // The Parse is done; single-row mode applies to the statement whose results come next.
                 awaiting_prepare = false;
-                single_row = PQsetSingleRowMode(m_conn.get()) == 1;
+                (void)PQsetSingleRowMode(m_conn.get());
             }
             continue;
         }
@@ -379,9 +375,10 @@ void Connection::stream(const Context& ctx, const Statement& statement,
                 m_prepared.erase(statement.sql);
             }
         } else if (status == PGRES_SINGLE_TUPLE || (status == PGRES_TUPLES_OK && !awaiting_prepare)) {
-            if (!failure && PQntuples(res.get()) > 0) {
+            const PgResultView rows(res.get());
+            for (std::size_t i = 0; !failure && i < rows.rows(); ++i) {
                 try {
-                    on_row(res.get());
+                    on_row(Row(rows, i));
                 } catch (...) {
                     m_broken = true;
                     throw;
@@ -389,8 +386,6 @@ void Connection::stream(const Context& ctx, const Statement& statement,
             }
         }
     }
-    (void)single_row;
-    m_last_used = Clock::now();
     if (failure) {
         throw std::move(*failure);
     }

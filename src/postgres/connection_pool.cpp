@@ -1,16 +1,12 @@
 #include <eventstore/postgres/connection_pool.hpp>
 
+#include "postgres/connection.hpp"
 #include "postgres/pool_impl.hpp"
 
 namespace eventstore::postgres {
 
 using Clock = std::chrono::steady_clock;
-
-ConnectionLease::~ConnectionLease() {
-    if (m_pool != nullptr && m_conn) {
-        m_pool->give_back(std::move(m_conn));
-    }
-}
+using detail::DatabaseFailure;
 
 ConnectionPool::Impl::Impl(std::string conninfo, PoolOptions options)
     : m_conninfo(std::move(conninfo)), m_options(options) {
@@ -19,7 +15,7 @@ ConnectionPool::Impl::Impl(std::string conninfo, PoolOptions options)
     }
 }
 
-ConnectionLease ConnectionPool::Impl::acquire(const Context& ctx) {
+detail::SessionLease ConnectionPool::Impl::acquire(const Context& ctx) {
     auto limit = Clock::now() + m_options.acquire_timeout;
     bool own_deadline = false;
     if (auto d = ctx.deadline(); d && *d <= limit) {
@@ -29,15 +25,15 @@ ConnectionLease ConnectionPool::Impl::acquire(const Context& ctx) {
     std::unique_lock lock(m_mutex);
     for (;;) {
         if (ctx.stop_requested()) {
-            throw detail::DatabaseFailure("context canceled", {}, detail::Interruption::canceled, false);
+            throw DatabaseFailure::interrupted(false);
         }
         while (!m_idle.empty()) {
-            std::unique_ptr<detail::Connection> conn = std::move(m_idle.back());
+            Idle idle = std::move(m_idle.back());
             m_idle.pop_back();
             const bool stale =
-                m_options.max_idle_time.count() > 0 && Clock::now() - conn->last_used() > m_options.max_idle_time;
-            if (!conn->broken() && !stale) {
-                return ConnectionLease(*this, std::move(conn));
+                m_options.max_idle_time.count() > 0 && Clock::now() - idle.since > m_options.max_idle_time;
+            if (!idle.session->broken() && !stale) {
+                return detail::SessionLease(*this, std::move(idle.session));
             }
             --m_open; // a connection the server closed while it sat idle: replace it
         }
@@ -45,7 +41,7 @@ ConnectionLease ConnectionPool::Impl::acquire(const Context& ctx) {
             ++m_open;
             lock.unlock();
             try {
-                return ConnectionLease(*this, detail::Connection::open(m_conninfo, ctx));
+                return detail::SessionLease(*this, detail::Connection::open(m_conninfo, ctx));
             } catch (...) {
                 lock.lock();
                 --m_open;
@@ -60,25 +56,26 @@ ConnectionLease ConnectionPool::Impl::acquire(const Context& ctx) {
             }
             if (Clock::now() >= limit) {
                 if (own_deadline) {
-                    throw detail::DatabaseFailure("context deadline exceeded", {},
-                                                  detail::Interruption::deadline_exceeded, false);
+                    throw DatabaseFailure::interrupted(true);
                 }
-                throw detail::DatabaseFailure("timed out waiting for a free connection in the pool", "08000",
-                                              detail::Interruption::none, false);
+                throw DatabaseFailure("all " + std::to_string(m_options.max_connections) +
+                                          " connections stayed in use for the pool's acquire timeout of " +
+                                          std::to_string(m_options.acquire_timeout.count()) + " ms",
+                                      {}, detail::FailureKind::pool_exhausted);
             }
         }
     }
 }
 
-void ConnectionPool::Impl::give_back(std::unique_ptr<detail::Connection> conn) noexcept {
-    const bool keep = !conn->broken();
+void ConnectionPool::Impl::give_back(std::unique_ptr<detail::Session> session) noexcept {
+    const bool keep = !session->broken();
     if (!keep) {
-        conn.reset(); // close outside the lock
+        session.reset(); // close outside the lock
     }
     {
         std::lock_guard lock(m_mutex);
         if (keep) {
-            m_idle.push_back(std::move(conn));
+            m_idle.push_back(Idle{std::move(session), Clock::now()});
         } else {
             --m_open;
         }
@@ -97,7 +94,7 @@ std::size_t ConnectionPool::Impl::idle_connections() const {
 }
 
 std::shared_ptr<ConnectionPool> ConnectionPool::create(std::string conninfo, PoolOptions options) {
-    return std::make_shared<ConnectionPool>(private_key{}, std::move(conninfo), options);
+    return std::make_shared<ConnectionPool>(private_key(), std::move(conninfo), options);
 }
 
 ConnectionPool::ConnectionPool(private_key /*key*/, std::string conninfo, PoolOptions options)

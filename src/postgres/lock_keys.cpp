@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "postgres/codec.hpp"
+
 namespace eventstore::postgres::detail {
 
 namespace {
@@ -115,6 +117,20 @@ std::vector<LockRequest> plan_locks(std::vector<std::uint64_t> reader_keys, std:
                             [](const LockRequest& a, const LockRequest& b) { return a.key == b.key; }),
                 locks.end());
     return locks;
+}
+
+Statement lock_statement(const std::vector<LockRequest>& locks) {
+    std::vector<std::int64_t> keys;
+    std::vector<bool> exclusive;
+    keys.reserve(locks.size());
+    for (const auto& l : locks) {
+        keys.push_back(l.key);
+        exclusive.push_back(l.exclusive);
+    }
+    // unnest yields the keys in array order, so the locks are taken in the order planned.
+    return Statement::cached("SELECT CASE WHEN l.x THEN pg_advisory_xact_lock(l.k) ELSE pg_advisory_xact_lock_shared(l.k) "
+                             "END FROM unnest($1::bigint[], $2::boolean[]) AS l(k, x)",
+                             {int8_array_param(keys), bool_array_param(exclusive)});
 }
 
 } // namespace eventstore::postgres::detail

@@ -13,6 +13,8 @@
 #include <eventstore/filter.hpp>
 #include <eventstore/storable_event.hpp>
 
+#include "postgres/statement.hpp"
+
 namespace eventstore::postgres::detail {
 
 // Each logical key is split into this many stripes. A writer locks one stripe (its backend's) of each
@@ -46,6 +48,13 @@ void add_event_keys(std::string_view event_type, std::span<const std::pair<std::
 // shared on every stripe of every reader key; exclusive wins where both ask for the same lock.
 [[nodiscard]] std::vector<LockRequest> plan_locks(std::vector<std::uint64_t> reader_keys,
                                                   std::vector<std::uint64_t> writer_keys, std::uint32_t writer_stripe);
+
+// Beyond this many advisory locks in one call, a table lock takes their place: it keeps one call
+// from exhausting the server's shared lock table (max_locks_per_transaction).
+inline constexpr std::size_t max_advisory_locks = 256;
+
+// The statement that takes `locks` in their order, each until the end of the transaction.
+[[nodiscard]] Statement lock_statement(const std::vector<LockRequest>& locks);
 
 // Exposed for tests.
 [[nodiscard]] std::uint64_t global_key() noexcept;

@@ -1,6 +1,7 @@
 #ifndef EVENTSTORE_SRC_POSTGRES_POOL_IMPL_HPP
 #define EVENTSTORE_SRC_POSTGRES_POOL_IMPL_HPP
 
+#include <chrono>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -9,51 +10,45 @@
 
 #include <eventstore/postgres/connection_pool.hpp>
 
-#include "postgres/connection.hpp"
+#include "postgres/session.hpp"
 
 namespace eventstore::postgres {
 
-// Exclusive use of one pooled connection for the duration of one operation. Returns it to the pool
-// when destroyed, or closes it (freeing its slot) when it is broken or was left mid-transaction.
-class ConnectionLease {
-public:
-    ConnectionLease(ConnectionPool::Impl& pool, std::unique_ptr<detail::Connection> conn)
-        : m_pool(&pool), m_conn(std::move(conn)) {}
-    ConnectionLease(ConnectionLease&& other) noexcept = default;
-    ConnectionLease& operator=(ConnectionLease&&) = delete;
-    ConnectionLease(const ConnectionLease&) = delete;
-    ConnectionLease& operator=(const ConnectionLease&) = delete;
-    ~ConnectionLease();
-
-    detail::Connection& operator*() const noexcept { return *m_conn; }
-    detail::Connection* operator->() const noexcept { return m_conn.get(); }
-
-private:
-    ConnectionPool::Impl* m_pool;
-    std::unique_ptr<detail::Connection> m_conn;
-};
-
-class ConnectionPool::Impl {
+// The native pool: lends out libpq connections (detail::Connection), opening them lazily.
+class ConnectionPool::Impl final : public detail::SessionSource {
 public:
     Impl(std::string conninfo, PoolOptions options);
 
     // Waits for an idle connection or a free slot (opening a connection in it), within the context's
-    // deadline and the pool's acquire timeout. Throws detail::DatabaseFailure.
-    ConnectionLease acquire(const Context& ctx);
-    void give_back(std::unique_ptr<detail::Connection> conn) noexcept;
+    // deadline and the pool's acquire timeout.
+    detail::SessionLease acquire(const Context& ctx) override;
 
     const PoolOptions& options() const noexcept { return m_options; }
     std::size_t open_connections() const;
     std::size_t idle_connections() const;
 
 private:
+    void give_back(std::unique_ptr<detail::Session> session) noexcept override;
+
+    struct Idle {
+        std::unique_ptr<detail::Session> session;
+        std::chrono::steady_clock::time_point since;
+    };
+
     std::string m_conninfo;
     PoolOptions m_options;
     mutable std::mutex m_mutex;
     std::condition_variable_any m_available;
-    std::vector<std::unique_ptr<detail::Connection>> m_idle; // most recently used last
+    std::vector<Idle> m_idle; // most recently returned last
     std::size_t m_open = 0;
 };
+
+// How the engine reaches a pool's sessions; ConnectionPool keeps them from its users.
+namespace detail {
+struct PoolAccess {
+    [[nodiscard]] static ConnectionPool::Impl& impl(ConnectionPool& pool) noexcept { return *pool.m_impl; }
+};
+} // namespace detail
 
 } // namespace eventstore::postgres
 

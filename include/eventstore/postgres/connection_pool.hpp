@@ -8,6 +8,10 @@
 
 namespace eventstore::postgres {
 
+namespace detail {
+struct PoolAccess;
+}
+
 struct PoolOptions {
     // Connections are opened lazily, up to this many; callers beyond it wait for one to be returned.
     std::size_t max_connections = 8;
@@ -19,9 +23,12 @@ struct PoolOptions {
 
 // A thread-safe, bounded pool of libpq connections (the role of pgx's pgxpool.Pool). A connection is
 // handed to one operation at a time; one found broken after use is closed and replaced by a new one
-// when next needed. The pool outlives every store that holds it.
-class ConnectionPool : public std::enable_shared_from_this<ConnectionPool> {
-    struct private_key {};
+// when next needed. Every store built on the pool shares ownership of it.
+class ConnectionPool {
+    // Only create() can name or build this, so a pool is always owned by a shared_ptr.
+    struct private_key {
+        explicit private_key() = default;
+    };
 
 public:
     // conninfo is a libpq connection string or URI; "" means the libpq defaults (PGHOST, PGPORT, ...).
@@ -38,11 +45,10 @@ public:
     [[nodiscard]] std::size_t open_connections() const;
     [[nodiscard]] std::size_t idle_connections() const;
 
-    // Internal: used by the engine.
     class Impl;
-    [[nodiscard]] Impl& impl() noexcept { return *m_impl; }
 
 private:
+    friend struct detail::PoolAccess;
     std::unique_ptr<Impl> m_impl;
 };
 

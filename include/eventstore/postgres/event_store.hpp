@@ -11,35 +11,25 @@
 #include <eventstore/event_store.hpp>
 #include <eventstore/observability.hpp>
 #include <eventstore/postgres/connection_pool.hpp>
+#include <eventstore/postgres/store_options.hpp>
 
 namespace eventstore::postgres {
 
-namespace detail {
-struct StoreConfig;
-}
-
-// A configuration step for the store factories, Go style: new_event_store_from_pool(pool, with_table_name("x")).
-class Option {
-public:
-    explicit Option(std::function<void(detail::StoreConfig&)> apply) : m_apply(std::move(apply)) {}
-    void apply(detail::StoreConfig& config) const { m_apply(config); }
-
-private:
-    std::function<void(detail::StoreConfig&)> m_apply;
-};
-
-// Events table; "schema.table" is allowed. Each part is quoted, so names are case-sensitive. An empty
-// name makes the factory throw Errc::empty_events_table_name; a part that is empty, longer than 63
-// bytes or holds a NUL byte, Errc::invalid_table_name.
-[[nodiscard]] Option with_table_name(std::string name);
-// Snapshot table (the Go library hard-codes "snapshots"); same rules.
-[[nodiscard]] Option with_snapshot_table_name(std::string name);
-[[nodiscard]] Option with_logger(std::shared_ptr<Logger> logger);
-[[nodiscard]] Option with_contextual_logger(std::shared_ptr<ContextualLogger> logger);
-[[nodiscard]] Option with_metrics(std::shared_ptr<MetricsCollector> collector);
-[[nodiscard]] Option with_tracing(std::shared_ptr<TracingCollector> collector);
-
 // The PostgreSQL engine. Safe for concurrent use; holds no connection between calls.
+//
+// Errors. Every call throws eventstore::Error, whose code() names the operation that failed and whose
+// cause() says why (docs/errors.md has the whole table):
+//   query, query_stream       querying_events_failed; a row that does not decode: scanning_db_row_failed
+//   append                    ConcurrencyConflict (code concurrency_conflict); appending_event_failed
+//   import_events             appending_event_failed
+//   save/load/delete_snapshot saving_/loading_/deleting_snapshot_failed; invalid input as its own code
+//                             (empty_projection_type, empty_filter_hash, invalid_snapshot_json)
+//   migrate                   migration_failed
+// with cause() one of: canceled, deadline_exceeded (the Context), database_connection_failed (no
+// connection could be opened, or it was lost), pool_exhausted (every pooled connection stayed busy),
+// an input error (invalid_filter, invalid_event_type, invalid_payload_json, invalid_metadata_json),
+// or none when the database refused the statement (sqlstate() says how). Error::is_retryable() and
+// Error::is_input_error() sort them for a caller.
 class EventStore final : public eventstore::EventStore {
 public:
     class Impl;
@@ -81,10 +71,9 @@ public:
     // validated; a bad one fails the whole import (the first 5,000 are checked before any lock is
     // taken, later ones while earlier chunks are inserted: nothing becomes visible, but the sequence
     // numbers taken meanwhile are skipped). Throws Error(Errc::appending_event_failed).
-    // From 1,000 events on, and when the role owns the table, the payload index is written in sorted
-    // batches through GIN's pending list (docs/performance.md) and left as migrate() made it. A failed
-    // or cancelled import merges what its rolled-back rows left in that list before it throws (on a
-    // fresh connection, at most 10 s, even after a cancel), so that later queries do not scan it.
+    // An import of 1,000 events or more writes the payload index in sorted batches when the store's role
+    // owns the table, and leaves the index as migrate() made it. A failed or cancelled import may take up
+    // to 10 s more, even after a cancel, to tidy the index before it throws (docs/design/bulk-import.md).
     void import_events(const Context& ctx, std::span<const StorableEvent> events);
 
     [[nodiscard]] const std::string& table_name() const noexcept;
@@ -94,10 +83,17 @@ private:
     std::unique_ptr<Impl> m_impl;
 };
 
+// A null primary throws Error(Errc::nil_database_connection); bad table names throw as StoreOptions
+// describes. The store shares ownership of its pools.
+std::unique_ptr<EventStore> new_event_store_from_pool(std::shared_ptr<ConnectionPool> primary,
+                                                      const StoreOptions& options);
 std::unique_ptr<EventStore> new_event_store_from_pool(std::shared_ptr<ConnectionPool> primary,
                                                       const std::vector<Option>& options);
 // Eventual reads (query and load_snapshot with Consistency::eventual) go to the replica; everything
 // else to the primary. The replica may be null; every call then goes to the primary.
+std::unique_ptr<EventStore> new_event_store_from_pool_and_replica(std::shared_ptr<ConnectionPool> primary,
+                                                                  std::shared_ptr<ConnectionPool> replica,
+                                                                  const StoreOptions& options);
 std::unique_ptr<EventStore> new_event_store_from_pool_and_replica(std::shared_ptr<ConnectionPool> primary,
                                                                   std::shared_ptr<ConnectionPool> replica,
                                                                   const std::vector<Option>& options);

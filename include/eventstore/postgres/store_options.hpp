@@ -1,0 +1,55 @@
+#ifndef EVENTSTORE_POSTGRES_STORE_OPTIONS_HPP
+#define EVENTSTORE_POSTGRES_STORE_OPTIONS_HPP
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+
+#include <eventstore/observability.hpp>
+
+namespace eventstore::postgres {
+
+// A store's whole configuration as one value:
+//
+//     StoreOptions options;
+//     options.table_name = "library.events";
+//     options.metrics = my_metrics;
+//     auto store = new_event_store_from_pool(pool, options);
+//
+// The with_* functions below set the same fields one at a time, Go style.
+struct StoreOptions {
+    // Events table; "schema.table" is allowed. Each part is quoted, so names are case-sensitive.
+    // Empty: Errc::empty_events_table_name; a part that is empty, longer than 63 bytes or not UTF-8
+    // text without NUL bytes: Errc::invalid_table_name (thrown by the factory).
+    std::string table_name = "events";
+    // Snapshot table (the Go library hard-codes "snapshots"); the same rules, and empty is
+    // Errc::invalid_table_name.
+    std::string snapshot_table_name = "snapshots";
+    // Hooks, each optional (docs/observability.md).
+    std::shared_ptr<Logger> logger;
+    std::shared_ptr<ContextualLogger> contextual_logger;
+    std::shared_ptr<MetricsCollector> metrics;
+    std::shared_ptr<TracingCollector> tracing;
+};
+
+// One configuration step for the store factories: new_event_store_from_pool(pool, with_table_name("x")).
+class Option {
+public:
+    explicit Option(std::function<void(StoreOptions&)> apply) : m_apply(std::move(apply)) {}
+    void apply(StoreOptions& options) const { m_apply(options); }
+
+private:
+    std::function<void(StoreOptions&)> m_apply;
+};
+
+[[nodiscard]] Option with_table_name(std::string name);
+[[nodiscard]] Option with_snapshot_table_name(std::string name);
+[[nodiscard]] Option with_logger(std::shared_ptr<Logger> logger);
+[[nodiscard]] Option with_contextual_logger(std::shared_ptr<ContextualLogger> logger);
+[[nodiscard]] Option with_metrics(std::shared_ptr<MetricsCollector> collector);
+[[nodiscard]] Option with_tracing(std::shared_ptr<TracingCollector> collector);
+
+} // namespace eventstore::postgres
+
+#endif

@@ -1,0 +1,95 @@
+// append: the conditional insert, correct under concurrent writers (docs/design/append-concurrency.md).
+
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "core/event_check.hpp"
+#include "core/json.hpp"
+#include "postgres/codec.hpp"
+#include "postgres/lock_keys.hpp"
+#include "postgres/store_impl.hpp"
+
+namespace eventstore::postgres {
+
+using detail::Operation;
+using detail::Param;
+using detail::Statement;
+
+void EventStore::Impl::append(const Context& ctx, const Filter& filter, SequenceNumber expected,
+                              std::span<const StorableEvent> events) {
+    if (events.empty()) {
+        return;
+    }
+    Operation op(m_instruments, ctx, detail::append_kind, events, expected);
+    op.run([&] {
+        // Every event is checked before any database work; its payload's string members are the keys
+        // it writes under.
+        std::vector<std::uint64_t> writer_keys;
+        eventstore::detail::json::StringMembers members;
+        for (std::size_t i = 0; i < events.size(); ++i) {
+            members.clear();
+            eventstore::detail::check_event(events[i], "event " + std::to_string(i) + ": ", &members);
+            detail::add_event_keys(events[i].event_type, members, writer_keys);
+        }
+        detail::FilterClause clause = detail::filter_clause(filter, 6);
+        std::vector<std::uint64_t> reader_keys;
+        detail::add_filter_keys(filter, reader_keys);
+        if (expected > static_cast<SequenceNumber>(std::numeric_limits<std::int64_t>::max())) {
+            throw op.conflict(events.size(), expected,
+                              "expected sequence number " + std::to_string(expected) + " is out of range");
+        }
+
+        // The stream's version is the greatest matching sequence number (0 when none), compared with
+        // the expected one in the same statement that inserts. An aggregate over every matching row has
+        // no fast-start plan, so a generic plan cannot turn it into a backward walk of the primary key
+        // that filters row by row (38 ms instead of 0.6 on 2.5M events, for a boundary with no
+        // events); `+ 0` keeps the planner's min/max rewrite from doing the same. A filter without
+        // items wants exactly that rewrite: the newest row, read backwards from the primary key.
+        detail::EventColumns cols = detail::event_columns(events);
+        std::vector<Param> params;
+        params.reserve(5 + clause.params.size());
+        params.push_back(std::move(cols.event_types));
+        params.push_back(std::move(cols.occurred_at));
+        params.push_back(std::move(cols.payloads));
+        params.push_back(std::move(cols.metadata));
+        params.push_back(detail::int8_param(static_cast<std::int64_t>(expected)));
+        for (Param& p : clause.params) {
+            params.push_back(std::move(p));
+        }
+        Statement insert = Statement::planned(
+            clause.generic,
+            m_schema.insert_events() + " WHERE (SELECT coalesce(max(" +
+                (clause.has_items ? "e.sequence_number + 0" : "e.sequence_number") + "), 0) FROM " +
+                m_schema.events().quoted + " e WHERE " + clause.sql + ") = $5 ORDER BY u.ord",
+            std::move(params));
+        op.built(insert.sql);
+
+        detail::SessionLease session = m_primary->acquire(op.context());
+        // Writers lock their keys' stripe of this backend, readers every stripe of theirs: see
+        // lock_keys.hpp.
+        const auto locks = detail::plan_locks(std::move(reader_keys), std::move(writer_keys),
+                                              static_cast<std::uint32_t>(session->backend_pid()));
+        // Beyond the advisory-lock budget, ACCESS EXCLUSIVE conflicts with every reader (ACCESS SHARE)
+        // and writer (ROW EXCLUSIVE) of the table, so it stands in for any set of keys; held until
+        // commit like the advisory locks.
+        const std::vector<Statement> statements{locks.size() <= detail::max_advisory_locks
+                                                    ? detail::lock_statement(locks)
+                                                    : m_schema.lock_events("ACCESS EXCLUSIVE"),
+                                                std::move(insert)};
+        const std::uint64_t inserted = session->run(op.context(), statements).back().affected_rows();
+        op.executed();
+
+        if (inserted == 0) {
+            throw op.conflict(events.size(), expected);
+        }
+        if (inserted != events.size()) {
+            throw Error(Errc::appending_event_failed,
+                        "inserted " + std::to_string(inserted) + " of " + std::to_string(events.size()) + " events");
+        }
+        op.write_succeeded(events.size());
+    });
+}
+
+} // namespace eventstore::postgres

@@ -1,0 +1,54 @@
+#ifndef EVENTSTORE_SRC_POSTGRES_CODEC_HPP
+#define EVENTSTORE_SRC_POSTGRES_CODEC_HPP
+
+// Values to parameters and result bytes to values, in PostgreSQL's binary formats (no text escaping
+// of payloads on the way in, no parsing of numbers and times on the way out).
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <eventstore/storable_event.hpp>
+
+#include "postgres/statement.hpp"
+
+namespace eventstore::postgres::detail {
+
+[[nodiscard]] Param int8_param(std::int64_t value);
+[[nodiscard]] Param text_param(std::string value);
+[[nodiscard]] Param timestamptz_param(TimePoint t);
+// A text[] or jsonb[] (`array_type`) in the text array syntax, every element quoted.
+[[nodiscard]] Param text_array_param(std::span<const std::string> values, std::uint32_t array_type);
+[[nodiscard]] Param int8_array_param(std::span<const std::int64_t> values);
+[[nodiscard]] Param bool_array_param(const std::vector<bool>& values);
+
+// The columns of events to insert, as binary arrays in event order.
+struct EventColumns {
+    Param event_types;
+    Param occurred_at;
+    Param payloads;
+    Param metadata;
+};
+[[nodiscard]] EventColumns event_columns(std::span<const StorableEvent> events);
+
+// Binary result decoders. A value of the wrong size throws Error(scanning_db_row_failed).
+[[nodiscard]] std::int64_t decode_int8(std::string_view bytes);
+[[nodiscard]] bool decode_bool(std::string_view bytes);
+// Times beyond what TimePoint holds (1677-09-21 to 2262-04-11), including +/-infinity, are clamped
+// to TimePoint::min() and TimePoint::max().
+[[nodiscard]] TimePoint decode_timestamptz(std::string_view bytes);
+// jsonb in binary is a version byte followed by the text.
+[[nodiscard]] std::string decode_jsonb(std::string_view bytes);
+
+// Microseconds since PostgreSQL's epoch (2000-01-01 UTC), sub-microsecond parts truncated towards
+// the past: the value a timestamptz parameter carries.
+[[nodiscard]] std::int64_t to_postgres_micros(TimePoint t);
+
+// Microseconds between the Unix and PostgreSQL epochs.
+inline constexpr std::int64_t postgres_epoch_offset_us = 946'684'800'000'000LL;
+
+} // namespace eventstore::postgres::detail
+
+#endif

@@ -1,0 +1,106 @@
+// query and query_stream: reads that never skip an event (docs/design/gap-free-reads.md).
+
+#include <vector>
+
+#include "postgres/codec.hpp"
+#include "postgres/lock_keys.hpp"
+#include "postgres/store_impl.hpp"
+
+namespace eventstore::postgres {
+
+using detail::Operation;
+using detail::Param;
+using detail::Row;
+using detail::Statement;
+using detail::Target;
+
+EventStore::Impl::Read EventStore::Impl::prepare_read(const Filter& filter, int first_param) const {
+    Read read{detail::filter_clause(filter, first_param), {}};
+    std::vector<std::uint64_t> keys;
+    detail::add_filter_keys(filter, keys);
+    const auto locks = detail::plan_locks(std::move(keys), {}, 0);
+    // Beyond the advisory-lock budget, SHARE conflicts with the ROW EXCLUSIVE lock every INSERT holds
+    // until commit: the same barrier against in-flight writers, for every key at once.
+    read.barrier = locks.size() <= detail::max_advisory_locks ? detail::lock_statement(locks)
+                                                               : m_schema.lock_events("SHARE");
+    return read;
+}
+
+QueryResult EventStore::Impl::query(const Context& ctx, const Filter& filter) {
+    const Target target = read_target(ctx);
+    Operation op(m_instruments, ctx, detail::query_kind, target);
+    return op.run([&] {
+        Read read = prepare_read(filter, 1);
+        std::vector<Statement> statements;
+        statements.reserve(2);
+        // The barrier waits for in-flight writers holding advisory locks, which live on the primary: a
+        // replica never sees them (docs/design/gap-free-reads.md, "Eventual reads").
+        if (target == Target::primary) {
+            statements.push_back(std::move(read.barrier));
+        }
+        statements.push_back(Statement::planned(read.clause.generic,
+                                                m_schema.select_events() + read.clause.sql + " ORDER BY e.sequence_number",
+                                                std::move(read.clause.params)));
+        op.built(statements.back().sql);
+        const auto results = source(target).acquire(op.context())->run(op.context(), statements);
+        op.executed();
+
+        QueryResult out;
+        const detail::Result& rows = results.back();
+        out.events.reserve(rows.size());
+        for (std::size_t i = 0; i < rows.size(); ++i) {
+            out.events.push_back(detail::Schema::event(rows[i]));
+        }
+        if (!out.events.empty()) {
+            out.max_sequence_number = out.events.back().sequence_number;
+        }
+        op.processed();
+        op.read_succeeded(out.events.size(), out.max_sequence_number);
+        return out;
+    });
+}
+
+SequenceNumber EventStore::Impl::query_stream(const Context& ctx, const Filter& filter,
+                                              const std::function<void(StorableEvent&&)>& on_event) {
+    Operation op(m_instruments, ctx, detail::stream_kind, Target::primary);
+    return op.run([&] {
+        Read read = prepare_read(filter, 2);
+        // Phase 1, under the filter's shared locks: every in-flight writer of a matching event has
+        // finished, and later ones will number their events above the newest committed row. So that
+        // row's number bounds the stream: every matching event at or below it is already visible.
+        const std::vector<Statement> bound{std::move(read.barrier), m_schema.newest_sequence_number()};
+        // Phase 2, without locks: read up to the bound, one row at a time. Planned with its values, as
+        // a million-row read wants a different plan from a small boundary's.
+        Statement rows = Statement::per_call(m_schema.select_events() + "(" + read.clause.sql +
+                                             ") AND e.sequence_number <= $1 ORDER BY e.sequence_number");
+        op.built(rows.sql);
+        detail::SessionLease session = m_primary->acquire(op.context());
+        const auto results = session->run(op.context(), bound);
+        rows.params.reserve(1 + read.clause.params.size());
+        rows.params.push_back(detail::int8_param(results.back()[0][0].as_int8()));
+        for (Param& p : read.clause.params) {
+            rows.params.push_back(std::move(p));
+        }
+        SequenceNumber last = 0;
+        std::size_t count = 0;
+        session->stream(op.context(), rows, [&](const Row& row) {
+            StorableEvent e = detail::Schema::event(row);
+            last = e.sequence_number;
+            ++count;
+            try {
+                on_event(std::move(e));
+            } catch (const std::exception& failure) {
+                op.caller_failed(failure.what());
+                throw;
+            } catch (...) {
+                op.caller_failed("an exception not derived from std::exception");
+                throw;
+            }
+        });
+        op.executed();
+        op.read_succeeded(count, last);
+        return last;
+    });
+}
+
+} // namespace eventstore::postgres

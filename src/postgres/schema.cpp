@@ -1,0 +1,117 @@
+#include "postgres/schema.hpp"
+
+#include <cstdint>
+#include <limits>
+
+#include <eventstore/error.hpp>
+
+#include "postgres/codec.hpp"
+
+namespace eventstore::postgres::detail {
+
+namespace {
+
+// Serialises concurrent migrate() calls: CREATE ... IF NOT EXISTS is not safe against itself.
+constexpr std::int64_t migrate_lock_key = 0x6576656e7473746fLL; // "eventsto"
+
+} // namespace
+
+Schema::Schema(std::string_view events_table, std::string_view snapshots_table)
+    : m_events(parse_table_name(events_table)), m_snapshots(parse_table_name(snapshots_table)) {
+    m_select_events = "SELECT e.sequence_number, e.occurred_at, e.event_type, e.payload, e.metadata FROM " +
+                      m_events.quoted + " e WHERE ";
+    m_insert_events = "INSERT INTO " + m_events.quoted +
+                      " (event_type, occurred_at, payload, metadata) "
+                      "SELECT u.event_type, u.occurred_at, u.payload, u.metadata "
+                      "FROM unnest($1::text[], $2::timestamptz[], $3::jsonb[], $4::jsonb[]) WITH ORDINALITY "
+                      "AS u(event_type, occurred_at, payload, metadata, ord)";
+}
+
+StorableEvent Schema::event(const Row& row) {
+    StorableEvent e;
+    e.sequence_number = static_cast<SequenceNumber>(row[0].as_int8());
+    e.occurred_at = row[1].as_timestamptz();
+    e.event_type = row[2].as_text();
+    e.payload_json = row[3].as_jsonb();
+    // The Go schema lets metadata be NULL; report it as the empty object it stands for.
+    const Field metadata = row[4];
+    e.metadata_json = metadata.is_null() ? std::string("{}") : metadata.as_jsonb();
+    return e;
+}
+
+Statement Schema::newest_sequence_number() const {
+    return Statement::cached("SELECT coalesce(max(sequence_number), 0) FROM " + m_events.quoted);
+}
+
+Statement Schema::lock_events(std::string_view mode) const {
+    return Statement::per_call("LOCK TABLE " + m_events.quoted + " IN " + std::string(mode) + " MODE");
+}
+
+Statement Schema::save_snapshot(const Snapshot& snapshot) const {
+    return Statement::cached(
+        "INSERT INTO " + m_snapshots.quoted +
+            " AS s (projection_type, filter_hash, sequence_number, snapshot_data, created_at) "
+            "VALUES ($1, $2, $3, $4::jsonb, now()) ON CONFLICT (projection_type, filter_hash) DO UPDATE SET "
+            "sequence_number = EXCLUDED.sequence_number, snapshot_data = EXCLUDED.snapshot_data, "
+            "created_at = EXCLUDED.created_at WHERE EXCLUDED.sequence_number >= s.sequence_number",
+        {text_param(snapshot.projection_type), text_param(snapshot.filter_hash),
+         int8_param(static_cast<std::int64_t>(snapshot.sequence_number)), text_param(snapshot.data_json)});
+}
+
+Statement Schema::load_snapshot(std::string_view projection_type, const std::string& filter_hash) const {
+    return Statement::cached("SELECT projection_type, filter_hash, sequence_number, snapshot_data, created_at FROM " +
+                                 m_snapshots.quoted + " WHERE filter_hash = $1 AND projection_type = $2",
+                             {text_param(filter_hash), text_param(std::string(projection_type))});
+}
+
+Statement Schema::delete_snapshot(std::string_view projection_type, const std::string& filter_hash) const {
+    return Statement::cached("DELETE FROM " + m_snapshots.quoted + " WHERE filter_hash = $1 AND projection_type = $2",
+                             {text_param(filter_hash), text_param(std::string(projection_type))});
+}
+
+Snapshot Schema::snapshot(const Row& row) {
+    Snapshot s;
+    s.projection_type = row[0].as_text();
+    s.filter_hash = row[1].as_text();
+    s.sequence_number = static_cast<SequenceNumber>(row[2].as_int8());
+    s.data_json = row[3].as_jsonb();
+    s.created_at = row[4].as_timestamptz();
+    return s;
+}
+
+std::string Schema::index_name(const TableName& table, std::string_view suffix) {
+    return table.table == "events" || table.table == "snapshots" ? "idx_" + table.table + std::string(suffix)
+                                                                   : derived_name(table, suffix);
+}
+
+std::vector<Statement> Schema::migration() const {
+    std::vector<Statement> statements;
+    statements.push_back(Statement::per_call("SELECT pg_advisory_xact_lock($1)", {int8_param(migrate_lock_key)}));
+    auto ddl = [&statements](std::string sql) { statements.push_back(Statement::per_call(std::move(sql))); };
+    for (const TableName* table : {&m_events, &m_snapshots}) {
+        if (!table->schema.empty()) {
+            ddl("CREATE SCHEMA IF NOT EXISTS " + quote_identifier(table->schema));
+        }
+    }
+    auto index = [&ddl](const TableName& table, std::string_view suffix, std::string_view definition) {
+        ddl("CREATE INDEX IF NOT EXISTS " + quote_identifier(index_name(table, suffix)) + " ON " + table.quoted + " " +
+            std::string(definition));
+    };
+    ddl("CREATE TABLE IF NOT EXISTS " + m_events.quoted +
+        " (sequence_number BIGSERIAL PRIMARY KEY, occurred_at TIMESTAMPTZ NOT NULL, event_type TEXT NOT NULL, "
+        "payload JSONB NOT NULL, metadata JSONB DEFAULT '{}')");
+    index(m_events, "_event_type", "(event_type)");
+    index(m_events, "_occurred_at", "(occurred_at)");
+    // fastupdate = off: new entries go straight into the tree instead of a pending list that every
+    // read scans until VACUUM merges it, so read latency does not depend on VACUUM's timing.
+    index(m_events, "_payload_gin", "USING gin (payload jsonb_path_ops) WITH (fastupdate = off)");
+    ddl("CREATE TABLE IF NOT EXISTS " + m_snapshots.quoted +
+        " (projection_type TEXT NOT NULL, filter_hash TEXT NOT NULL, sequence_number BIGINT NOT NULL, "
+        "snapshot_data JSONB NOT NULL, created_at TIMESTAMPTZ NOT NULL DEFAULT NOW(), "
+        "PRIMARY KEY (projection_type, filter_hash))");
+    index(m_snapshots, "_sequence", "(sequence_number DESC)");
+    index(m_snapshots, "_created_at", "(created_at DESC)");
+    return statements;
+}
+
+} // namespace eventstore::postgres::detail

@@ -1,0 +1,65 @@
+#ifndef EVENTSTORE_SRC_POSTGRES_SCHEMA_HPP
+#define EVENTSTORE_SRC_POSTGRES_SCHEMA_HPP
+
+// The store's tables as SQL: their names, the statements every operation builds on, every DDL
+// statement migrate() runs, and how rows of each table decode. The layout is the Go library's, so
+// that both libraries can share a database.
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <eventstore/snapshot.hpp>
+#include <eventstore/storable_event.hpp>
+
+#include "postgres/result.hpp"
+#include "postgres/statement.hpp"
+#include "postgres/table_name.hpp"
+
+namespace eventstore::postgres::detail {
+
+class Schema {
+public:
+    // Throws Error(empty_events_table_name, invalid_table_name) for names it cannot use.
+    Schema(std::string_view events_table, std::string_view snapshots_table);
+
+    [[nodiscard]] const TableName& events() const noexcept { return m_events; }
+    [[nodiscard]] const TableName& snapshots() const noexcept { return m_snapshots; }
+
+    // "SELECT <event columns> FROM <events> e WHERE ": a filter clause over alias `e` follows.
+    [[nodiscard]] const std::string& select_events() const noexcept { return m_select_events; }
+    // A row of select_events()'s columns.
+    [[nodiscard]] static StorableEvent event(const Row& row);
+    // Inserts the rows of unnest($1 types, $2 times, $3 payloads, $4 metadata) WITH ORDINALITY as
+    // u(..., ord); a WHERE clause and "ORDER BY u.ord" (argument order) may follow.
+    [[nodiscard]] const std::string& insert_events() const noexcept { return m_insert_events; }
+    // One row: the greatest sequence number in the table, 0 when empty.
+    [[nodiscard]] Statement newest_sequence_number() const;
+    // LOCK TABLE <events> IN <mode> MODE ("SHARE", "ACCESS EXCLUSIVE").
+    [[nodiscard]] Statement lock_events(std::string_view mode) const;
+
+    // Snapshot statements, with the Go library's semantics: a save never overwrites a snapshot of a
+    // higher sequence number; load and delete address one (projection type, filter hash) pair.
+    [[nodiscard]] Statement save_snapshot(const Snapshot& snapshot) const;
+    [[nodiscard]] Statement load_snapshot(std::string_view projection_type, const std::string& filter_hash) const;
+    [[nodiscard]] Statement delete_snapshot(std::string_view projection_type, const std::string& filter_hash) const;
+    // A row of load_snapshot()'s columns.
+    [[nodiscard]] static Snapshot snapshot(const Row& row);
+
+    // Every statement migrate() runs, in order, the first one serialising concurrent migrations.
+    [[nodiscard]] std::vector<Statement> migration() const;
+
+    // The name of one of the store's indexes: the Go library's for the default table names
+    // ("idx_events_event_type"), a derived one (table_name.hpp) otherwise.
+    [[nodiscard]] static std::string index_name(const TableName& table, std::string_view suffix);
+
+private:
+    TableName m_events;
+    TableName m_snapshots;
+    std::string m_select_events;
+    std::string m_insert_events;
+};
+
+} // namespace eventstore::postgres::detail
+
+#endif

@@ -1,0 +1,65 @@
+#ifndef EVENTSTORE_SRC_POSTGRES_STATEMENT_HPP
+#define EVENTSTORE_SRC_POSTGRES_STATEMENT_HPP
+
+// What the engine sends: statements whose every value is a bind parameter. No value is ever spliced
+// into SQL text; a statement's text depends only on the shape of what it does.
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace eventstore::postgres::detail {
+
+// Type OIDs of the parameters we send (pg_type.dat); stable across PostgreSQL versions.
+namespace oid {
+inline constexpr std::uint32_t boolean = 16;
+inline constexpr std::uint32_t int8 = 20;
+inline constexpr std::uint32_t text = 25;
+inline constexpr std::uint32_t jsonb = 3802;
+inline constexpr std::uint32_t timestamptz = 1184;
+inline constexpr std::uint32_t bool_array = 1000;
+inline constexpr std::uint32_t int8_array = 1016;
+inline constexpr std::uint32_t text_array = 1009;
+inline constexpr std::uint32_t jsonb_array = 3807;
+inline constexpr std::uint32_t timestamptz_array = 1185;
+} // namespace oid
+
+// The wire format of a parameter: PostgreSQL's text input syntax, or its binary send format.
+enum class Format : std::uint8_t { text, binary };
+
+// One bind parameter. Built by the encoders in codec.hpp, which know each type's formats.
+struct Param {
+    std::uint32_t type = 0;
+    std::string value;
+    Format format = Format::text;
+};
+
+// One statement. Results always come back in binary format (codec.hpp decodes them).
+struct Statement {
+    // Whether the session may keep the statement parsed and planned across calls. Only shapes whose
+    // plan does not depend on the parameters' values may be cached (filter_sql.hpp,
+    // generic_plan_safe): the others are planned with their values on every call.
+    enum class Plan : std::uint8_t { cached, per_call };
+
+    std::string sql;
+    std::vector<Param> params;
+    Plan plan = Plan::cached;
+
+    // A statement run often with a value-independent plan: parsed once per session.
+    [[nodiscard]] static Statement cached(std::string sql, std::vector<Param> params = {}) {
+        return Statement{std::move(sql), std::move(params), Plan::cached};
+    }
+    // A statement planned with its values on every call: one-off DDL and transaction control, and
+    // reads whose best plan depends on the values.
+    [[nodiscard]] static Statement per_call(std::string sql, std::vector<Param> params = {}) {
+        return Statement{std::move(sql), std::move(params), Plan::per_call};
+    }
+    [[nodiscard]] static Statement planned(bool cache, std::string sql, std::vector<Param> params) {
+        return Statement{std::move(sql), std::move(params), cache ? Plan::cached : Plan::per_call};
+    }
+};
+
+} // namespace eventstore::postgres::detail
+
+#endif
