@@ -46,13 +46,15 @@
 #include <eventstore/eventstore.hpp>
 #include <eventstore/postgres.hpp>
 
-#include "bench_support.hpp"
-#include "raw_connection.hpp"
+#include "devsupport/pg_session.hpp"
+#include "devsupport/rfc3339.hpp"
+#include "devsupport/sql_names.hpp"
+#include "devsupport/uuid.hpp"
 
 namespace {
 
 namespace pg = eventstore::postgres;
-namespace bench_support = eventstore::bench_support;
+namespace devsupport = eventstore::devsupport;
 using eventstore::Filter;
 using eventstore::SequenceNumber;
 using eventstore::StorableEvent;
@@ -166,9 +168,9 @@ TimePoint time_point(std::int64_t unix_us) {
 }
 
 // A fresh UUIDv7 (RFC 9562).
-std::string new_id() { return bench_support::uuid_v7(now_unix_us() / 1000, thread_rng()); }
+std::string new_id() { return devsupport::uuid_v7(now_unix_us() / 1000, thread_rng()); }
 
-using bench_support::rfc3339_utc;
+using devsupport::rfc3339_utc;
 
 const char* const added_type = "BookCopyAddedToCirculation";
 const char* const lent_type = "BookCopyLentToReader";
@@ -242,7 +244,7 @@ std::string sql_quote(std::string_view s) {
     return out;
 }
 
-std::string quoted_table() { return bench_support::quote_table(g_config.table); }
+std::string quoted_table() { return devsupport::quote_table(g_config.table); }
 
 std::string go_where(const std::string& book_id) {
     std::string types;
@@ -292,15 +294,15 @@ std::string go_append_sql(const std::string& book_id, const std::vector<Storable
 
 // --- raw libpq ----------------------------------------------------------------------------------
 
-using bench_support::RawConnection;
-using bench_support::Result;
+using devsupport::PgResult;
+using devsupport::PgSession;
 
 constexpr Oid text_oid = 25;
 constexpr Oid timestamptz_oid = 1184;
 constexpr Oid jsonb_oid = 3802;
 
 // The plain INSERT floor: the store's own table, the same columns, one row, autocommit.
-void prepare_plain_insert(RawConnection& c) {
+void prepare_plain_insert(PgSession& c) {
     c.prepare("plain_insert",
               "INSERT INTO " + quoted_table() + " (event_type, occurred_at, payload, metadata) VALUES ($1, $2, $3, $4)",
               {text_oid, timestamptz_oid, jsonb_oid, jsonb_oid});
@@ -309,7 +311,7 @@ void prepare_plain_insert(RawConnection& c) {
 // The same, five rows in one statement: the floor of a 5-event append.
 constexpr int rows_in_multi_insert = 5;
 
-void prepare_plain_insert_5(RawConnection& c) {
+void prepare_plain_insert_5(PgSession& c) {
     std::string sql = "INSERT INTO " + quoted_table() + " (event_type, occurred_at, payload, metadata) VALUES ";
     std::vector<Oid> types;
     for (int row = 0; row < rows_in_multi_insert; ++row) {
@@ -336,13 +338,13 @@ std::vector<std::string> plain_insert_params() {
     return {added_type, rfc3339_utc(now), added_payload(new_id(), now), new_metadata()};
 }
 
-void plain_insert(RawConnection& c, const std::vector<std::string>& params) {
+void plain_insert(PgSession& c, const std::vector<std::string>& params) {
     if (c.exec_prepared("plain_insert", params).affected() != 1) {
         throw std::runtime_error("plain INSERT did not insert one row");
     }
 }
 
-void go_append(RawConnection& c, const std::string& sql, std::size_t events) {
+void go_append(PgSession& c, const std::string& sql, std::size_t events) {
     if (c.exec(sql).affected() != events) {
         throw std::runtime_error("Go CTE append: conflict on a fresh boundary");
     }
@@ -679,28 +681,28 @@ void lib_query_random_book() {
     check_book(result.events.size(), book);
 }
 
-void go_query_random_book(RawConnection& c) {
+void go_query_random_book(PgSession& c) {
     const std::string& book = random_book();
     check_book(static_cast<std::size_t>(c.exec(go_query_sql(book)).rows()), book);
 }
 
 // --- floors
 void bm_floor_select_1(benchmark::State& state) {
-    RawConnection c(g_config.dsn);
+    PgSession c(g_config.dsn);
     c.prepare("select_1", "SELECT 1", {});
     single_client(
         state, [] { return 0; }, [&c](int) { (void)c.exec_prepared("select_1", {}); });
 }
 
 void bm_floor_insert(benchmark::State& state) {
-    RawConnection c(g_config.dsn);
+    PgSession c(g_config.dsn);
     prepare_plain_insert(c);
     single_client(state, plain_insert_params,
                   [&c](const std::vector<std::string>& params) { plain_insert(c, params); });
 }
 
 void bm_floor_insert_5(benchmark::State& state) {
-    RawConnection c(g_config.dsn);
+    PgSession c(g_config.dsn);
     prepare_plain_insert_5(c);
     single_client(state, plain_insert_5_params, [&c](const std::vector<std::string>& params) {
         if (c.exec_prepared("plain_insert_5", params).affected() != rows_in_multi_insert) {
@@ -710,7 +712,7 @@ void bm_floor_insert_5(benchmark::State& state) {
 }
 
 Operation plain_insert_operation(int) {
-    auto c = std::make_shared<RawConnection>(g_config.dsn);
+    auto c = std::make_shared<PgSession>(g_config.dsn);
     prepare_plain_insert(*c);
     return [c] {
         plain_insert(*c, plain_insert_params());
@@ -722,14 +724,14 @@ void bm_floor_insert_clients(benchmark::State& state) { multi_client(state, g_co
 
 // How much two busy writers alone stretch the slowest round trips on this machine.
 void bm_floor_select_1_under_load(benchmark::State& state) {
-    RawConnection c(g_config.dsn);
+    PgSession c(g_config.dsn);
     c.prepare("select_1", "SELECT 1", {});
     read_under_load(state, 2, plain_insert_operation, [&c] { (void)c.exec_prepared("select_1", {}); });
 }
 
 // --- the Go library's SQL
 void bm_go_query(benchmark::State& state) {
-    RawConnection c(g_config.dsn);
+    PgSession c(g_config.dsn);
     single_client(
         state,
         [] {
@@ -742,7 +744,7 @@ void bm_go_query(benchmark::State& state) {
 }
 
 void bm_go_append(benchmark::State& state, std::size_t events) {
-    RawConnection c(g_config.dsn);
+    PgSession c(g_config.dsn);
     single_client(
         state,
         [events] {
@@ -753,7 +755,7 @@ void bm_go_append(benchmark::State& state, std::size_t events) {
 }
 
 Operation go_append_operation(int) {
-    auto c = std::make_shared<RawConnection>(g_config.dsn);
+    auto c = std::make_shared<PgSession>(g_config.dsn);
     return [c] {
         const std::string book = new_id();
         go_append(*c, go_append_sql(book, added_events(book, 1)), 1);
@@ -764,7 +766,7 @@ Operation go_append_operation(int) {
 void bm_go_append_clients(benchmark::State& state) { multi_client(state, g_config.clients, go_append_operation); }
 
 void bm_go_query_under_load(benchmark::State& state) {
-    RawConnection c(g_config.dsn);
+    PgSession c(g_config.dsn);
     read_under_load(state, 2, go_append_operation, [&c] { go_query_random_book(c); });
 }
 
@@ -888,10 +890,10 @@ struct Fixture {
     bool recorded = false; // bench_fixture knows it (scripts/bench.sh writes it after generating)
 };
 
-Fixture read_fixture(RawConnection& c) {
+Fixture read_fixture(PgSession& c) {
     Fixture f;
     if (!c.exec("SELECT to_regclass('bench_fixture')").is_null(0, 0)) {
-        Result r =
+        PgResult r =
             c.exec("SELECT events, last_sequence FROM bench_fixture WHERE table_name = " + sql_quote(g_config.table));
         if (r.rows() == 1) {
             f.events = std::stoull(r.value(0, 0));
@@ -900,14 +902,14 @@ Fixture read_fixture(RawConnection& c) {
             return f;
         }
     }
-    Result r = c.exec("SELECT count(*), coalesce(max(sequence_number), 0) FROM " + quoted_table());
+    PgResult r = c.exec("SELECT count(*), coalesce(max(sequence_number), 0) FROM " + quoted_table());
     f.events = std::stoull(r.value(0, 0));
     f.last_sequence = std::stoull(r.value(0, 1));
     return f;
 }
 
 // Deletes every event after the fixture's last one (this run's, or a crashed run's), then vacuums.
-void restore_fixture(RawConnection& c, const Fixture& f, const char* when) {
+void restore_fixture(PgSession& c, const Fixture& f, const char* when) {
     const auto start = Clock::now();
     const std::uint64_t deleted =
         c.exec("DELETE FROM " + quoted_table() + " WHERE sequence_number > " + std::to_string(f.last_sequence))
@@ -920,7 +922,7 @@ void restore_fixture(RawConnection& c, const Fixture& f, const char* when) {
 }
 
 // Housekeeping between benchmarks, on the main thread's own connection.
-std::unique_ptr<RawConnection> g_admin;
+std::unique_ptr<PgSession> g_admin;
 Fixture g_fixture;
 constexpr std::uint64_t vacuum_every = 100'000; // deleted events between two VACUUMs
 std::uint64_t g_deleted_since_vacuum = 0;
@@ -945,11 +947,12 @@ void trim_store(benchmark::State& state) {
     }
 }
 
-std::vector<std::string> sample_books(RawConnection& c, std::size_t n) {
+std::vector<std::string> sample_books(PgSession& c, std::size_t n) {
     // Deterministic for a given fixture: the same books every run.
     (void)c.exec("SELECT setseed(0.25)");
-    Result r = c.exec("SELECT payload->>'BookID' FROM " + quoted_table() +
-                      " WHERE event_type = 'BookCopyAddedToCirculation' ORDER BY random() LIMIT " + std::to_string(n));
+    PgResult r =
+        c.exec("SELECT payload->>'BookID' FROM " + quoted_table() +
+               " WHERE event_type = 'BookCopyAddedToCirculation' ORDER BY random() LIMIT " + std::to_string(n));
     std::vector<std::string> books;
     books.reserve(static_cast<std::size_t>(r.rows()));
     for (int i = 0; i < r.rows(); ++i) {
@@ -1161,8 +1164,8 @@ int main(int argc, char** argv) {
         return 2;
     }
     try {
-        g_admin = std::make_unique<RawConnection>(g_config.dsn);
-        RawConnection& admin = *g_admin;
+        g_admin = std::make_unique<PgSession>(g_config.dsn);
+        PgSession& admin = *g_admin;
         const std::string version = admin.exec("SHOW server_version").value(0, 0);
         const std::string fsync = admin.exec("SHOW fsync").value(0, 0);
         const std::string sync_commit = admin.exec("SHOW synchronous_commit").value(0, 0);
@@ -1190,7 +1193,7 @@ int main(int argc, char** argv) {
         // Warm-up, untimed: every sampled book once through each read path.
         const auto warm_start = Clock::now();
         {
-            RawConnection c(g_config.dsn);
+            PgSession c(g_config.dsn);
             for (const std::string& book : g_books) {
                 check_book(g_store->query(book_filter(book)).events.size(), book);
                 check_book(static_cast<std::size_t>(c.exec(go_query_sql(book)).rows()), book);

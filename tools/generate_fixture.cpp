@@ -1,4 +1,4 @@
-// Generates the benchmark fixture of docs/performance.md (the shape of spec §7): book-lending events
+// Generates the benchmark fixture of docs/performance.md: book-lending events
 // mixed with many "noise" event types, written through the library (migrate, then import_events in
 // batches), deterministic for a given seed, ending with VACUUM ANALYZE.
 //
@@ -28,17 +28,19 @@
 #include <eventstore/eventstore.hpp>
 #include <eventstore/postgres.hpp>
 
-#include "bench_support.hpp"
-#include "raw_connection.hpp"
+#include "devsupport/pg_session.hpp"
+#include "devsupport/rfc3339.hpp"
+#include "devsupport/sql_names.hpp"
+#include "devsupport/uuid.hpp"
 
 namespace {
 
 using eventstore::StorableEvent;
 using eventstore::TimePoint;
-using eventstore::bench_support::quote_table;
-using eventstore::bench_support::RawConnection;
-using eventstore::bench_support::rfc3339_utc;
-using eventstore::bench_support::uuid_v7;
+using eventstore::devsupport::PgSession;
+using eventstore::devsupport::quote_table;
+using eventstore::devsupport::rfc3339_utc;
+using eventstore::devsupport::uuid_v7;
 
 constexpr std::uint64_t noise_type_count = 50'000;
 constexpr std::size_t open_books_target = 1'000;
@@ -283,7 +285,7 @@ int main(int argc, char** argv) {
         auto store = pg::new_event_store_from_pool(pool, pg::with_table_name(options.table));
         store->migrate();
 
-        RawConnection raw(options.dsn);
+        PgSession raw(options.dsn);
         const std::string table = quote_table(options.table);
         if (raw.exec("SELECT EXISTS (SELECT 1 FROM " + table + ")").value(0, 0) == "t") {
             std::cerr << "generate_fixture: " << options.table

@@ -2,9 +2,11 @@
 
 #include <array>
 
-#include "ids_and_time.hpp"
+#include "devsupport/uuid.hpp"
 
 namespace book_lending {
+
+using eventstore::devsupport::new_uuid_v7;
 
 namespace {
 
@@ -16,7 +18,7 @@ struct Edition {
     int publication_year;
 };
 
-// Sample data for a demo. Apart from the spec's fixture (the first), the ISBNs are made up (with
+// Sample data for a demo. Apart from the Go library's test fixture (the first), the ISBNs are made up (with
 // valid ISBN-13 check digits) rather than looked up.
 constexpr std::array<Edition, 6> editions = {{
     {"978-1-098-10013-1", "Learning Domain-Driven Design", "Vlad Khononov", "First Edition", 2021},
@@ -36,7 +38,7 @@ std::vector<BookCopy> sample_copies(std::size_t count) {
     for (std::size_t i = 0; i < count; ++i) {
         const Edition& e = editions[i % editions.size()];
         copies.push_back(
-            BookCopy{new_id(), e.isbn, e.title, e.authors, e.edition, "O'Reilly Media, Inc.", e.publication_year});
+            BookCopy{new_uuid_v7(), e.isbn, e.title, e.authors, e.edition, "O'Reilly Media, Inc.", e.publication_year});
     }
     return copies;
 }

@@ -4,7 +4,7 @@
 #include <map>
 #include <stdexcept>
 
-#include "ids_and_time.hpp"
+#include "devsupport/rfc3339.hpp"
 #include "json_text.hpp"
 
 namespace book_lending {
@@ -13,6 +13,7 @@ using eventstore::build_event_filter;
 using eventstore::Filter;
 using eventstore::P;
 using eventstore::StorableEvent;
+using eventstore::devsupport::rfc3339_utc;
 
 // --- events -----------------------------------------------------------------------------------------
 
@@ -26,7 +27,7 @@ std::string to_payload_json(const BookCopyAddedToCirculation& event) {
         .add_string("Edition", event.copy.edition)
         .add_string("Publisher", event.copy.publisher)
         .add_number("PublicationYear", event.copy.publication_year)
-        .add_string("OccurredAt", to_rfc3339_utc(event.occurred_at))
+        .add_string("OccurredAt", rfc3339_utc(event.occurred_at))
         .finish();
 }
 
@@ -34,7 +35,7 @@ std::string to_payload_json(const BookCopyRemovedFromCirculation& event) {
     return json::ObjectWriter()
         .add_string("EventType", event_type::removed_from_circulation)
         .add_string("BookID", event.book_id)
-        .add_string("OccurredAt", to_rfc3339_utc(event.occurred_at))
+        .add_string("OccurredAt", rfc3339_utc(event.occurred_at))
         .finish();
 }
 
@@ -43,7 +44,7 @@ std::string to_payload_json(const BookCopyLentToReader& event) {
         .add_string("EventType", event_type::lent_to_reader)
         .add_string("BookID", event.book_id)
         .add_string("ReaderID", event.reader_id)
-        .add_string("OccurredAt", to_rfc3339_utc(event.occurred_at))
+        .add_string("OccurredAt", rfc3339_utc(event.occurred_at))
         .finish();
 }
 
@@ -52,7 +53,7 @@ std::string to_payload_json(const BookCopyReturnedByReader& event) {
         .add_string("EventType", event_type::returned_by_reader)
         .add_string("BookID", event.book_id)
         .add_string("ReaderID", event.reader_id)
-        .add_string("OccurredAt", to_rfc3339_utc(event.occurred_at))
+        .add_string("OccurredAt", rfc3339_utc(event.occurred_at))
         .finish();
 }
 

@@ -1,12 +1,25 @@
 #include "lending_desk.hpp"
 
+#include <chrono>
 #include <type_traits>
 #include <utility>
 #include <variant>
 
-#include "ids_and_time.hpp"
+#include "devsupport/uuid.hpp"
 
 namespace book_lending {
+
+using eventstore::devsupport::new_uuid_v7;
+
+namespace {
+
+// Now, truncated to whole microseconds: the precision the store keeps, so that the time inside the
+// payload and the event's occurred_at column are the same instant.
+TimePoint now_in_microseconds() {
+    return std::chrono::time_point_cast<std::chrono::microseconds>(std::chrono::system_clock::now());
+}
+
+} // namespace
 
 LendingDesk::LendingDesk(eventstore::EventStore& store, DeskPolicy policy, std::string correlation_id)
     : m_store(store), m_policy(policy), m_correlation_id(std::move(correlation_id)) {}
@@ -17,7 +30,7 @@ eventstore::Context LendingDesk::call_context() const {
 
 template <typename DecideAt>
 CommandResult LendingDesk::handle(const eventstore::Filter& boundary, DecideAt decide_at) {
-    const std::string command_id = new_id(); // the causation of whatever this command writes
+    const std::string command_id = new_uuid_v7(); // the causation of whatever this command writes
     CommandResult result;
     for (;;) {
         const eventstore::QueryResult seen = m_store.query(call_context(), boundary);
@@ -27,7 +40,7 @@ CommandResult LendingDesk::handle(const eventstore::Filter& boundary, DecideAt d
             result.refusal = *refusal;
             return result;
         }
-        const EventMetadata metadata{new_id(), command_id, m_correlation_id};
+        const EventMetadata metadata{new_uuid_v7(), command_id, m_correlation_id};
         const eventstore::StorableEvent event = to_storable_event(std::get<0>(decision), metadata);
         try {
             // Succeeds only if no event matching the boundary was appended after what we saw:

@@ -23,8 +23,8 @@
 #include <eventstore/postgres.hpp>
 
 #include "catalogue.hpp"
+#include "devsupport/uuid.hpp"
 #include "domain.hpp"
-#include "ids_and_time.hpp"
 #include "lenders.hpp"
 #include "lending_desk.hpp"
 #include "options.hpp"
@@ -104,7 +104,7 @@ int run(const Options& options) {
 
     // A fresh run ID, fresh copies and fresh readers: the audit below checks this run's events only, so
     // the table need not be emptied and other runs' events are never touched.
-    const std::string run_id = new_id();
+    const std::string run_id = eventstore::devsupport::new_uuid_v7();
     out << "  run " << run_id << ": fresh copy and reader IDs; events of earlier runs stay in the table and"
         << " are not part of the check\n";
 
@@ -131,7 +131,7 @@ int run(const Options& options) {
         workload.book_ids.push_back(copy.book_id);
     }
     for (std::size_t i = 0; i < options.readers; ++i) {
-        workload.reader_ids.push_back(new_id());
+        workload.reader_ids.push_back(eventstore::devsupport::new_uuid_v7());
     }
     workload.lenders = options.lenders;
     if (options.seconds) {

@@ -15,8 +15,8 @@
 #include <eventstore/postgres.hpp>
 
 #include "core/json.hpp"
+#include "devsupport/pg_session.hpp"
 #include "postgres/lock_keys.hpp"
-#include "support/pg_session.hpp"
 #include "support/postgres_server.hpp"
 
 namespace {
@@ -24,7 +24,7 @@ namespace {
 using namespace std::chrono_literals;
 using eventstore::build_event_filter;
 using eventstore::P;
-using eventstore::test::PgSession;
+using eventstore::devsupport::PgSession;
 
 class AppendConflict : public ::testing::Test {
 protected:
@@ -44,7 +44,7 @@ protected:
         ASSERT_TRUE(eventstore::detail::json::check_object(payload, &members).empty());
         std::vector<std::uint64_t> keys;
         eventstore::postgres::detail::add_event_keys(type, members, keys);
-        const int pid = std::stoi(*raw.exec("SELECT pg_backend_pid()").at(0).at(0));
+        const int pid = raw.backend_pid();
         const auto locks = eventstore::postgres::detail::plan_locks({}, keys, static_cast<std::uint32_t>(pid));
         raw.exec("BEGIN");
         for (const auto& l : locks) {

@@ -12,7 +12,7 @@
 
 #include <eventstore/postgres.hpp>
 
-#include "support/pg_session.hpp"
+#include "devsupport/pg_session.hpp"
 #include "support/postgres_server.hpp"
 
 namespace {
@@ -23,7 +23,7 @@ using eventstore::build_event_filter;
 using eventstore::Context;
 using eventstore::Errc;
 using eventstore::P;
-using eventstore::test::PgSession;
+using eventstore::devsupport::PgSession;
 
 class Cancellation : public ::testing::Test {
 protected:
@@ -46,7 +46,7 @@ protected:
     }
 
     std::size_t stored() {
-        return std::stoul(*PgSession(m_conninfo).exec("SELECT count(*) FROM \"" + m_table + "\"").at(0).at(0));
+        return std::stoul(PgSession(m_conninfo).exec("SELECT count(*) FROM \"" + m_table + "\"").value(0, 0));
     }
 
     // No statement of ours may be left running on the server after the call returned.
@@ -55,7 +55,7 @@ protected:
         const auto rows = raw.exec("SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND pid <> "
                                    "pg_backend_pid() AND query LIKE '%" +
                                    m_table + "%' AND query NOT LIKE 'LOCK%'");
-        EXPECT_EQ(*rows.at(0).at(0), "0");
+        EXPECT_EQ(rows.value(0, 0), "0");
     }
 
     std::string m_table;

@@ -58,10 +58,10 @@ protected:
 
     // Whether a relation with exactly this name exists in this schema.
     bool relation_exists(const std::string& schema, const std::string& name) {
-        const auto rows = raw().exec("SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-                                     "WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind = 'r'",
-                                     {schema, name});
-        return rows.front().front() == std::optional<std::string>("1");
+        const auto result = raw().exec("SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                                       "WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind = 'r'",
+                                       {schema, name});
+        return result.value(0, 0) == "1";
     }
 };
 
@@ -135,7 +135,7 @@ TEST_F(FactoryTest, ExplicitTableNameWorks) {
                                        with_snapshot_table_name(snapshot_table() + "_explicit"));
     s->migrate();
     exercise_end_to_end(*s);
-    EXPECT_EQ(count_rows(quote(table() + "_explicit")), 2);
+    EXPECT_EQ(count_rows(quote_identifier(table() + "_explicit")), 2);
     EXPECT_EQ(count_rows(), 0); // the fixture's own table is untouched
 }
 
@@ -161,7 +161,7 @@ TEST_F(FactoryTest, TableNameWithQuoteSpaceAndMixedCaseIsQuotedSafely) {
     EXPECT_TRUE(relation_exists("public", snapshots));
     EXPECT_FALSE(relation_exists("public", "we\"ird name"));
     exercise_end_to_end(*s);
-    EXPECT_EQ(count_rows(quote(events)), 2);
+    EXPECT_EQ(count_rows(quote_identifier(events)), 2);
 }
 
 TEST_F(FactoryTest, TableNameCannotInjectSql) {

@@ -15,7 +15,6 @@
 #include <cctype>
 #include <chrono>
 #include <cstdint>
-#include <ctime>
 #include <optional>
 #include <span>
 #include <string>
@@ -28,10 +27,21 @@
 #include <eventstore/eventstore.hpp>
 #include <eventstore/postgres.hpp>
 
-#include "support/pg_session.hpp"
+#include "devsupport/pg_session.hpp"
+#include "devsupport/rfc3339.hpp"
+#include "devsupport/sql_names.hpp"
+#include "devsupport/uuid.hpp"
 #include "support/postgres_server.hpp"
 
 namespace eventstore::test {
+
+using devsupport::PgError;
+using devsupport::PgResult;
+using devsupport::PgRow;
+using devsupport::PgRows;
+using devsupport::PgSession;
+using devsupport::quote_identifier;
+using devsupport::rfc3339_utc;
 
 // --- the book-lending domain (spec §8) -------------------------------------------------------------
 
@@ -43,40 +53,11 @@ inline constexpr std::string_view book_copy_returned_by_reader = "BookCopyReturn
 // The fake clock of the Go tests: the Unix epoch plus `seconds`.
 [[nodiscard]] inline TimePoint at(std::int64_t seconds) { return TimePoint(std::chrono::seconds(seconds)); }
 
-// A UUID-shaped id (version 7 layout), distinct for distinct `n`.
+// A fixed UUIDv7, distinct for distinct `n` below 2^48: "0198f8b2-1c3e-7d6a-9a4b-<n in 12 hex digits>",
+// the shape of the Go fixtures' ids.
 [[nodiscard]] inline std::string make_uuid(std::uint64_t n) {
-    static constexpr char hex[] = "0123456789abcdef";
-    std::string tail(12, '0');
-    for (std::size_t i = 0; i < 12; ++i) {
-        tail[11 - i] = hex[(n >> (4 * i)) & 0xFU];
-    }
-    return "0198f8b2-1c3e-7d6a-9a4b-" + tail;
-}
-
-// Go's time.RFC3339Nano in UTC: fraction without trailing zeros, omitted when zero; microseconds at most.
-[[nodiscard]] inline std::string rfc3339_nano(TimePoint t) {
-    using namespace std::chrono;
-    const auto us = floor<microseconds>(t.time_since_epoch());
-    const auto secs = floor<seconds>(us);
-    auto fraction = (us - secs).count();
-    const std::time_t tt = static_cast<std::time_t>(secs.count());
-    std::tm tm{};
-    ::gmtime_r(&tt, &tm);
-    char buf[32];
-    (void)std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-    std::string out = buf;
-    if (fraction > 0) {
-        std::string digits(6, '0');
-        for (std::size_t i = 0; i < 6; ++i) {
-            digits[5 - i] = static_cast<char>('0' + fraction % 10);
-            fraction /= 10;
-        }
-        while (!digits.empty() && digits.back() == '0') {
-            digits.pop_back();
-        }
-        out += "." + digits;
-    }
-    return out + "Z";
+    constexpr std::int64_t unix_ms = 0x0198'f8b2'1c3e;
+    return devsupport::uuid_v7(unix_ms, 0xd6a, 0x9a4b'0000'0000'0000ULL | (n & 0xFFFF'FFFF'FFFFULL));
 }
 
 // `s` as a JSON string literal (quote, backslash and control characters escaped; other bytes as is).
@@ -113,24 +94,24 @@ inline constexpr int fixture_publication_year = 2021;
            ",\"Authors\":" + json_string(fixture_authors) + ",\"Edition\":" + json_string(fixture_edition) +
            ",\"Publisher\":" + json_string(fixture_publisher) +
            ",\"PublicationYear\":" + std::to_string(fixture_publication_year) +
-           ",\"OccurredAt\":" + json_string(rfc3339_nano(t)) + "}";
+           ",\"OccurredAt\":" + json_string(rfc3339_utc(t)) + "}";
 }
 
 [[nodiscard]] inline std::string removed_from_circulation_payload(std::string_view book_id, TimePoint t) {
     return "{\"EventType\":" + json_string(book_copy_removed_from_circulation) + ",\"BookID\":" + json_string(book_id) +
-           ",\"OccurredAt\":" + json_string(rfc3339_nano(t)) + "}";
+           ",\"OccurredAt\":" + json_string(rfc3339_utc(t)) + "}";
 }
 
 [[nodiscard]] inline std::string lent_to_reader_payload(std::string_view book_id, std::string_view reader_id,
                                                         TimePoint t) {
     return "{\"EventType\":" + json_string(book_copy_lent_to_reader) + ",\"BookID\":" + json_string(book_id) +
-           ",\"ReaderID\":" + json_string(reader_id) + ",\"OccurredAt\":" + json_string(rfc3339_nano(t)) + "}";
+           ",\"ReaderID\":" + json_string(reader_id) + ",\"OccurredAt\":" + json_string(rfc3339_utc(t)) + "}";
 }
 
 [[nodiscard]] inline std::string returned_by_reader_payload(std::string_view book_id, std::string_view reader_id,
                                                             TimePoint t) {
     return "{\"EventType\":" + json_string(book_copy_returned_by_reader) + ",\"BookID\":" + json_string(book_id) +
-           ",\"ReaderID\":" + json_string(reader_id) + ",\"OccurredAt\":" + json_string(rfc3339_nano(t)) + "}";
+           ",\"ReaderID\":" + json_string(reader_id) + ",\"OccurredAt\":" + json_string(rfc3339_utc(t)) + "}";
 }
 
 // {"MessageID":…,"CausationID":…,"CorrelationID":…}
@@ -275,8 +256,8 @@ protected:
     }
 
     // Rows in the fixture's events table, or in `table` (an SQL name, quoted as needed).
-    std::int64_t count_rows() { return count_rows(quote(m_table)); }
-    std::int64_t count_snapshot_rows() { return count_rows(quote(m_snapshot_table)); }
+    std::int64_t count_rows() { return count_rows(quote_identifier(m_table)); }
+    std::int64_t count_snapshot_rows() { return count_rows(quote_identifier(m_snapshot_table)); }
     std::int64_t count_rows(const std::string& sql_table_name) {
         return std::stoll(raw().scalar("SELECT count(*) FROM " + sql_table_name).value_or("-1"));
     }
@@ -292,8 +273,7 @@ protected:
 
     // JSON equality as PostgreSQL's jsonb sees it (key order and whitespace do not matter).
     ::testing::AssertionResult json_equal(const std::string& actual, const std::string& expected) {
-        const auto rows = raw().exec("SELECT $1::jsonb = $2::jsonb", {actual, expected});
-        if (!rows.empty() && rows.front().front() == std::optional<std::string>("t")) {
+        if (raw().exec("SELECT $1::jsonb = $2::jsonb", {actual, expected}).value(0, 0) == "t") {
             return ::testing::AssertionSuccess();
         }
         return ::testing::AssertionFailure()
@@ -301,9 +281,7 @@ protected:
     }
 
     // The text PostgreSQL makes of `json` as jsonb.
-    std::string jsonb_text(const std::string& json) {
-        return raw().exec("SELECT $1::jsonb::text", {json}).front().front().value_or("");
-    }
+    std::string jsonb_text(const std::string& json) { return raw().exec("SELECT $1::jsonb::text", {json}).value(0, 0); }
 
     // Type, time, payload and metadata as decoded content (JSON-equal), and the sequence number.
     ::testing::AssertionResult same_event(const StorableEvent& actual, const StorableEvent& expected,
@@ -317,8 +295,8 @@ protected:
                    << "event type \"" << actual.event_type << "\", expected \"" << expected.event_type << "\"";
         }
         if (actual.occurred_at != expected.occurred_at) {
-            return ::testing::AssertionFailure() << "occurred_at " << rfc3339_nano(actual.occurred_at) << ", expected "
-                                                 << rfc3339_nano(expected.occurred_at);
+            return ::testing::AssertionFailure() << "occurred_at " << rfc3339_utc(actual.occurred_at) << ", expected "
+                                                 << rfc3339_utc(expected.occurred_at);
         }
         if (auto r = json_equal(actual.payload_json, expected.payload_json); !r) {
             return ::testing::AssertionFailure() << "payload: " << r.message();
@@ -327,17 +305,6 @@ protected:
             return ::testing::AssertionFailure() << "metadata: " << r.message();
         }
         return ::testing::AssertionSuccess();
-    }
-
-    [[nodiscard]] static std::string quote(std::string_view name) {
-        std::string out = "\"";
-        for (const char c : name) {
-            if (c == '"') {
-                out += '"';
-            }
-            out += c;
-        }
-        return out + "\"";
     }
 
 private:

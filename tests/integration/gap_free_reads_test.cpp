@@ -16,8 +16,8 @@
 #include <eventstore/postgres.hpp>
 
 #include "core/json.hpp"
+#include "devsupport/pg_session.hpp"
 #include "postgres/lock_keys.hpp"
-#include "support/pg_session.hpp"
 #include "support/postgres_server.hpp"
 
 namespace {
@@ -27,7 +27,7 @@ using eventstore::build_event_filter;
 using eventstore::Filter;
 using eventstore::P;
 using eventstore::SequenceNumber;
-using eventstore::test::PgSession;
+using eventstore::devsupport::PgSession;
 
 class GapFreeReads : public ::testing::Test {
 protected:
@@ -47,7 +47,7 @@ protected:
         EXPECT_TRUE(eventstore::detail::json::check_object(payload, &members).empty());
         std::vector<std::uint64_t> keys;
         eventstore::postgres::detail::add_event_keys(type, members, keys);
-        const int pid = std::stoi(*raw.exec("SELECT pg_backend_pid()").at(0).at(0));
+        const int pid = raw.backend_pid();
         raw.exec("BEGIN");
         for (const auto& l : eventstore::postgres::detail::plan_locks({}, keys, static_cast<std::uint32_t>(pid))) {
             raw.exec("SELECT pg_advisory_xact_lock($1::bigint)", {std::to_string(l.key)});
@@ -56,7 +56,7 @@ protected:
                                        "\" (event_type, occurred_at, payload) VALUES ($1, now(), $2::jsonb) "
                                        "RETURNING sequence_number",
                                    {type, payload});
-        return std::stoull(*rows.at(0).at(0));
+        return std::stoull(rows.value(0, 0));
     }
 
     static Filter since(const Filter& base, SequenceNumber n) {
@@ -88,7 +88,7 @@ TEST_F(GapFreeReads, ReaderNeverReportsAMaximumAboveAnOpenWriter_Commit) {
     // The second writer commits N+1 (a matching event for the reader) while N is still invisible.
     m_store->append(second_writers_boundary, 0, lent("b2", "r1"));
     const auto committed = PgSession(m_conninfo).exec("SELECT max(sequence_number) FROM \"" + m_table + "\"");
-    ASSERT_GT(std::stoull(*committed.at(0).at(0)), n);
+    ASSERT_GT(std::stoull(committed.value(0, 0)), n);
 
     auto reader = std::async(std::launch::async, [&] { return m_store->query(book_or_reader); });
     EXPECT_EQ(reader.wait_for(300ms), std::future_status::timeout) << "the reader must wait for the open writer";

@@ -39,7 +39,6 @@
 #include <eventstore/postgres.hpp>
 
 #include "integration/fixture.hpp"
-#include "support/pg_session.hpp"
 #include "support/postgres_server.hpp"
 
 namespace {
@@ -51,7 +50,7 @@ using eventstore::P;
 using eventstore::SequenceNumber;
 using eventstore::StorableEvent;
 using eventstore::StorableEvents;
-using eventstore::test::PgSession;
+using eventstore::devsupport::PgSession;
 using namespace std::chrono_literals;
 
 constexpr std::string_view events_table = "plans_events";
@@ -342,7 +341,8 @@ TableIndexes indexes_of(PgSession& db, std::string_view table) {
                               "FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
                               "JOIN pg_am am ON am.oid = c.relam "
                               "WHERE i.indrelid = to_regclass($1)",
-                              {std::string(table)});
+                              {std::string(table)})
+                          .all();
     for (const auto& row : rows) {
         const std::string name = row[0].value_or("");
         if (row[1] == std::optional<std::string>("t")) {
@@ -596,7 +596,8 @@ void fill(PgSession& db) {
     const auto definitions = db.exec("SELECT c.relname, pg_get_indexdef(i.indexrelid) FROM pg_index i "
                                      "JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = to_regclass($1) "
                                      "AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid)",
-                                     {std::string(events_table)});
+                                     {std::string(events_table)})
+                                 .all();
     for (const auto& row : definitions) {
         db.exec("DROP INDEX \"" + row[0].value_or("") + "\"");
     }
@@ -689,7 +690,8 @@ TEST_F(GenericPlansTest, EveryStatementOnTheEventsTableKeepsAGoodPlanUnderGeneri
     {
         const std::string t = "\"" + std::string(events_table) + "\"";
         const auto problems_of_explain = [&](const std::string& sql) {
-            auto json = JsonParser(admin.exec("EXPLAIN (FORMAT JSON) " + sql).front().front().value_or("")).parse();
+            auto json =
+                JsonParser(admin.exec("EXPLAIN (FORMAT JSON) " + sql).all().front().front().value_or("")).parse();
             const Json* plan = json && !json->items.empty() ? json->items.front().get("Plan") : nullptr;
             return plan != nullptr ? problems_of(*plan, sql, idx) : std::vector<std::string>{"(unreadable EXPLAIN)"};
         };
@@ -906,7 +908,7 @@ TEST_F(GenericPlansTest, EveryStatementOnTheEventsTableKeepsAGoodPlanUnderGeneri
         const std::string name = "generic_plan_" + std::to_string(++number);
         try {
             generic.exec("PREPARE " + name + " AS " + text);
-        } catch (const eventstore::test::PgError& e) {
+        } catch (const eventstore::devsupport::PgError& e) {
             // A statement the server logged but that cannot stand alone (e.g. one nested in a PL/pgSQL
             // function, which names its variables): its generic plan cannot be checked this way.
             ADD_FAILURE() << "Pass 2: cannot re-prepare a logged statement to check its generic plan (" << e.what()
@@ -917,6 +919,7 @@ TEST_F(GenericPlansTest, EveryStatementOnTheEventsTableKeepsAGoodPlanUnderGeneri
                                .exec("SELECT coalesce(array_length(parameter_types, 1), 0) FROM "
                                      "pg_prepared_statements WHERE name = $1",
                                      {name})
+                               .all()
                                .front()
                                .front()
                                .value_or("0");
@@ -928,7 +931,7 @@ TEST_F(GenericPlansTest, EveryStatementOnTheEventsTableKeepsAGoodPlanUnderGeneri
         arguments += parameters > 0 ? ")" : "";
         const auto rows = generic.exec("EXPLAIN (FORMAT JSON) EXECUTE " + name + arguments);
         generic.exec("DEALLOCATE " + name);
-        auto json = JsonParser(rows.front().front().value_or("")).parse();
+        auto json = JsonParser(rows.all().front().front().value_or("")).parse();
         const Json* plan = json && !json->items.empty() ? json->items.front().get("Plan") : nullptr;
         if (plan == nullptr) {
             ADD_FAILURE() << "Pass 2: unreadable EXPLAIN output for\n  Query Text: " << text;

@@ -9,13 +9,13 @@
 
 #include <gtest/gtest.h>
 
-#include "support/pg_session.hpp"
+#include "devsupport/pg_session.hpp"
 #include "support/postgres_server.hpp"
 
 namespace {
 
-using eventstore::test::PgError;
-using eventstore::test::PgSession;
+using eventstore::devsupport::PgError;
+using eventstore::devsupport::PgSession;
 using eventstore::test::postgres;
 using eventstore::test::test_database;
 
@@ -49,7 +49,7 @@ TEST(Harness, TestDatabaseIsFreshAndStable) {
     EXPECT_EQ(session.scalar("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"), "0");
     session.exec("CREATE TABLE harness_probe (id bigint PRIMARY KEY, note text)");
     session.exec("INSERT INTO harness_probe VALUES ($1, $2), ($3, $4)", {"1", "one", "2", std::nullopt});
-    const auto rows = session.exec("SELECT id, note FROM harness_probe ORDER BY id");
+    const auto rows = session.exec("SELECT id, note FROM harness_probe ORDER BY id").all();
     ASSERT_EQ(rows.size(), 2U);
     EXPECT_EQ(rows[0][1], "one");
     EXPECT_EQ(rows[1][1], std::nullopt);

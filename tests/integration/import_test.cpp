@@ -37,15 +37,16 @@ protected:
     };
     GinState gin_state() {
         raw().exec("CREATE EXTENSION IF NOT EXISTS pgstattuple");
-        const auto rows = raw().exec("SELECT coalesce(c.reloptions::text, ''), (pgstatginindex(c.oid)).pending_tuples "
-                                     "FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
-                                     "JOIN pg_am a ON a.oid = c.relam WHERE i.indrelid = $1::regclass "
-                                     "AND a.amname = 'gin'",
-                                     {table()});
-        if (rows.size() != 1 || !rows[0][0] || !rows[0][1]) {
+        const auto result =
+            raw().exec("SELECT coalesce(c.reloptions::text, ''), (pgstatginindex(c.oid)).pending_tuples "
+                       "FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+                       "JOIN pg_am a ON a.oid = c.relam WHERE i.indrelid = $1::regclass "
+                       "AND a.amname = 'gin'",
+                       {table()});
+        if (result.rows() != 1 || result.is_null(0, 0) || result.is_null(0, 1)) {
             throw std::runtime_error("expected one GIN index on " + table());
         }
-        return GinState{*rows[0][0], std::stoll(*rows[0][1])};
+        return GinState{result.value(0, 0), std::stoll(result.value(0, 1))};
     }
 };
 

@@ -20,8 +20,8 @@ using eventstore::postgres::with_snapshot_table_name;
 using eventstore::postgres::with_table_name;
 using namespace eventstore::test;
 
-using Rows = PgSession::Rows;
-using Row = PgSession::Row;
+using Rows = PgRows;
+using Row = PgRow;
 
 std::optional<std::string> v(const char* s) { return s == nullptr ? std::nullopt : std::optional<std::string>(s); }
 
@@ -34,22 +34,28 @@ protected:
     }
 
     Rows columns(const std::string& schema, const std::string& table) {
-        return m_raw->exec("SELECT column_name, data_type, is_nullable, column_default FROM information_schema.columns "
-                           "WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position",
-                           {schema, table});
+        return m_raw
+            ->exec("SELECT column_name, data_type, is_nullable, column_default FROM information_schema.columns "
+                   "WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position",
+                   {schema, table})
+            .all();
     }
     Rows primary_key(const std::string& qualified_table) {
-        return m_raw->exec(
-            "SELECT a.attname FROM pg_index i CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, n) "
-            "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum "
-            "WHERE i.indrelid = $1::regclass AND i.indisprimary ORDER BY k.n",
-            {qualified_table});
+        return m_raw
+            ->exec(
+                "SELECT a.attname FROM pg_index i CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, n) "
+                "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum "
+                "WHERE i.indrelid = $1::regclass AND i.indisprimary ORDER BY k.n",
+                {qualified_table})
+            .all();
     }
     // indexname -> indexdef, primary key excluded.
     Rows indexes(const std::string& schema, const std::string& table) {
-        return m_raw->exec("SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = $1 AND tablename = $2 "
-                           "AND indexname NOT LIKE '%_pkey' ORDER BY indexname",
-                           {schema, table});
+        return m_raw
+            ->exec("SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = $1 AND tablename = $2 "
+                   "AND indexname NOT LIKE '%_pkey' ORDER BY indexname",
+                   {schema, table})
+            .all();
     }
     std::string scalar(const std::string& sql) { return m_raw->scalar(sql).value_or("NULL"); }
 
@@ -77,9 +83,11 @@ protected:
                             v(("CREATE INDEX idx_events_payload_gin ON " + schema +
                                ".events USING gin (payload jsonb_path_ops) WITH (fastupdate=off)")
                                   .c_str())}}));
-        EXPECT_EQ(m_raw->exec("SELECT c.reloptions::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-                              "WHERE n.nspname = $1 AND c.relname = 'idx_events_payload_gin'",
-                              {schema}),
+        EXPECT_EQ(m_raw
+                      ->exec("SELECT c.reloptions::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                             "WHERE n.nspname = $1 AND c.relname = 'idx_events_payload_gin'",
+                             {schema})
+                      .all(),
                   (Rows{Row{v("{fastupdate=off}")}}));
 
         EXPECT_EQ(columns(schema, "snapshots"),

@@ -282,7 +282,7 @@ protected:
         m_busy_pool = ConnectionPool::create(conninfo(), max_connections(1));
         m_busy_store = make_store(m_busy_pool);
         (void)m_busy_store->query(book_filter(book)); // opens the one connection
-        m_lock.emplace(conninfo(), quote(table()));
+        m_lock.emplace(conninfo(), quote_identifier(table()));
         m_blocked = std::thread([this] {
             m_blocked_error = thrown_error([this] { m_blocked_result = m_busy_store->query(book_filter(book)); });
         });

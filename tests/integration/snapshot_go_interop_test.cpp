@@ -9,6 +9,7 @@ namespace {
 
 using eventstore::build_event_filter;
 using eventstore::P;
+using eventstore::devsupport::quote_identifier;
 using eventstore::test::StoreTest;
 
 class SnapshotGoInterop : public StoreTest {};
@@ -29,7 +30,7 @@ eventstore::Filter go_book_filter() {
 TEST_F(SnapshotGoInterop, ASnapshotWrittenByTheGoLibraryIsFound) {
     ASSERT_EQ(go_book_filter().hash(), go_hash);
     // The Go library's save statement, with its literal values (it splices them into the SQL text).
-    raw().exec("INSERT INTO " + quote(snapshot_table()) +
+    raw().exec("INSERT INTO " + quote_identifier(snapshot_table()) +
                " (\"created_at\",\"filter_hash\",\"projection_type\",\"sequence_number\",\"snapshot_data\") "
                "VALUES (NOW(), '" +
                go_hash + "', 'BookCirculation', 42, '{\"lent\": true, \"reader\": \"r-1\"}'::jsonb)");
@@ -44,18 +45,18 @@ TEST_F(SnapshotGoInterop, ASnapshotWrittenByTheGoLibraryIsFound) {
 TEST_F(SnapshotGoInterop, ASnapshotSavedHereIsFoundByTheGoLibrarysQuery) {
     store().save_snapshot(eventstore::build_snapshot("BookCirculation", go_book_filter().hash(), 7, R"({"n":7})"));
     // The Go library's load statement, as it renders it.
-    const auto rows = raw().exec("SELECT \"projection_type\",\"filter_hash\",\"sequence_number\",\"snapshot_data\","
-                                 "\"created_at\" FROM " +
-                                 quote(snapshot_table()) + " WHERE ((\"filter_hash\" = '" + go_hash +
-                                 "') AND (\"projection_type\" = 'BookCirculation'))");
-    ASSERT_EQ(rows.size(), 1U);
-    EXPECT_EQ(*rows[0][2], "7");
-    EXPECT_TRUE(json_equal(*rows[0][3], R"({"n":7})"));
+    const auto result = raw().exec("SELECT \"projection_type\",\"filter_hash\",\"sequence_number\",\"snapshot_data\","
+                                   "\"created_at\" FROM " +
+                                   quote_identifier(snapshot_table()) + " WHERE ((\"filter_hash\" = '" + go_hash +
+                                   "') AND (\"projection_type\" = 'BookCirculation'))");
+    ASSERT_EQ(result.rows(), 1);
+    EXPECT_EQ(result.value(0, 2), "7");
+    EXPECT_TRUE(json_equal(result.value(0, 3), R"({"n":7})"));
 }
 
 TEST_F(SnapshotGoInterop, TheGoUpsertAndOursAgreeOnSequenceRules) {
     const auto go_save = [&](int seq, const std::string& data) {
-        raw().exec("INSERT INTO " + quote(snapshot_table()) +
+        raw().exec("INSERT INTO " + quote_identifier(snapshot_table()) +
                    " AS snapshots (\"created_at\",\"filter_hash\",\"projection_type\",\"sequence_number\","
                    "\"snapshot_data\") VALUES (NOW(), '" +
                    go_hash + "', 'P', " + std::to_string(seq) + ", '" + data +

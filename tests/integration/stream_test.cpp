@@ -15,6 +15,7 @@ using namespace std::chrono_literals;
 using eventstore::build_event_filter;
 using eventstore::Errc;
 using eventstore::StorableEvent;
+using eventstore::devsupport::quote_identifier;
 using eventstore::test::StoreTest;
 
 class Stream : public StoreTest {
@@ -93,12 +94,12 @@ TEST_F(Stream, WaitsForAnOpenWriterOfItsBoundaryLikeQuery) {
     ASSERT_TRUE(eventstore::detail::json::check_object(payload, &members).empty());
     std::vector<std::uint64_t> keys;
     eventstore::postgres::detail::add_event_keys("BookCopyLentToReader", members, keys);
-    const int pid = std::stoi(*raw().exec("SELECT pg_backend_pid()").at(0).at(0));
+    const int pid = raw().backend_pid();
     raw().exec("BEGIN");
     for (const auto& l : eventstore::postgres::detail::plan_locks({}, keys, static_cast<std::uint32_t>(pid))) {
         raw().exec("SELECT pg_advisory_xact_lock($1::bigint)", {std::to_string(l.key)});
     }
-    raw().exec("INSERT INTO " + quote(table()) +
+    raw().exec("INSERT INTO " + quote_identifier(table()) +
                    " (event_type, occurred_at, payload) VALUES ('BookCopyLentToReader', now(), $1::jsonb)",
                {payload});
     std::size_t count = 0;

@@ -23,11 +23,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "support/pg_session.hpp"
+#include "devsupport/pg_session.hpp"
+#include "devsupport/sql_names.hpp"
 
 extern char** environ; // NOLINT(readability-redundant-declaration): POSIX leaves its declaration to us
 
 namespace eventstore::test {
+
+using devsupport::PgSession;
+using devsupport::quote_identifier;
 
 namespace {
 
@@ -300,7 +304,7 @@ public:
     std::string create_database(std::string_view name) {
         check_database_name(name);
         PgSession session(m_conninfo);
-        const std::string quoted = "\"" + std::string(name) + "\"";
+        const std::string quoted = quote_identifier(name);
         session.exec("DROP DATABASE IF EXISTS " + quoted + " WITH (FORCE)");
         session.exec("CREATE DATABASE " + quoted + " TEMPLATE template0 ENCODING 'UTF8'");
         if (m_external) {
@@ -474,7 +478,7 @@ private:
         try {
             PgSession session(m_conninfo);
             for (const auto& name : m_created_databases) {
-                session.exec("DROP DATABASE IF EXISTS \"" + name + "\" WITH (FORCE)");
+                session.exec("DROP DATABASE IF EXISTS " + quote_identifier(name) + " WITH (FORCE)");
             }
         } catch (const std::exception& e) {
             std::cerr << "eventstore test support: could not drop test databases: " << e.what() << '\n';
