@@ -15,8 +15,8 @@ packages=(
     clang-14 libclang-rt-14-dev clang-tidy-14 clang-format-14 clang-tools-14
     # PostgreSQL: client library and a real server for the integration tests
     libpq-dev postgresql-15 postgresql-client-15
-    # test and benchmark frameworks
-    libgtest-dev libgmock-dev googletest libbenchmark-dev
+    # test and benchmark frameworks; JSON for the tests and the example (the library has its own reader)
+    libgtest-dev libgmock-dev googletest libbenchmark-dev nlohmann-json3-dev
 )
 
 missing=()

@@ -2,10 +2,13 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <stdexcept>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
 
 #include "devsupport/rfc3339.hpp"
-#include "json_text.hpp"
 
 namespace book_lending {
 
@@ -18,53 +21,58 @@ using eventstore::devsupport::rfc3339_utc;
 // --- events -----------------------------------------------------------------------------------------
 
 std::string to_payload_json(const BookCopyAddedToCirculation& event) {
-    return json::ObjectWriter()
-        .add_string("EventType", event_type::added_to_circulation)
-        .add_string("BookID", event.copy.book_id)
-        .add_string("ISBN", event.copy.isbn)
-        .add_string("Title", event.copy.title)
-        .add_string("Authors", event.copy.authors)
-        .add_string("Edition", event.copy.edition)
-        .add_string("Publisher", event.copy.publisher)
-        .add_number("PublicationYear", event.copy.publication_year)
-        .add_string("OccurredAt", rfc3339_utc(event.occurred_at))
-        .finish();
+    return nlohmann::ordered_json{{"EventType", event_type::added_to_circulation},
+                                  {"BookID", event.copy.book_id},
+                                  {"ISBN", event.copy.isbn},
+                                  {"Title", event.copy.title},
+                                  {"Authors", event.copy.authors},
+                                  {"Edition", event.copy.edition},
+                                  {"Publisher", event.copy.publisher},
+                                  {"PublicationYear", event.copy.publication_year},
+                                  {"OccurredAt", rfc3339_utc(event.occurred_at)}}
+        .dump();
 }
 
 std::string to_payload_json(const BookCopyRemovedFromCirculation& event) {
-    return json::ObjectWriter()
-        .add_string("EventType", event_type::removed_from_circulation)
-        .add_string("BookID", event.book_id)
-        .add_string("OccurredAt", rfc3339_utc(event.occurred_at))
-        .finish();
+    return nlohmann::ordered_json{{"EventType", event_type::removed_from_circulation},
+                                  {"BookID", event.book_id},
+                                  {"OccurredAt", rfc3339_utc(event.occurred_at)}}
+        .dump();
 }
 
 std::string to_payload_json(const BookCopyLentToReader& event) {
-    return json::ObjectWriter()
-        .add_string("EventType", event_type::lent_to_reader)
-        .add_string("BookID", event.book_id)
-        .add_string("ReaderID", event.reader_id)
-        .add_string("OccurredAt", rfc3339_utc(event.occurred_at))
-        .finish();
+    return nlohmann::ordered_json{{"EventType", event_type::lent_to_reader},
+                                  {"BookID", event.book_id},
+                                  {"ReaderID", event.reader_id},
+                                  {"OccurredAt", rfc3339_utc(event.occurred_at)}}
+        .dump();
 }
 
 std::string to_payload_json(const BookCopyReturnedByReader& event) {
-    return json::ObjectWriter()
-        .add_string("EventType", event_type::returned_by_reader)
-        .add_string("BookID", event.book_id)
-        .add_string("ReaderID", event.reader_id)
-        .add_string("OccurredAt", rfc3339_utc(event.occurred_at))
-        .finish();
+    return nlohmann::ordered_json{{"EventType", event_type::returned_by_reader},
+                                  {"BookID", event.book_id},
+                                  {"ReaderID", event.reader_id},
+                                  {"OccurredAt", rfc3339_utc(event.occurred_at)}}
+        .dump();
 }
 
 namespace {
 
 std::string to_metadata_json(const EventMetadata& metadata) {
-    return json::ObjectWriter()
-        .add_string("MessageID", metadata.message_id)
-        .add_string("CausationID", metadata.causation_id)
-        .add_string("CorrelationID", metadata.correlation_id)
-        .finish();
+    return nlohmann::ordered_json{{"MessageID", metadata.message_id},
+                                  {"CausationID", metadata.causation_id},
+                                  {"CorrelationID", metadata.correlation_id}}
+        .dump();
+}
+
+// The top-level member `key` when it is a string; nullopt otherwise. The store hands payloads back as
+// PostgreSQL prints jsonb (its own key order and spacing), so only the parsed document can be relied on.
+std::optional<std::string> top_level_string(const nlohmann::json& document, std::string_view key) {
+    const auto member = document.find(key);
+    if (member == document.end() || !member->is_string()) {
+        return std::nullopt;
+    }
+    return member->get<std::string>();
 }
 
 template <typename Event>
@@ -105,11 +113,12 @@ std::vector<Fact> to_facts(const eventstore::StorableEvents& events) {
             fact.kind = Fact::Kind::returned;
             has_reader = true;
         } else {
-            throw std::runtime_error("unexpected event type " + json::quote(event.event_type) + " at sequence number " +
-                                     std::to_string(event.sequence_number));
+            throw std::runtime_error("unexpected event type " + nlohmann::json(event.event_type).dump() +
+                                     " at sequence number " + std::to_string(event.sequence_number));
         }
-        auto book_id = json::top_level_string(event.payload_json, "BookID");
-        auto reader_id = has_reader ? json::top_level_string(event.payload_json, "ReaderID") : std::string();
+        const auto payload = nlohmann::json::parse(event.payload_json, nullptr, /*allow_exceptions=*/false);
+        auto book_id = top_level_string(payload, "BookID");
+        auto reader_id = has_reader ? top_level_string(payload, "ReaderID") : std::string();
         if (!book_id || !reader_id) {
             throw std::runtime_error("event " + std::to_string(event.sequence_number) + " (" + event.event_type +
                                      ") lacks its BookID or ReaderID: " + event.payload_json);

@@ -18,10 +18,10 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include <eventstore/postgres.hpp>
 
-#include "core/json.hpp"
 #include "support/postgres_server.hpp"
 
 namespace {
@@ -33,16 +33,17 @@ using eventstore::P;
 using eventstore::SequenceNumber;
 using eventstore::StorableEvent;
 
-// The filter semantics, evaluated in C++ on a decoded event, independently of the SQL.
+// The filter semantics, evaluated in C++ on a decoded event, independently of the SQL and of the
+// library's own JSON reader.
 bool matches(const Filter& f, const StorableEvent& e) {
-    eventstore::detail::json::StringMembers members;
-    if (!eventstore::detail::json::check_object(e.payload_json, &members).empty()) {
+    const auto payload = nlohmann::json::parse(e.payload_json, nullptr, /*allow_exceptions=*/false);
+    if (!payload.is_object()) {
         return false;
     }
     auto has = [&](const FilterPredicate& p) {
         // jsonb keeps the last of duplicate keys; the payloads here have none.
-        return std::any_of(members.begin(), members.end(),
-                           [&](const auto& m) { return m.first == p.key() && m.second == p.val(); });
+        const auto member = payload.find(p.key());
+        return member != payload.end() && member->is_string() && member->get<std::string>() == p.val();
     };
     if (f.sequence_number_higher_than() > 0 && e.sequence_number <= f.sequence_number_higher_than()) {
         return false;
@@ -114,8 +115,6 @@ struct QueryRecord {
     std::vector<SequenceNumber> seen;
 };
 
-std::string member(const std::string& key, const std::string& value) { return "\"" + key + "\":\"" + value + "\""; }
-
 class ConcurrencyOracle : public ::testing::Test {
 protected:
     void SetUp() override {
@@ -159,9 +158,10 @@ TEST_F(ConcurrencyOracle, OverlappingBoundariesNeverLoseAConflictOrSkipAnEvent) 
                                    std::uniform_int_distribution<std::size_t>(1, 2)(rng), false};
                     std::vector<StorableEvent> batch;
                     for (std::size_t i = 0; i < a.event_count; ++i) {
-                        std::string payload = "{" + member("id", a.id) + "," +
-                                              member("k1", values[rng() % values.size()]) + "," +
-                                              member("k2", values[rng() % values.size()]) + "}";
+                        const std::string payload = nlohmann::ordered_json{{"id", a.id},
+                                                                           {"k1", values[rng() % values.size()]},
+                                                                           {"k2", values[rng() % values.size()]}}
+                                                        .dump();
                         batch.push_back(eventstore::build_storable_event_with_empty_metadata(
                             types[rng() % types.size()], std::chrono::system_clock::now(), payload));
                     }
@@ -189,12 +189,10 @@ TEST_F(ConcurrencyOracle, OverlappingBoundariesNeverLoseAConflictOrSkipAnEvent) 
     const auto log = m_store->query(build_event_filter().matching_any_event()).events;
     std::map<std::string, std::vector<const StorableEvent*>> by_id;
     for (const auto& e : log) {
-        eventstore::detail::json::StringMembers members;
-        ASSERT_TRUE(eventstore::detail::json::check_object(e.payload_json, &members).empty());
-        for (const auto& [k, v] : members) {
-            if (k == "id") {
-                by_id[v].push_back(&e);
-            }
+        const auto payload = nlohmann::json::parse(e.payload_json, nullptr, /*allow_exceptions=*/false);
+        ASSERT_TRUE(payload.is_object()) << e.payload_json;
+        if (const auto id = payload.find("id"); id != payload.end() && id->is_string()) {
+            by_id[id->get<std::string>()].push_back(&e);
         }
     }
 
@@ -266,7 +264,7 @@ TEST_F(ConcurrencyOracle, DisjointBoundariesNeverConflict) {
                     m_store->append(filter, max,
                                     eventstore::build_storable_event_with_empty_metadata(
                                         type, std::chrono::system_clock::now(),
-                                        "{" + member("BookID", mine) + "," + member("EventType", type) + "}"));
+                                        nlohmann::ordered_json{{"BookID", mine}, {"EventType", type}}.dump()));
                     ++appended;
                 } catch (const eventstore::ConcurrencyConflict&) {
                     ++conflicts;

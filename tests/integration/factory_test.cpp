@@ -6,6 +6,7 @@
 #include <thread>
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "integration/fixture.hpp"
 
@@ -112,7 +113,7 @@ TEST_F(FactoryTest, InvalidTableNames) {
     const std::string part_64(64, 'a');
     for (const std::string& name : {part_64, "myschema." + part_64, part_64 + ".events", std::string("a.b.c"),
                                     std::string(".events"), std::string("events."), std::string("ev\0il", 5)}) {
-        SCOPED_TRACE(json_string(name));
+        SCOPED_TRACE(nlohmann::json(name).dump());
         auto err = thrown_error([&] { (void)new_event_store_from_pool(pool(), with_table_name(name)); });
         ASSERT_TRUE(err.has_value());
         EXPECT_EQ(err->code(), Errc::invalid_table_name) << describe(err);

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include <eventstore/eventstore.hpp>
 #include <eventstore/postgres.hpp>
@@ -60,26 +61,6 @@ inline constexpr std::string_view book_copy_returned_by_reader = "BookCopyReturn
     return devsupport::uuid_v7(unix_ms, 0xd6a, 0x9a4b'0000'0000'0000ULL | (n & 0xFFFF'FFFF'FFFFULL));
 }
 
-// `s` as a JSON string literal (quote, backslash and control characters escaped; other bytes as is).
-[[nodiscard]] inline std::string json_string(std::string_view s) {
-    static constexpr char hex[] = "0123456789abcdef";
-    std::string out = "\"";
-    for (const char c : s) {
-        const auto u = static_cast<unsigned char>(c);
-        if (c == '"' || c == '\\') {
-            out += '\\';
-            out += c;
-        } else if (u < 0x20) {
-            out += "\\u00";
-            out += hex[u >> 4];
-            out += hex[u & 0xFU];
-        } else {
-            out += c;
-        }
-    }
-    return out + "\"";
-}
-
 inline constexpr std::string_view fixture_isbn = "978-1-098-10013-1";
 inline constexpr std::string_view fixture_title = "Learning Domain-Driven Design";
 inline constexpr std::string_view fixture_authors = "Vlad Khononov";
@@ -89,36 +70,48 @@ inline constexpr int fixture_publication_year = 2021;
 
 // The payloads exactly as the Go serialiser writes them (keys in struct order, no spaces).
 [[nodiscard]] inline std::string added_to_circulation_payload(std::string_view book_id, TimePoint t) {
-    return "{\"EventType\":" + json_string(book_copy_added_to_circulation) + ",\"BookID\":" + json_string(book_id) +
-           ",\"ISBN\":" + json_string(fixture_isbn) + ",\"Title\":" + json_string(fixture_title) +
-           ",\"Authors\":" + json_string(fixture_authors) + ",\"Edition\":" + json_string(fixture_edition) +
-           ",\"Publisher\":" + json_string(fixture_publisher) +
-           ",\"PublicationYear\":" + std::to_string(fixture_publication_year) +
-           ",\"OccurredAt\":" + json_string(rfc3339_utc(t)) + "}";
+    return nlohmann::ordered_json{{"EventType", book_copy_added_to_circulation},
+                                  {"BookID", book_id},
+                                  {"ISBN", fixture_isbn},
+                                  {"Title", fixture_title},
+                                  {"Authors", fixture_authors},
+                                  {"Edition", fixture_edition},
+                                  {"Publisher", fixture_publisher},
+                                  {"PublicationYear", fixture_publication_year},
+                                  {"OccurredAt", rfc3339_utc(t)}}
+        .dump();
 }
 
 [[nodiscard]] inline std::string removed_from_circulation_payload(std::string_view book_id, TimePoint t) {
-    return "{\"EventType\":" + json_string(book_copy_removed_from_circulation) + ",\"BookID\":" + json_string(book_id) +
-           ",\"OccurredAt\":" + json_string(rfc3339_utc(t)) + "}";
+    return nlohmann::ordered_json{
+        {"EventType", book_copy_removed_from_circulation}, {"BookID", book_id}, {"OccurredAt", rfc3339_utc(t)}}
+        .dump();
 }
 
 [[nodiscard]] inline std::string lent_to_reader_payload(std::string_view book_id, std::string_view reader_id,
                                                         TimePoint t) {
-    return "{\"EventType\":" + json_string(book_copy_lent_to_reader) + ",\"BookID\":" + json_string(book_id) +
-           ",\"ReaderID\":" + json_string(reader_id) + ",\"OccurredAt\":" + json_string(rfc3339_utc(t)) + "}";
+    return nlohmann::ordered_json{{"EventType", book_copy_lent_to_reader},
+                                  {"BookID", book_id},
+                                  {"ReaderID", reader_id},
+                                  {"OccurredAt", rfc3339_utc(t)}}
+        .dump();
 }
 
 [[nodiscard]] inline std::string returned_by_reader_payload(std::string_view book_id, std::string_view reader_id,
                                                             TimePoint t) {
-    return "{\"EventType\":" + json_string(book_copy_returned_by_reader) + ",\"BookID\":" + json_string(book_id) +
-           ",\"ReaderID\":" + json_string(reader_id) + ",\"OccurredAt\":" + json_string(rfc3339_utc(t)) + "}";
+    return nlohmann::ordered_json{{"EventType", book_copy_returned_by_reader},
+                                  {"BookID", book_id},
+                                  {"ReaderID", reader_id},
+                                  {"OccurredAt", rfc3339_utc(t)}}
+        .dump();
 }
 
 // {"MessageID":…,"CausationID":…,"CorrelationID":…}
 [[nodiscard]] inline std::string metadata_json(std::string_view message_id, std::string_view causation_id,
                                                std::string_view correlation_id) {
-    return "{\"MessageID\":" + json_string(message_id) + ",\"CausationID\":" + json_string(causation_id) +
-           ",\"CorrelationID\":" + json_string(correlation_id) + "}";
+    return nlohmann::ordered_json{
+        {"MessageID", message_id}, {"CausationID", causation_id}, {"CorrelationID", correlation_id}}
+        .dump();
 }
 
 // The events, with empty metadata ("{}"); occurred_at is `t` (use at(n) for the fake clock).

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "integration/fixture.hpp"
 
@@ -346,17 +347,16 @@ TEST_F(QueryTest, PredicateKeysAndValuesWithSpecialCharactersAreStoredAndMatched
         const Tricky& c = cases[i];
         // The near miss first, so that a filter matching both would report two events.
         append_unconditionally(build_storable_event_with_empty_metadata(
-            "Tricky", at(1000),
-            "{" + json_string(c.key) + ":" + json_string(c.near_miss_value) + ",\"Case\":" + std::to_string(i) + "}"));
+            "Tricky", at(1000), nlohmann::ordered_json{{c.key, c.near_miss_value}, {"Case", i}}.dump()));
         ++next;
         append_unconditionally(build_storable_event_with_empty_metadata(
-            "Tricky", at(1000),
-            "{" + json_string(c.key) + ":" + json_string(c.value) + ",\"Case\":" + std::to_string(i) + "}"));
+            "Tricky", at(1000), nlohmann::ordered_json{{c.key, c.value}, {"Case", i}}.dump()));
         exact_sequence[i] = next++;
     }
     for (std::size_t i = 0; i < cases.size(); ++i) {
         const Tricky& c = cases[i];
-        SCOPED_TRACE("case " + std::to_string(i) + ": key " + json_string(c.key) + ", value " + json_string(c.value));
+        SCOPED_TRACE("case " + std::to_string(i) + ": key " + nlohmann::json(c.key).dump() + ", value " +
+                     nlohmann::json(c.value).dump());
         // Distinct cases may share a value (the two a"b\c ones): the event of the other case matches too.
         std::vector<SequenceNumber> expected;
         for (std::size_t j = 0; j < cases.size(); ++j) {
@@ -383,8 +383,7 @@ TEST_F(QueryTest, PredicateKeysAndValuesWithSpecialCharactersAreStoredAndMatched
             const auto own = std::find(got.begin(), got.end(), exact_sequence[i]);
             ASSERT_NE(own, got.end());
             const StorableEvent& e = result.events[static_cast<std::size_t>(own - got.begin())];
-            EXPECT_TRUE(json_equal(e.payload_json, "{" + json_string(c.key) + ":" + json_string(c.value) +
-                                                       ",\"Case\":" + std::to_string(i) + "}"));
+            EXPECT_TRUE(json_equal(e.payload_json, nlohmann::json{{c.key, c.value}, {"Case", i}}.dump()));
         }
     }
     // Nothing else was touched by the values spliced into filters.
@@ -401,7 +400,7 @@ TEST_F(QueryTest, NulBytesInPredicatesAreRejectedBeforeQuerying) {
     using namespace std::string_literals;
     const std::vector<eventstore::FilterPredicate> predicates{P("Book\0ID"s, book_1), P("BookID", "b\0"s)};
     for (const auto& p : predicates) {
-        SCOPED_TRACE(json_string(p.key()) + "=" + json_string(p.val()));
+        SCOPED_TRACE(nlohmann::json(p.key()).dump() + "=" + nlohmann::json(p.val()).dump());
         // A pool that has never been used: if the query reached the database, it would open a connection.
         auto fresh_pool = eventstore::postgres::ConnectionPool::create(conninfo());
         auto fresh_store = make_store(fresh_pool);

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "integration/fixture.hpp"
 
@@ -209,21 +210,19 @@ TEST_F(SnapshotTest, DeleteIsIdempotent) {
 }
 
 TEST_F(SnapshotTest, LargeDocumentRoundTrips) {
-    std::string data = "{\"books\": [";
+    nlohmann::ordered_json books = nlohmann::ordered_json::array();
     for (int i = 0; i < 2000; ++i) {
-        if (i > 0) {
-            data += ", ";
-        }
-        const std::string id = make_uuid(static_cast<std::uint64_t>(i));
-        data += "{\"BookID\": " + json_string(id) + ", \"ISBN\": " + json_string(fixture_isbn) +
-                ", \"Title\": " + json_string(std::string(fixture_title) + " #" + std::to_string(i)) +
-                ", \"Authors\": " + json_string(fixture_authors) + ", \"Edition\": " + json_string(fixture_edition) +
-                ", \"Publisher\": " + json_string(fixture_publisher) +
-                ", \"PublicationYear\": " + std::to_string(fixture_publication_year + i % 5) +
-                ", \"Lent\": " + (i % 3 == 0 ? "true" : "false") +
-                ", \"Notes\": " + json_string(std::string(60, static_cast<char>('a' + i % 26))) + "}";
+        books.push_back({{"BookID", make_uuid(static_cast<std::uint64_t>(i))},
+                         {"ISBN", fixture_isbn},
+                         {"Title", std::string(fixture_title) + " #" + std::to_string(i)},
+                         {"Authors", fixture_authors},
+                         {"Edition", fixture_edition},
+                         {"Publisher", fixture_publisher},
+                         {"PublicationYear", fixture_publication_year + i % 5},
+                         {"Lent", i % 3 == 0},
+                         {"Notes", std::string(60, static_cast<char>('a' + i % 26))}});
     }
-    data += "], \"count\": 2000}";
+    const std::string data = nlohmann::ordered_json{{"books", books}, {"count", 2000}}.dump();
     ASSERT_GT(data.size(), 500U * 1024U);
 
     save(2000, data);
