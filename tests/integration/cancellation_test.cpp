@@ -4,16 +4,14 @@
 
 #include <chrono>
 #include <future>
+#include <memory>
 #include <stop_token>
 #include <string>
 #include <thread>
 
 #include <gtest/gtest.h>
 
-#include <eventstore/postgres.hpp>
-
-#include "devsupport/pg_session.hpp"
-#include "support/postgres_server.hpp"
+#include "fixture.hpp"
 
 namespace {
 
@@ -23,45 +21,29 @@ using eventstore::build_event_filter;
 using eventstore::Context;
 using eventstore::Errc;
 using eventstore::P;
-using eventstore::devsupport::PgSession;
+using eventstore::test::PgSession;
+using eventstore::test::quote_identifier;
 
-class Cancellation : public ::testing::Test {
+class Cancellation : public eventstore::test::StoreTest {
 protected:
-    void SetUp() override {
-        const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-        m_table = std::string("cancel_") + info->name();
-        m_conninfo = eventstore::test::test_database();
-        m_pool = eventstore::postgres::ConnectionPool::create(m_conninfo, {.max_connections = 1});
-        m_store =
-            eventstore::postgres::new_event_store_from_pool(m_pool, eventstore::postgres::with_table_name(m_table));
-        m_store->migrate();
-    }
+    [[nodiscard]] eventstore::postgres::PoolOptions pool_options() const override { return {.max_connections = 1}; }
 
     // Blocks every reader and writer of the table until the returned session ends its transaction.
     std::unique_ptr<PgSession> lock_table() {
-        auto raw = std::make_unique<PgSession>(m_conninfo);
+        auto raw = std::make_unique<PgSession>(conninfo());
         raw->exec("BEGIN");
-        raw->exec("LOCK TABLE \"" + m_table + "\" IN ACCESS EXCLUSIVE MODE");
+        raw->exec("LOCK TABLE " + quote_identifier(table()) + " IN ACCESS EXCLUSIVE MODE");
         return raw;
-    }
-
-    std::size_t stored() {
-        return std::stoul(PgSession(m_conninfo).exec("SELECT count(*) FROM \"" + m_table + "\"").value(0, 0));
     }
 
     // No statement of ours may be left running on the server after the call returned.
     void expect_nothing_running() {
-        PgSession raw(m_conninfo);
-        const auto rows = raw.exec("SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND pid <> "
-                                   "pg_backend_pid() AND query LIKE '%" +
-                                   m_table + "%' AND query NOT LIKE 'LOCK%'");
-        EXPECT_EQ(rows.value(0, 0), "0");
+        const auto running =
+            raw().scalar("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND "
+                         "state = 'active' AND pid <> pg_backend_pid() AND query LIKE '%" +
+                         table() + "%' AND query NOT LIKE 'LOCK%'");
+        EXPECT_EQ(running, "0");
     }
-
-    std::string m_table;
-    std::string m_conninfo;
-    std::shared_ptr<eventstore::postgres::ConnectionPool> m_pool;
-    std::unique_ptr<eventstore::postgres::EventStore> m_store;
 };
 
 eventstore::Filter filter() {
@@ -77,7 +59,7 @@ TEST_F(Cancellation, QueryDeadlineEndsABlockedQuery) {
     auto raw = lock_table();
     const auto start = Clock::now();
     try {
-        m_store->query(Context().with_timeout(200ms), filter());
+        store().query(Context().with_timeout(200ms), filter());
         FAIL() << "the query should have timed out";
     } catch (const eventstore::Error& e) {
         EXPECT_TRUE(e.is(Errc::deadline_exceeded)) << e.what();
@@ -90,16 +72,15 @@ TEST_F(Cancellation, QueryDeadlineEndsABlockedQuery) {
     expect_nothing_running();
     raw->exec("ROLLBACK");
     // The pool's only connection is still usable.
-    EXPECT_NO_THROW(m_store->query(filter()));
-    EXPECT_EQ(m_pool->open_connections(), 1U);
+    EXPECT_NO_THROW(store().query(filter()));
+    EXPECT_EQ(pool()->open_connections(), 1U);
 }
 
 TEST_F(Cancellation, StopRequestEndsABlockedAppendAndWritesNothing) {
     auto raw = lock_table();
     std::stop_source stop;
-    auto pending = std::async(std::launch::async, [&] {
-        m_store->append(Context().with_stop_token(stop.get_token()), filter(), 0, event());
-    });
+    auto pending = std::async(
+        std::launch::async, [&] { store().append(Context().with_stop_token(stop.get_token()), filter(), 0, event()); });
     std::this_thread::sleep_for(150ms);
     EXPECT_EQ(pending.wait_for(0ms), std::future_status::timeout);
     const auto requested = Clock::now();
@@ -117,25 +98,26 @@ TEST_F(Cancellation, StopRequestEndsABlockedAppendAndWritesNothing) {
     }
     expect_nothing_running();
     raw->exec("COMMIT");
-    EXPECT_EQ(stored(), 0U);
-    EXPECT_NO_THROW(m_store->append(filter(), 0, event()));
-    EXPECT_EQ(stored(), 1U);
+    EXPECT_EQ(count_rows(), 0);
+    EXPECT_NO_THROW(store().append(filter(), 0, event()));
+    EXPECT_EQ(count_rows(), 1);
 }
 
 TEST_F(Cancellation, AppendDeadlineWhileBlockedOnAnotherWritersLock) {
     // Blocked on an advisory lock this time (another writer of the boundary), not on the table.
-    PgSession raw(m_conninfo);
+    PgSession raw(conninfo());
     raw.exec("BEGIN");
-    raw.exec("LOCK TABLE \"" + m_table + "\" IN SHARE MODE"); // lets the lock statement pass, blocks the INSERT
+    raw.exec("LOCK TABLE " + quote_identifier(table()) +
+             " IN SHARE MODE"); // lets the lock statement pass, blocks the INSERT
     try {
-        m_store->append(Context().with_timeout(150ms), filter(), 0, event());
+        store().append(Context().with_timeout(150ms), filter(), 0, event());
         FAIL() << "the append should have timed out";
     } catch (const eventstore::Error& e) {
         EXPECT_TRUE(e.is(Errc::deadline_exceeded)) << e.what();
         EXPECT_TRUE(e.is(Errc::appending_event_failed)) << e.what();
     }
     raw.exec("ROLLBACK");
-    EXPECT_EQ(stored(), 0U);
+    EXPECT_EQ(count_rows(), 0);
 }
 
 TEST_F(Cancellation, AlreadyEndedContextsFailWithoutDatabaseWork) {
@@ -147,27 +129,27 @@ TEST_F(Cancellation, AlreadyEndedContextsFailWithoutDatabaseWork) {
     for (const Context* ctx : {&canceled, &expired}) {
         const Errc why = ctx == &canceled ? Errc::canceled : Errc::deadline_exceeded;
         try {
-            m_store->append(*ctx, filter(), 0, event());
+            store().append(*ctx, filter(), 0, event());
             FAIL();
         } catch (const eventstore::Error& e) {
             EXPECT_TRUE(e.is(why)) << e.what();
             EXPECT_TRUE(e.is(Errc::appending_event_failed));
         }
         try {
-            (void)m_store->query(*ctx, filter());
+            (void)store().query(*ctx, filter());
             FAIL();
         } catch (const eventstore::Error& e) {
             EXPECT_TRUE(e.is(why)) << e.what();
             EXPECT_TRUE(e.is(Errc::querying_events_failed));
         }
     }
-    EXPECT_EQ(stored(), 0U);
+    EXPECT_EQ(count_rows(), 0);
 }
 
 TEST_F(Cancellation, ACompletedCallIsNotReportedAsCancelled) {
     // A deadline comfortably beyond the call: it must succeed and the event must be there.
-    m_store->append(Context().with_timeout(10s), filter(), 0, event());
-    EXPECT_EQ(m_store->query(Context().with_timeout(10s), filter()).events.size(), 1U);
+    store().append(Context().with_timeout(10s), filter(), 0, event());
+    EXPECT_EQ(store().query(Context().with_timeout(10s), filter()).events.size(), 1U);
 }
 
 } // namespace

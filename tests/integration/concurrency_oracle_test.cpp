@@ -20,9 +20,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include <eventstore/postgres.hpp>
-
-#include "support/postgres_server.hpp"
+#include "fixture.hpp"
 
 namespace {
 
@@ -115,19 +113,9 @@ struct QueryRecord {
     std::vector<SequenceNumber> seen;
 };
 
-class ConcurrencyOracle : public ::testing::Test {
+class ConcurrencyOracle : public eventstore::test::StoreTest {
 protected:
-    void SetUp() override {
-        const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-        m_pool =
-            eventstore::postgres::ConnectionPool::create(eventstore::test::test_database(), {.max_connections = 16});
-        m_store = eventstore::postgres::new_event_store_from_pool(
-            m_pool, eventstore::postgres::with_table_name(std::string("oracle_") + info->name()));
-        m_store->migrate();
-    }
-
-    std::shared_ptr<eventstore::postgres::ConnectionPool> m_pool;
-    std::unique_ptr<eventstore::postgres::EventStore> m_store;
+    [[nodiscard]] eventstore::postgres::PoolOptions pool_options() const override { return {.max_connections = 16}; }
 };
 
 constexpr int thread_count = 10;
@@ -147,7 +135,7 @@ TEST_F(ConcurrencyOracle, OverlappingBoundariesNeverLoseAConflictOrSkipAnEvent) 
             for (int c = 0; c < cycles_per_thread; ++c) {
                 Filter filter = random_filter(rng);
                 try {
-                    auto [events, max] = m_store->query(filter);
+                    auto [events, max] = store().query(filter);
                     QueryRecord q{filter, max, {}};
                     for (const auto& e : events) {
                         q.seen.push_back(e.sequence_number);
@@ -166,7 +154,7 @@ TEST_F(ConcurrencyOracle, OverlappingBoundariesNeverLoseAConflictOrSkipAnEvent) 
                             types[rng() % types.size()], std::chrono::system_clock::now(), payload));
                     }
                     try {
-                        m_store->append(filter, max, batch);
+                        store().append(filter, max, batch);
                         a.succeeded = true;
                     } catch (const eventstore::ConcurrencyConflict&) {
                         ++conflicts;
@@ -186,7 +174,7 @@ TEST_F(ConcurrencyOracle, OverlappingBoundariesNeverLoseAConflictOrSkipAnEvent) 
     }
     ASSERT_EQ(failures.load(), 0);
 
-    const auto log = m_store->query(build_event_filter().matching_any_event()).events;
+    const auto log = store().query(build_event_filter().matching_any_event()).events;
     std::map<std::string, std::vector<const StorableEvent*>> by_id;
     for (const auto& e : log) {
         const auto payload = nlohmann::json::parse(e.payload_json, nullptr, /*allow_exceptions=*/false);
@@ -259,12 +247,12 @@ TEST_F(ConcurrencyOracle, DisjointBoundariesNeverConflict) {
                                       .finalize();
             for (int c = 0; c < 40; ++c) {
                 try {
-                    auto [events, max] = m_store->query(filter);
+                    auto [events, max] = store().query(filter);
                     const char* type = (events.size() % 2 == 0) ? "BookCopyLentToReader" : "BookCopyReturnedByReader";
-                    m_store->append(filter, max,
-                                    eventstore::build_storable_event_with_empty_metadata(
-                                        type, std::chrono::system_clock::now(),
-                                        nlohmann::ordered_json{{"BookID", mine}, {"EventType", type}}.dump()));
+                    store().append(filter, max,
+                                   eventstore::build_storable_event_with_empty_metadata(
+                                       type, std::chrono::system_clock::now(),
+                                       nlohmann::ordered_json{{"BookID", mine}, {"EventType", type}}.dump()));
                     ++appended;
                 } catch (const eventstore::ConcurrencyConflict&) {
                     ++conflicts;
@@ -279,7 +267,7 @@ TEST_F(ConcurrencyOracle, DisjointBoundariesNeverConflict) {
     }
     EXPECT_EQ(conflicts.load(), 0);
     EXPECT_EQ(appended.load(), 8 * 40);
-    EXPECT_EQ(m_store->query(build_event_filter().matching_any_event()).events.size(), 8U * 40U);
+    EXPECT_EQ(store().query(build_event_filter().matching_any_event()).events.size(), 8U * 40U);
 }
 
 } // namespace

@@ -1,9 +1,10 @@
 #ifndef EVENTSTORE_TESTS_INTEGRATION_FIXTURE_HPP
 #define EVENTSTORE_TESTS_INTEGRATION_FIXTURE_HPP
 
-// The shared fixture of the integration tests: a store on this process's own test database, with
-// tables of its own (unique per test), migrated; the book-lending domain of the Go test suite
-// (spec §8) as event builders and filters; and a few helpers (raw SQL, JSON equality, error capture).
+// The shared fixtures of the integration tests: StoreTest, a store on this process's own test database
+// with tables of its own (unique per test), migrated, and DatabaseTest, the database and a raw session
+// alone; the book-lending domain of the Go library's test suite (its four event types, payloads and
+// fixture book) as event builders and filters; and a few helpers (raw SQL, JSON equality, errors).
 //
 //     class MyTest : public eventstore::test::StoreTest {};
 //     TEST_F(MyTest, Something) {
@@ -44,7 +45,7 @@ using devsupport::PgSession;
 using devsupport::quote_identifier;
 using devsupport::rfc3339_utc;
 
-// --- the book-lending domain (spec §8) -------------------------------------------------------------
+// --- the book-lending domain of the Go tests ---------------------------------------------------------
 
 inline constexpr std::string_view book_copy_added_to_circulation = "BookCopyAddedToCirculation";
 inline constexpr std::string_view book_copy_removed_from_circulation = "BookCopyRemovedFromCirculation";
@@ -210,35 +211,18 @@ template <typename Action>
     return name;
 }
 
-// --- the fixture ---------------------------------------------------------------------------------------
+// --- the fixtures ----------------------------------------------------------------------------------------
 
-class StoreTest : public ::testing::Test {
+// A test's database and a raw session on it; JSON and row checks through PostgreSQL.
+class DatabaseTest : public ::testing::Test {
 protected:
-    void SetUp() override {
-        m_conninfo = test_database();
-        m_table = unique_table_name("ev");
-        m_snapshot_table = "sn" + m_table.substr(2);
-        m_pool = postgres::ConnectionPool::create(m_conninfo, pool_options());
-        m_store = make_store(m_pool);
-        m_store->migrate();
-    }
+    void SetUp() override { m_conninfo = database(); }
 
-    // Override to give the fixture's pool other options.
-    [[nodiscard]] virtual postgres::PoolOptions pool_options() const { return {}; }
+    // The database of the test: this process's own (shared by its tests). Override to give each test
+    // a fresh one, e.g. `return postgres().fresh_database("migrate");`.
+    [[nodiscard]] virtual std::string database() { return test_database(); }
 
-    // Another store on the fixture's tables (not migrated again), e.g. over another pool.
-    [[nodiscard]] std::unique_ptr<postgres::EventStore>
-    make_store(std::shared_ptr<postgres::ConnectionPool> pool) const {
-        return postgres::new_event_store_from_pool(std::move(pool), postgres::with_table_name(m_table),
-                                                   postgres::with_snapshot_table_name(m_snapshot_table));
-    }
-
-    [[nodiscard]] postgres::EventStore& store() const { return *m_store; }
-    [[nodiscard]] const std::shared_ptr<postgres::ConnectionPool>& pool() const { return m_pool; }
     [[nodiscard]] const std::string& conninfo() const { return m_conninfo; }
-    // Unquoted names (lowercase, [a-z0-9_], so equal to their quoted forms' contents).
-    [[nodiscard]] const std::string& table() const { return m_table; }
-    [[nodiscard]] const std::string& snapshot_table() const { return m_snapshot_table; }
 
     // A raw session on the test database, opened on first use and kept for the test.
     PgSession& raw() {
@@ -248,20 +232,9 @@ protected:
         return *m_raw;
     }
 
-    // Rows in the fixture's events table, or in `table` (an SQL name, quoted as needed).
-    std::int64_t count_rows() { return count_rows(quote_identifier(m_table)); }
-    std::int64_t count_snapshot_rows() { return count_rows(quote_identifier(m_snapshot_table)); }
+    // Rows in `table` (an SQL name, quoted as needed).
     std::int64_t count_rows(const std::string& sql_table_name) {
         return std::stoll(raw().scalar("SELECT count(*) FROM " + sql_table_name).value_or("-1"));
-    }
-
-    // Appends the events in order whatever the store holds (expected = the current global maximum).
-    void append_unconditionally(std::span<const StorableEvent> events) {
-        const SequenceNumber max = store().query(Filter()).max_sequence_number;
-        store().append(Filter(), max, events);
-    }
-    void append_unconditionally(const StorableEvent& event) {
-        append_unconditionally(std::span<const StorableEvent>(&event, 1));
     }
 
     // JSON equality as PostgreSQL's jsonb sees it (key order and whitespace do not matter).
@@ -306,11 +279,56 @@ private:
     }
 
     std::string m_conninfo;
+    std::optional<PgSession> m_raw;
+};
+
+// A migrated store on tables of the test's own (unique names) in the test database.
+class StoreTest : public DatabaseTest {
+protected:
+    void SetUp() override {
+        DatabaseTest::SetUp();
+        m_table = unique_table_name("ev");
+        m_snapshot_table = "sn" + m_table.substr(2);
+        m_pool = postgres::ConnectionPool::create(conninfo(), pool_options());
+        m_store = make_store(m_pool);
+        m_store->migrate();
+    }
+
+    // Override to give the fixture's pool other options.
+    [[nodiscard]] virtual postgres::PoolOptions pool_options() const { return {}; }
+
+    // Another store on the fixture's tables (not migrated again), e.g. over another pool.
+    [[nodiscard]] std::unique_ptr<postgres::EventStore>
+    make_store(std::shared_ptr<postgres::ConnectionPool> pool) const {
+        return postgres::new_event_store_from_pool(std::move(pool), postgres::with_table_name(m_table),
+                                                   postgres::with_snapshot_table_name(m_snapshot_table));
+    }
+
+    [[nodiscard]] postgres::EventStore& store() const { return *m_store; }
+    [[nodiscard]] const std::shared_ptr<postgres::ConnectionPool>& pool() const { return m_pool; }
+    // Unquoted names (lowercase, [a-z0-9_], so equal to their quoted forms' contents).
+    [[nodiscard]] const std::string& table() const { return m_table; }
+    [[nodiscard]] const std::string& snapshot_table() const { return m_snapshot_table; }
+
+    // Rows in the fixture's events or snapshots table, or in `table` (an SQL name, quoted as needed).
+    using DatabaseTest::count_rows;
+    std::int64_t count_rows() { return count_rows(quote_identifier(m_table)); }
+    std::int64_t count_snapshot_rows() { return count_rows(quote_identifier(m_snapshot_table)); }
+
+    // Appends the events in order whatever the store holds (expected = the current global maximum).
+    void append_unconditionally(std::span<const StorableEvent> events) {
+        const SequenceNumber max = store().query(Filter()).max_sequence_number;
+        store().append(Filter(), max, events);
+    }
+    void append_unconditionally(const StorableEvent& event) {
+        append_unconditionally(std::span<const StorableEvent>(&event, 1));
+    }
+
+private:
     std::string m_table;
     std::string m_snapshot_table;
     std::shared_ptr<postgres::ConnectionPool> m_pool;
     std::unique_ptr<postgres::EventStore> m_store;
-    std::optional<PgSession> m_raw;
 };
 
 } // namespace eventstore::test

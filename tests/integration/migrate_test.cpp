@@ -1,4 +1,5 @@
-// migrate(): the Go schema (spec §5.1), idempotent, and safe when many callers run it at once.
+// migrate(): the Go library's schema (tables, columns, indexes, defaults), idempotent, and safe when
+// many callers run it at once.
 
 #include <latch>
 #include <optional>
@@ -26,23 +27,20 @@ using Row = PgRow;
 std::optional<std::string> v(const char* s) { return s == nullptr ? std::nullopt : std::optional<std::string>(s); }
 
 // Each test gets a database of its own, so that the default names "events" and "snapshots" are free.
-class MigrateTest : public ::testing::Test {
+class MigrateTest : public DatabaseTest {
 protected:
-    void SetUp() override {
-        m_conninfo = postgres().fresh_database("migrate");
-        m_raw.emplace(m_conninfo);
-    }
+    [[nodiscard]] std::string database() override { return postgres().fresh_database("migrate"); }
 
     Rows columns(const std::string& schema, const std::string& table) {
-        return m_raw
-            ->exec("SELECT column_name, data_type, is_nullable, column_default FROM information_schema.columns "
-                   "WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position",
-                   {schema, table})
+        return raw()
+            .exec("SELECT column_name, data_type, is_nullable, column_default FROM information_schema.columns "
+                  "WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position",
+                  {schema, table})
             .all();
     }
     Rows primary_key(const std::string& qualified_table) {
-        return m_raw
-            ->exec(
+        return raw()
+            .exec(
                 "SELECT a.attname FROM pg_index i CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, n) "
                 "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum "
                 "WHERE i.indrelid = $1::regclass AND i.indisprimary ORDER BY k.n",
@@ -51,13 +49,13 @@ protected:
     }
     // indexname -> indexdef, primary key excluded.
     Rows indexes(const std::string& schema, const std::string& table) {
-        return m_raw
-            ->exec("SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = $1 AND tablename = $2 "
-                   "AND indexname NOT LIKE '%_pkey' ORDER BY indexname",
-                   {schema, table})
+        return raw()
+            .exec("SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = $1 AND tablename = $2 "
+                  "AND indexname NOT LIKE '%_pkey' ORDER BY indexname",
+                  {schema, table})
             .all();
     }
-    std::string scalar(const std::string& sql) { return m_raw->scalar(sql).value_or("NULL"); }
+    std::string scalar(const std::string& sql) { return raw().scalar(sql).value_or("NULL"); }
 
     static std::string sequence_default(const std::string& schema) {
         const std::string prefix = schema == "public" ? "" : schema + ".";
@@ -83,10 +81,10 @@ protected:
                             v(("CREATE INDEX idx_events_payload_gin ON " + schema +
                                ".events USING gin (payload jsonb_path_ops) WITH (fastupdate=off)")
                                   .c_str())}}));
-        EXPECT_EQ(m_raw
-                      ->exec("SELECT c.reloptions::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-                             "WHERE n.nspname = $1 AND c.relname = 'idx_events_payload_gin'",
-                             {schema})
+        EXPECT_EQ(raw()
+                      .exec("SELECT c.reloptions::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                            "WHERE n.nspname = $1 AND c.relname = 'idx_events_payload_gin'",
+                            {schema})
                       .all(),
                   (Rows{Row{v("{fastupdate=off}")}}));
 
@@ -105,20 +103,17 @@ protected:
                                                             ".snapshots USING btree (sequence_number DESC)")
                                                                .c_str())}}));
     }
-
-    std::string m_conninfo;
-    std::optional<PgSession> m_raw;
 };
 
 TEST_F(MigrateTest, CreatesTheGoSchemaUnderTheDefaultNames) {
-    auto store = new_event_store_from_pool(ConnectionPool::create(m_conninfo));
+    auto store = new_event_store_from_pool(ConnectionPool::create(conninfo()));
     EXPECT_EQ(scalar("SELECT to_regclass('public.events') IS NULL"), "t");
     store->migrate();
     expect_go_schema("public");
 }
 
 TEST_F(MigrateTest, IsIdempotentAndKeepsData) {
-    auto pool = ConnectionPool::create(m_conninfo);
+    auto pool = ConnectionPool::create(conninfo());
     auto store = new_event_store_from_pool(pool);
     ASSERT_NO_THROW(store->migrate());
     ASSERT_NO_THROW(store->migrate());
@@ -128,7 +123,7 @@ TEST_F(MigrateTest, IsIdempotentAndKeepsData) {
 
     // Again, and from another pool and store.
     ASSERT_NO_THROW(store->migrate());
-    auto other = new_event_store_from_pool(ConnectionPool::create(m_conninfo));
+    auto other = new_event_store_from_pool(ConnectionPool::create(conninfo()));
     ASSERT_NO_THROW(other->migrate());
 
     expect_go_schema("public");
@@ -140,7 +135,7 @@ TEST_F(MigrateTest, IsIdempotentAndKeepsData) {
 }
 
 TEST_F(MigrateTest, CreatesTheSchemaOfASchemaQualifiedName) {
-    auto store = new_event_store_from_pool(ConnectionPool::create(m_conninfo), with_table_name("dcb.events"),
+    auto store = new_event_store_from_pool(ConnectionPool::create(conninfo()), with_table_name("dcb.events"),
                                            with_snapshot_table_name("dcb.snapshots"));
     store->migrate();
     store->migrate();
@@ -149,16 +144,16 @@ TEST_F(MigrateTest, CreatesTheSchemaOfASchemaQualifiedName) {
 }
 
 TEST_F(MigrateTest, AcceptsATableTheGoSchemaScriptCreated) {
-    // testutil/postgresengine/initdb/01-init.sql, as the Go library's users have it.
-    m_raw->exec("CREATE TABLE events (sequence_number BIGSERIAL PRIMARY KEY, occurred_at TIMESTAMPTZ NOT NULL, "
-                "event_type TEXT NOT NULL, payload JSONB NOT NULL, metadata JSONB DEFAULT '{}')");
-    m_raw->exec("CREATE INDEX idx_events_event_type ON events (event_type)");
-    m_raw->exec("CREATE INDEX idx_events_occurred_at ON events (occurred_at)");
-    m_raw->exec("CREATE INDEX idx_events_payload_gin ON events USING gin (payload jsonb_path_ops)");
-    m_raw->exec("CREATE INDEX idx_events_metadata_gin ON events USING gin (metadata jsonb_path_ops)");
-    m_raw->exec("INSERT INTO events (occurred_at, event_type, payload) VALUES "
-                "('1970-01-01T00:00:01Z', 'BookCopyAddedToCirculation', '{\"BookID\": \"b-1\"}')");
-    auto store = new_event_store_from_pool(ConnectionPool::create(m_conninfo));
+    // The schema script the Go library ships for its users to create the table themselves.
+    raw().exec("CREATE TABLE events (sequence_number BIGSERIAL PRIMARY KEY, occurred_at TIMESTAMPTZ NOT NULL, "
+               "event_type TEXT NOT NULL, payload JSONB NOT NULL, metadata JSONB DEFAULT '{}')");
+    raw().exec("CREATE INDEX idx_events_event_type ON events (event_type)");
+    raw().exec("CREATE INDEX idx_events_occurred_at ON events (occurred_at)");
+    raw().exec("CREATE INDEX idx_events_payload_gin ON events USING gin (payload jsonb_path_ops)");
+    raw().exec("CREATE INDEX idx_events_metadata_gin ON events USING gin (metadata jsonb_path_ops)");
+    raw().exec("INSERT INTO events (occurred_at, event_type, payload) VALUES "
+               "('1970-01-01T00:00:01Z', 'BookCopyAddedToCirculation', '{\"BookID\": \"b-1\"}')");
+    auto store = new_event_store_from_pool(ConnectionPool::create(conninfo()));
     ASSERT_NO_THROW(store->migrate());
     EXPECT_EQ(store->query(book_filter("b-1")).max_sequence_number, 1U);
     store->append(book_filter("b-1"), 1, removed_from_circulation("b-1", at(2)));
@@ -168,7 +163,7 @@ TEST_F(MigrateTest, AcceptsATableTheGoSchemaScriptCreated) {
 TEST_F(MigrateTest, CancelledContextCreatesNothing) {
     std::stop_source stop;
     stop.request_stop();
-    auto store = new_event_store_from_pool(ConnectionPool::create(m_conninfo));
+    auto store = new_event_store_from_pool(ConnectionPool::create(conninfo()));
     const auto err = thrown_error([&] { store->migrate(eventstore::Context().with_stop_token(stop.get_token())); });
     ASSERT_TRUE(err.has_value());
     EXPECT_TRUE(err->is(Errc::canceled)) << describe(err);
@@ -202,20 +197,20 @@ void migrate_concurrently(const std::string& conninfo, int callers,
 }
 
 TEST_F(MigrateTest, ConcurrentCallersAllSucceedAndTheSchemaExistsOnce) {
-    migrate_concurrently(m_conninfo, 8, {});
+    migrate_concurrently(conninfo(), 8, {});
     expect_go_schema("public");
     EXPECT_EQ(scalar("SELECT count(*) FROM pg_class WHERE relname IN ('events', 'snapshots') AND relkind = 'r'"), "2");
     EXPECT_EQ(scalar("SELECT count(*) FROM pg_class WHERE relname LIKE 'idx_events_%' AND relkind = 'i'"), "3");
     EXPECT_EQ(scalar("SELECT count(*) FROM pg_class WHERE relname LIKE 'events_sequence_number_seq%'"), "1");
 
     // And the result is usable.
-    auto store = new_event_store_from_pool(ConnectionPool::create(m_conninfo));
+    auto store = new_event_store_from_pool(ConnectionPool::create(conninfo()));
     store->append(book_filter("b-1"), 0, added_to_circulation("b-1", at(1)));
     EXPECT_EQ(store->query(book_filter("b-1")).max_sequence_number, 1U);
 }
 
 TEST_F(MigrateTest, ConcurrentCallersCreatingASchemaAllSucceed) {
-    migrate_concurrently(m_conninfo, 8, {with_table_name("conc.events"), with_snapshot_table_name("conc.snapshots")});
+    migrate_concurrently(conninfo(), 8, {with_table_name("conc.events"), with_snapshot_table_name("conc.snapshots")});
     expect_go_schema("conc");
     EXPECT_EQ(scalar("SELECT count(*) FROM pg_namespace WHERE nspname = 'conc'"), "1");
 }

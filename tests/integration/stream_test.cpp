@@ -5,9 +5,8 @@
 
 #include <gtest/gtest.h>
 
-#include "core/json.hpp"
 #include "fixture.hpp"
-#include "postgres/lock_keys.hpp"
+#include "protocol_writer.hpp"
 
 namespace {
 
@@ -15,7 +14,6 @@ using namespace std::chrono_literals;
 using eventstore::build_event_filter;
 using eventstore::Errc;
 using eventstore::StorableEvent;
-using eventstore::devsupport::quote_identifier;
 using eventstore::test::StoreTest;
 
 class Stream : public StoreTest {
@@ -88,25 +86,13 @@ TEST_F(Stream, CancellationEndsAStreamMidway) {
 
 TEST_F(Stream, WaitsForAnOpenWriterOfItsBoundaryLikeQuery) {
     fill(10);
-    // A writer following the lock protocol holds a Lent event open (see append_conflict_test.cpp).
-    const std::string payload = R"({"BookID":"late","ReaderID":"r"})";
-    eventstore::detail::json::StringMembers members;
-    ASSERT_TRUE(eventstore::detail::json::check_object(payload, &members).empty());
-    std::vector<std::uint64_t> keys;
-    eventstore::postgres::detail::add_event_keys("BookCopyLentToReader", members, keys);
-    const int pid = raw().backend_pid();
-    raw().exec("BEGIN");
-    for (const auto& l : eventstore::postgres::detail::plan_locks({}, keys, static_cast<std::uint32_t>(pid))) {
-        raw().exec("SELECT pg_advisory_xact_lock($1::bigint)", {std::to_string(l.key)});
-    }
-    raw().exec("INSERT INTO " + quote_identifier(table()) +
-                   " (event_type, occurred_at, payload) VALUES ('BookCopyLentToReader', now(), $1::jsonb)",
-               {payload});
+    eventstore::test::ProtocolWriter writer(conninfo(), table());
+    writer.begin("BookCopyLentToReader", R"({"BookID":"late","ReaderID":"r"})");
     std::size_t count = 0;
     auto pending = std::async(std::launch::async,
                               [&] { return store().query_stream({}, lent, [&](StorableEvent&&) { ++count; }); });
     EXPECT_EQ(pending.wait_for(300ms), std::future_status::timeout) << "the stream must wait for the open writer";
-    raw().exec("COMMIT");
+    writer.commit();
     const auto max = pending.get();
     EXPECT_EQ(count, 11U);
     EXPECT_EQ(max, store().query(lent).max_sequence_number);
