@@ -1,4 +1,5 @@
-// The factories and their options (spec §6.5, §2.1, §2.6) and consistency routing (spec §6.4).
+// The factories and their options (table names, replica, hooks) and consistency routing: strong reads
+// and every write on the primary, eventual reads on the replica.
 
 #include <chrono>
 #include <optional>
@@ -354,7 +355,7 @@ TEST_F(FactoryTest, RealReplicaServesEventualAndStrongReads) {
     EXPECT_EQ(s->query(with_strong_consistency(), f).max_sequence_number, 2U);
 }
 
-// --- consistency (postgres_consistency_test.go) ------------------------------------------------------------
+// --- consistency, as the Go library's consistency tests check it ------------------------------------------
 
 class ConsistencyTest : public StoreTest {};
 

@@ -1,5 +1,5 @@
-// The logger, metrics and tracing hooks, with the Go library's names (spec/go-behaviour.md §4 and the
-// checklist of §6.7), recorded by spies on a real store.
+// The logger, metrics and tracing hooks, with the Go library's names for records, metrics, spans and
+// their attributes, recorded by spies on a real store.
 
 #include <algorithm>
 #include <mutex>

@@ -1,4 +1,5 @@
-// Query: the Go suite's filter table (spec §6.3) and the edges of filter matching (spec §1.3, §2.3).
+// Query: the Go library's table of filters over its nine-event book-lending fixture, and the edges of
+// filter matching (items OR-ed, predicates on top-level string members only, escaping).
 
 #include <algorithm>
 #include <ostream>
@@ -471,7 +472,7 @@ TEST_F(QueryTest, AllOfWithARepeatedIdenticalPredicateMatchesLikeOne) {
 // --- items ------------------------------------------------------------------------------------------------
 
 TEST_F(QueryTest, PredicatesOnlyItemOrTypesOnlyItem) {
-    // Spec §2.3: WHERE (payload @> '{"K": "V"}' OR ("event_type" = 'B')).
+    // The Go library's SQL for it: WHERE (payload @> '{"K": "V"}' OR ("event_type" = 'B')).
     const Filter f = build_event_filter()
                          .matching()
                          .any_predicate_of(P("BookID", book_1))

@@ -1,4 +1,5 @@
-// Snapshots: the Go suite's checklist (spec §6.6, §2.5).
+// Snapshots: save, load and delete as the Go library's snapshot tests check them (validation, the
+// newest sequence number wins, one snapshot per projection type and filter hash), and contexts.
 
 #include <chrono>
 #include <optional>

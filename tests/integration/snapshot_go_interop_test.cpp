@@ -1,5 +1,5 @@
 // Snapshots are shared with the Go library: same table layout, same filter hash. Rows are written
-// and read here with the Go library's own SQL shapes (go-behaviour.md §2.5), as plain SQL.
+// and read here with the Go library's own SQL statements (values spliced into the text), as plain SQL.
 
 #include <gtest/gtest.h>
 
@@ -14,7 +14,7 @@ using eventstore::test::StoreTest;
 
 class SnapshotGoInterop : public StoreTest {};
 
-// The book filter of the Go golden vectors (go-behaviour.md §1.6) and the hash the Go code computes.
+// The book filter of the Go library's filter-hash test vectors and the hash the Go code computes for it.
 const std::string go_book = "0198f8b2-1c3e-7d6a-9a4b-0123456789ab";
 const std::string go_hash = "sha256:e8d1e46cee6cc5366528733f00ca9454f99b607906ba40f33ef878b6774c4633";
 

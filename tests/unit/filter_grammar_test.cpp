@@ -1,4 +1,4 @@
-// The builder grammar of go-behaviour §1.4 is enforced by the types: every sequence Go allows compiles, and
+// The Go library's filter-builder grammar is enforced by the types: every sequence Go allows compiles, and
 // every sequence it forbids does not. Checked with requires-expressions at compile time.
 #include <array>
 #include <chrono>
@@ -115,7 +115,7 @@ constexpr unsigned steps() {
 constexpr unsigned closing_steps =
     finalize_step | or_matching_step | occurred_from_step | occurred_until_step | sequence_step;
 
-// One row per state of the table in go-behaviour §1.4.
+// One row per state of the builder: the steps Go allows from it.
 static_assert(steps<FilterBuilder>() ==
               (matching_step | matching_any_event_step | occurred_from_step | occurred_until_step | sequence_step));
 static_assert(steps<EmptyFilterItemBuilder>() ==

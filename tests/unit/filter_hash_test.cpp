@@ -1,5 +1,5 @@
-// Filter::serialize() and Filter::hash(): the Go golden vectors (go-behaviour §1.6), the Go hash tests, the
-// UTC time format, and the escaping that makes the serialisation injective.
+// Filter::serialize() and Filter::hash(): the Go library's test vectors (same text, same hash), its hash
+// tests, the UTC time format, and the escaping that makes the serialisation injective.
 #include <chrono>
 #include <set>
 #include <string>

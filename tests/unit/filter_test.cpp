@@ -1,4 +1,4 @@
-// The Go library's filter_test.go checklist (go-behaviour §6.1): builder results, sanitisation, mutual
+// What the Go library's filter tests check: builder results, sanitisation, mutual
 // exclusion of the bounds, edge cases and ReopenForSequenceFiltering.
 #include <chrono>
 #include <cstdint>

@@ -31,7 +31,7 @@ Errc thrown_code(Build build) {
     return Errc::invalid_filter;
 }
 
-// go-behaviour §6.2 Test_BuildStorableEvent_ErrorCases (nil is an empty string in C++).
+// The Go library's error cases for building a storable event (its nil is an empty string in C++).
 TEST(BuildStorableEvent, InvalidPayload) {
     EXPECT_EQ(thrown_code([] { (void)build_storable_event("E", occurred_at, R"({"invalid": json})", "{}"); }),
               Errc::invalid_payload_json);
