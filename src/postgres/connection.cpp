@@ -276,23 +276,57 @@ DatabaseFailure Connection::failure_of(const PGresult* res, const Context& ctx) 
 }
 
 std::vector<Result> Connection::run(const Context& ctx, std::span<const Statement> statements) {
+    return execute(ctx, statements, nullptr);
+}
+
+void Connection::stream(const Context& ctx, const Statement& statement, const std::function<void(const Row&)>& on_row) {
+    (void)execute(ctx, std::span<const Statement>(&statement, 1), &on_row);
+}
+
+std::vector<Result> Connection::execute(const Context& ctx, std::span<const Statement> statements,
+                                        const std::function<void(const Row&)>* on_row) {
     if (Interruption why = interruption_of(ctx); why != Interruption::none) {
         throw interrupted(why);
     }
     m_interruption = Interruption::none;
 
-    // What each result coming back belongs to: a Parse we sent, or the statement's own result.
+    // What each result coming back belongs to: a statement of the caller's (or our own plan-mode
+    // switch), and whether it is the Parse we sent for it or its execution.
     struct Slot {
-        std::size_t statement;
+        const Statement* statement;
+        std::size_t index; // in `statements`; npos for our own
         bool prepare;
     };
+    static constexpr std::size_t ours = static_cast<std::size_t>(-1);
     std::vector<Slot> slots;
-    slots.reserve(statements.size() * 2);
-    for (std::size_t i = 0; i < statements.size(); ++i) {
-        if (send(statements[i])) {
-            slots.push_back({i, true});
+    slots.reserve(statements.size() * 2 + 2);
+    const auto queue = [&](const Statement& st, std::size_t index) {
+        if (send(st)) {
+            slots.push_back({&st, index, true});
         }
-        slots.push_back({i, false});
+        slots.push_back({&st, index, false});
+    };
+    // The session plans everything generically (session_setup); a statement that must be planned
+    // with its values gets custom plans for the rest of this pipeline's transaction. Our pipelines end
+    // with such statements, so no cached statement pays for planning because of it.
+    bool custom_plans = false;
+    for (std::size_t i = 0; i < statements.size(); ++i) {
+        if (!custom_plans && statements[i].plan == Statement::Plan::per_call && !statements[i].params.empty()) {
+            queue(custom_plan_mode(), ours);
+            custom_plans = true;
+        }
+        queue(statements[i], i);
+    }
+    // The streamed statement's rows come one result each; single-row mode must be asked for when its
+    // results are the next to be read, which is now if nothing was queued before it.
+    const auto streamed_next = [&](std::size_t next_slot) {
+        return on_row != nullptr && next_slot < slots.size() && !slots[next_slot].prepare &&
+               slots[next_slot].index != ours;
+    };
+    if (streamed_next(0)) {
+        // Best effort: if libpq refuses, whole results arrive and are handed over row by row all the
+        // same, only with more memory.
+        (void)PQsetSingleRowMode(m_conn.get());
     }
     flush(ctx);
 
@@ -302,59 +336,8 @@ std::vector<Result> Connection::run(const Context& ctx, std::span<const Statemen
     for (;;) {
         ResultPtr res = next_result(ctx);
         if (!res) {
-            continue; // the end of one statement's results; the next statement's follow
-        }
-        const ExecStatusType status = PQresultStatus(res.get());
-        if (status == PGRES_PIPELINE_SYNC) {
-            break;
-        }
-        if (next_slot >= slots.size()) {
-            fail_connection("unexpected result from the server");
-        }
-        const Slot slot = slots[next_slot++];
-        const std::string& sql = statements[slot.statement].sql;
-        if (status == PGRES_FATAL_ERROR) {
-            if (slot.prepare) {
-                m_prepared.erase(sql);
-            }
-            if (!failure) {
-                failure.emplace(failure_of(res.get(), ctx));
-            }
-        } else if (status == PGRES_PIPELINE_ABORTED) {
-            if (slot.prepare) {
-                m_prepared.erase(sql); // never parsed: an earlier statement failed
-            }
-        } else if (!slot.prepare) {
-            results[slot.statement] = Result(std::make_unique<PgResult>(std::move(res)));
-        }
-    }
-    if (failure) {
-        throw std::move(*failure);
-    }
-    return results;
-}
-
-void Connection::stream(const Context& ctx, const Statement& statement,
-                        const std::function<void(const Row&)>& on_row) {
-    if (Interruption why = interruption_of(ctx); why != Interruption::none) {
-        throw interrupted(why);
-    }
-    m_interruption = Interruption::none;
-    const bool prepared_now = send(statement);
-    bool awaiting_prepare = prepared_now;
-    // Best effort: if libpq refuses single-row mode, whole results arrive and are handed over row by
-    // row all the same, only with more memory.
-    if (!prepared_now) {
-        (void)PQsetSingleRowMode(m_conn.get());
-    }
-    flush(ctx);
-    std::optional<DatabaseFailure> failure;
-    for (;;) {
-        ResultPtr res = next_result(ctx);
-        if (!res) {
-            if (awaiting_prepare) {
-                // The Parse is done; single-row mode applies to the statement whose results come next.
-                awaiting_prepare = false;
+            // The end of one slot's results; the next one's follow.
+            if (streamed_next(next_slot)) {
                 (void)PQsetSingleRowMode(m_conn.get());
             }
             continue;
@@ -363,24 +346,32 @@ void Connection::stream(const Context& ctx, const Statement& statement,
         if (status == PGRES_PIPELINE_SYNC) {
             break;
         }
-        if (status == PGRES_FATAL_ERROR) {
-            if (awaiting_prepare) {
-                m_prepared.erase(statement.sql);
+        if (next_slot >= slots.size()) {
+            fail_connection("unexpected result from the server");
+        }
+        const Slot& slot = slots[next_slot];
+        // Single-row results share one slot: it ends only with the statement's final result.
+        if (status != PGRES_SINGLE_TUPLE) {
+            ++next_slot;
+        }
+        if (status == PGRES_FATAL_ERROR || status == PGRES_PIPELINE_ABORTED) {
+            if (slot.prepare) {
+                m_prepared.erase(slot.statement->sql); // failed, or never parsed
             }
-            if (!failure) {
+            if (status == PGRES_FATAL_ERROR && !failure) {
                 failure.emplace(failure_of(res.get(), ctx));
             }
-        } else if (status == PGRES_PIPELINE_ABORTED) {
-            if (awaiting_prepare) {
-                m_prepared.erase(statement.sql);
+        } else if (!slot.prepare && slot.index != ours) {
+            if (on_row == nullptr) {
+                results[slot.index] = Result(std::make_unique<PgResult>(std::move(res)));
+                continue;
             }
-        } else if (status == PGRES_SINGLE_TUPLE || (status == PGRES_TUPLES_OK && !awaiting_prepare)) {
             const PgResultView rows(res.get());
             for (std::size_t i = 0; !failure && i < rows.rows(); ++i) {
                 try {
-                    on_row(Row(rows, i));
+                    (*on_row)(Row(rows, i));
                 } catch (...) {
-                    m_broken = true;
+                    m_broken = true; // the statement may still be running
                     throw;
                 }
             }
@@ -389,6 +380,12 @@ void Connection::stream(const Context& ctx, const Statement& statement,
     if (failure) {
         throw std::move(*failure);
     }
+    return results;
+}
+
+const Statement& Connection::custom_plan_mode() {
+    static const Statement statement = Statement::cached("SELECT set_config('plan_cache_mode', 'force_custom_plan', true)");
+    return statement;
 }
 
 } // namespace eventstore::postgres::detail

@@ -56,6 +56,12 @@ private:
     // Waits for and returns the next result (null between statements).
     ResultPtr next_result(const Context& ctx);
     [[nodiscard]] DatabaseFailure failure_of(const PGresult* res, const Context& ctx) const;
+    // run() and stream(): with `on_row`, every row of every statement goes to it (stream() passes one
+    // statement) and no results are returned.
+    std::vector<Result> execute(const Context& ctx, std::span<const Statement> statements,
+                                const std::function<void(const Row&)>* on_row);
+    // Switches the rest of the transaction to custom plans (Statement::Plan::per_call).
+    [[nodiscard]] static const Statement& custom_plan_mode();
     void session_setup(const Context& ctx);
 
     ConnPtr m_conn;

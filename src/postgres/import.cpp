@@ -111,7 +111,7 @@ void Importer::run() {
 // import's transaction, under its ACCESS EXCLUSIVE lock, so no reader ever sees the pending list, and a
 // rollback restores the index options.
 std::vector<Importer::GinIndex> Importer::batch_gin_indexes(Session& session) const {
-    const std::vector<Statement> find{Statement::per_call(
+    const std::vector<Statement> find{Statement::cached(
         "SELECT n.nspname, c.relname, "
         "coalesce((SELECT split_part(o, '=', 2)::boolean FROM unnest(c.reloptions) AS o "
         "WHERE o LIKE 'fastupdate=%'), true) "

@@ -104,6 +104,18 @@ void Instruments::end_span(const Span& span, std::string_view status, const Attr
     guarded([&] { m_tracing->finish_span(*span.span, status, finished); });
 }
 
+void Instruments::end_span(const Span& span, std::string_view status, const Attributes& finished,
+                           std::chrono::nanoseconds duration) const noexcept {
+    if (!m_tracing || !span.span) {
+        return;
+    }
+    guarded([&] {
+        Attributes added = finished;
+        added.emplace("duration_ms", span_milliseconds(duration));
+        end_span(span, status, added, finished);
+    });
+}
+
 std::string log_milliseconds(std::chrono::nanoseconds d) { return fixed(milliseconds(d), 3); }
 std::string span_milliseconds(std::chrono::nanoseconds d) { return fixed(milliseconds(d), 2); }
 

@@ -46,6 +46,9 @@ public:
     // Sets the status, adds `added`, then finishes the span with `finished`: the Go engine's sequence.
     void end_span(const Span& span, std::string_view status, const Attributes& added,
                   const Attributes& finished) const noexcept;
+    // The usual ending: `added` is `finished` plus duration_ms.
+    void end_span(const Span& span, std::string_view status, const Attributes& finished,
+                  std::chrono::nanoseconds duration) const noexcept;
 
 private:
     std::shared_ptr<Logger> m_logger;

@@ -139,10 +139,7 @@ void Operation::failed(std::string_view status, std::string_view span_error_type
     }
     if (m_instruments.tracing()) {
         guarded([&] {
-            const Attributes finished{{"error_type", std::string(span_error_type)}};
-            Attributes added = finished;
-            added.emplace("duration_ms", span_milliseconds(method_time));
-            m_instruments.end_span(m_span, "error", added, finished);
+            m_instruments.end_span(m_span, "error", {{"error_type", std::string(span_error_type)}}, method_time);
         });
     }
 }
@@ -291,13 +288,7 @@ void Operation::succeeded(std::size_t event_count, const Attributes& finished) n
                 {{"event_count", std::to_string(event_count)}, {"duration_ms", log_milliseconds(method_time)}});
         });
     }
-    if (m_instruments.tracing()) {
-        guarded([&] {
-            Attributes added = finished;
-            added.emplace("duration_ms", span_milliseconds(method_time));
-            m_instruments.end_span(m_span, "success", added, finished);
-        });
-    }
+    m_instruments.end_span(m_span, "success", finished, method_time);
 }
 
 } // namespace eventstore::postgres::detail

@@ -77,9 +77,7 @@ void SnapshotCall::succeeded(std::string_view result) noexcept {
             if (!result.empty()) {
                 finished.emplace("result", result);
             }
-            Attributes added = finished;
-            added.emplace("duration_ms", span_milliseconds(time));
-            m_instruments.end_span(m_span, "success", added, finished);
+            m_instruments.end_span(m_span, "success", finished, time);
         });
     }
 }
@@ -170,12 +168,7 @@ void SnapshotCall::failed(std::string_view status, std::string_view error_type) 
         });
     }
     if (m_instruments.tracing()) {
-        guarded([&] {
-            const Attributes finished{{"error_type", std::string(error_type)}};
-            Attributes added = finished;
-            added.emplace("duration_ms", span_milliseconds(time));
-            m_instruments.end_span(m_span, "error", added, finished);
-        });
+        guarded([&] { m_instruments.end_span(m_span, "error", {{"error_type", std::string(error_type)}}, time); });
     }
 }
 

@@ -39,7 +39,9 @@ struct Param {
 struct Statement {
     // Whether the session may keep the statement parsed and planned across calls. Only shapes whose
     // plan does not depend on the parameters' values may be cached (filter_sql.hpp,
-    // generic_plan_safe): the others are planned with their values on every call.
+    // generic_plan_safe): the others are parsed and planned with their values on every call (the
+    // session switches the rest of the transaction to custom plans before the first of them that has
+    // parameters, so a pipeline should end with them).
     enum class Plan : std::uint8_t { cached, per_call };
 
     std::string sql;

@@ -153,6 +153,7 @@ struct PlansDatabase {
         store->migrate();
         fill(admin);
         indexes = indexes_of(admin, events_table);
+        indexes.max_sequence_number = total_events;
         generic.emplace(conninfo);
         generic->exec("SET auto_explain.log_min_duration = -1");
         generic->exec("SET plan_cache_mode = force_generic_plan");
@@ -349,6 +350,14 @@ TEST_F(GenericPlans, TheCheckerSeesSequentialScansAndFilteredBackwardWalks) {
                                           " e WHERE e.metadata IS NOT NULL ORDER BY e.sequence_number DESC LIMIT 1");
     ASSERT_TRUE(has(walk, "Backward") && has(walk, "with a Filter"))
         << "the plan checker misses a filtered backward walk of the primary key";
+    // A custom plan's forward walk from a literal bound: fine near the head, not from far behind it.
+    const auto from = [&](std::int64_t bound) {
+        return problems_of_explain("SELECT e.sequence_number FROM " + t + " e WHERE e.sequence_number > " +
+                                   std::to_string(bound) +
+                                   "::bigint AND e.metadata IS NOT NULL ORDER BY e.sequence_number LIMIT 1");
+    };
+    ASSERT_TRUE(has(from(5), "with a Filter")) << "the plan checker misses a long filtered walk of the primary key";
+    ASSERT_FALSE(has(from(total_events - 50), "with a Filter")) << "a walk of the last 50 rows is not a problem";
 }
 
 TEST_F(GenericPlans, EveryQueryShapeKeepsAGoodPlan) {
@@ -429,6 +438,16 @@ TEST_F(GenericPlans, EveryQueryShapeKeepsAGoodPlan) {
                                  .finalize())
                       .events.size(),
                   10U);
+        // Snapshot catch-up from far behind: planned with its value, it must not walk the key.
+        EXPECT_EQ(store()
+                      .query(build_event_filter()
+                                 .matching()
+                                 .any_event_type_of(std::span<const std::string>(book_types()))
+                                 .and_any_predicate_of(P("BookID", book(middle_book)))
+                                 .with_sequence_number_higher_than(static_cast<SequenceNumber>(early_book))
+                                 .finalize())
+                      .events.size(),
+                  4U);
         // Snapshot catch-up: the book filter above a sequence number near the end; and every event above it.
         EXPECT_EQ(store()
                       .query(build_event_filter()

@@ -94,6 +94,24 @@ bool equality_only(const std::string& index_cond) {
            index_cond.find('<') == std::string::npos && index_cond.find('>') == std::string::npos;
 }
 
+// A primary-key condition "(sequence_number > '399900'::bigint)" with a literal bound (a custom
+// plan's; a generic plan has "$3" there) that leaves at most 1% of the table above it.
+bool short_walk_from_the_head(const std::string& index_cond, std::int64_t max_sequence_number) {
+    static const std::string prefix = "(sequence_number > '";
+    if (index_cond.rfind(prefix, 0) != 0 || max_sequence_number <= 0) {
+        return false;
+    }
+    std::int64_t bound = 0;
+    std::size_t i = prefix.size();
+    for (; i < index_cond.size() && std::isdigit(static_cast<unsigned char>(index_cond[i])) != 0; ++i) {
+        bound = bound * 10 + (index_cond[i] - '0');
+    }
+    if (i == prefix.size() || index_cond.compare(i, std::string::npos, "'::bigint)") != 0) {
+        return false;
+    }
+    return max_sequence_number - bound <= max_sequence_number / 100;
+}
+
 int pid_of_log_line(std::string_view line) {
     const auto open = line.find('[');
     const auto close = line.find(']', open == std::string_view::npos ? 0 : open);
@@ -167,7 +185,8 @@ std::vector<std::string> problems_of(const nlohmann::json& plan, const std::stri
             problems.push_back(type + " Backward on the primary key " + index);
         }
         if (is_index_scan(type) && index == indexes.primary_key && n->contains("Filter") &&
-            !equality_only(text_of(*n, "Index Cond"))) {
+            !equality_only(text_of(*n, "Index Cond")) &&
+            !short_walk_from_the_head(text_of(*n, "Index Cond"), indexes.max_sequence_number)) {
             problems.push_back(type + " on the primary key " + index + " with a Filter (" + text_of(*n, "Filter") +
                                "): a filtered walk of the key" +
                                (n->contains("Index Cond") ? ", Index Cond " + text_of(*n, "Index Cond") : ""));

@@ -1,3 +1,4 @@
+#include <optional>
 #include <set>
 #include <string>
 #include <utility>
@@ -13,7 +14,7 @@ using eventstore::ConcurrencyConflict;
 using eventstore::Errc;
 using eventstore::Error;
 
-// Every code with the message of the Go sentinel it stands for (go-behaviour §1.10) or of our own input checks.
+// Every code with the message of the Go sentinel it stands for, or of our own checks.
 const std::vector<std::pair<Errc, std::string>> all_messages = {
     {Errc::empty_events_table_name, "events table name must not be empty"},
     {Errc::concurrency_conflict, "concurrency error, no rows were affected"},
@@ -41,6 +42,7 @@ const std::vector<std::pair<Errc, std::string>> all_messages = {
     {Errc::invalid_table_name, "table name is not valid"},
     {Errc::database_connection_failed, "database connection failed"},
     {Errc::migration_failed, "migrating the schema failed"},
+    {Errc::pool_exhausted, "no free connection in the pool"},
 };
 
 TEST(ErrorMessage, MatchesGoSentinels) {
@@ -50,8 +52,8 @@ TEST(ErrorMessage, MatchesGoSentinels) {
 }
 
 TEST(ErrorMessage, EveryEnumeratorIsCovered) {
-    // migration_failed is the last enumerator; the table must hold one row per value.
-    EXPECT_EQ(all_messages.size(), static_cast<std::size_t>(Errc::migration_failed) + 1);
+    // pool_exhausted is the last enumerator; the table must hold one row per value.
+    EXPECT_EQ(all_messages.size(), static_cast<std::size_t>(Errc::pool_exhausted) + 1);
     std::set<std::string_view> distinct;
     for (const auto& row : all_messages) {
         distinct.insert(eventstore::message(row.first));
@@ -133,6 +135,34 @@ TEST(ConcurrencyConflict, IsAnErrorWithTheConflictCode) {
     }
     const ConcurrencyConflict with_detail("expected 3");
     EXPECT_STREQ(with_detail.what(), "concurrency error, no rows were affected: expected 3");
+}
+
+TEST(ErrorPredicates, RetryableAreTheTransientFailures) {
+    EXPECT_TRUE(Error(Errc::appending_event_failed, Errc::database_connection_failed).is_retryable());
+    EXPECT_TRUE(Error(Errc::querying_events_failed, Errc::pool_exhausted).is_retryable());
+    for (const char* state : {"40001", "40P01", "55P03", "53300", "57P01", "57P02", "57P03", "08006", "08P01"}) {
+        EXPECT_TRUE(Error(Errc::querying_events_failed, std::nullopt, "x", state).is_retryable()) << state;
+    }
+    // The caller's own decisions, a conflict (read and decide again), and what fails the same way again.
+    EXPECT_FALSE(Error(Errc::querying_events_failed, Errc::canceled).is_retryable());
+    EXPECT_FALSE(Error(Errc::querying_events_failed, Errc::deadline_exceeded).is_retryable());
+    EXPECT_FALSE(ConcurrencyConflict().is_retryable());
+    EXPECT_FALSE(Error(Errc::appending_event_failed, std::nullopt, "x", "23505").is_retryable());
+    EXPECT_FALSE(Error(Errc::appending_event_failed, Errc::invalid_payload_json).is_retryable());
+}
+
+TEST(ErrorPredicates, InputErrorsAreTheCallersByCodeOrCause) {
+    for (const Errc code : {Errc::empty_events_table_name, Errc::nil_database_connection, Errc::invalid_payload_json,
+                            Errc::invalid_metadata_json, Errc::invalid_snapshot_json, Errc::empty_projection_type,
+                            Errc::empty_filter_hash, Errc::invalid_event_type, Errc::invalid_filter,
+                            Errc::invalid_table_name}) {
+        EXPECT_TRUE(Error(code).is_input_error()) << eventstore::name(code);
+        EXPECT_TRUE(Error(Errc::appending_event_failed, code).is_input_error()) << eventstore::name(code);
+        EXPECT_FALSE(Error(code).is_retryable()) << eventstore::name(code);
+    }
+    EXPECT_FALSE(Error(Errc::querying_events_failed, Errc::database_connection_failed).is_input_error());
+    EXPECT_FALSE(ConcurrencyConflict().is_input_error());
+    EXPECT_FALSE(Error(Errc::scanning_db_row_failed).is_input_error());
 }
 
 } // namespace
