@@ -366,6 +366,11 @@ TEST_F(BusyPoolTest, WaitingForAConnectionEndsAfterThePoolsAcquireTimeout) {
     ASSERT_TRUE(err.has_value());
     EXPECT_TRUE(err->is(Errc::querying_events_failed)) << describe(err);
     EXPECT_FALSE(err->is(Errc::canceled)) << describe(err);
+    // A saturated pool, told apart from a database that cannot be reached; nothing was sent.
+    EXPECT_TRUE(err->is(Errc::pool_exhausted)) << describe(err);
+    EXPECT_FALSE(err->is(Errc::database_connection_failed)) << describe(err);
+    EXPECT_TRUE(err->is_retryable()) << describe(err);
+    EXPECT_TRUE(err->sqlstate().empty()) << describe(err);
     EXPECT_GE(elapsed, 150ms);
     EXPECT_LT(elapsed, 2s);
 
