@@ -13,8 +13,7 @@ namespace eventstore::detail {
 // Error(invalid_event_type, invalid_payload_json or invalid_metadata_json) for the first problem,
 // its detail prefixed with `where` ("event 7: "). When `payload_strings` is given, it receives the
 // payload's top-level string members (json::check_object).
-void check_event(const StorableEvent& event, std::string_view where,
-                 json::StringMembers* payload_strings = nullptr);
+void check_event(const StorableEvent& event, std::string_view where, json::StringMembers* payload_strings = nullptr);
 
 } // namespace eventstore::detail
 

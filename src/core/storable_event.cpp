@@ -32,8 +32,7 @@ std::string event_type_problem(std::string_view event_type) {
 
 } // namespace
 
-void detail::check_event(const StorableEvent& event, std::string_view where,
-                         json::StringMembers* payload_strings) {
+void detail::check_event(const StorableEvent& event, std::string_view where, json::StringMembers* payload_strings) {
     if (std::string problem = event_type_problem(event.event_type); !problem.empty()) {
         throw Error(Errc::invalid_event_type, std::string(where) + problem);
     }

@@ -58,12 +58,12 @@ void EventStore::Impl::append(const Context& ctx, const Filter& filter, Sequence
         for (Param& p : clause.params) {
             params.push_back(std::move(p));
         }
-        Statement insert = Statement::planned(
-            clause.generic,
-            m_schema.insert_events() + " WHERE (SELECT coalesce(max(" +
-                (clause.has_items ? "e.sequence_number + 0" : "e.sequence_number") + "), 0) FROM " +
-                m_schema.events().quoted + " e WHERE " + clause.sql + ") = $5 ORDER BY u.ord",
-            std::move(params));
+        Statement insert =
+            Statement::planned(clause.generic,
+                               m_schema.insert_events() + " WHERE (SELECT coalesce(max(" +
+                                   (clause.has_items ? "e.sequence_number + 0" : "e.sequence_number") + "), 0) FROM " +
+                                   m_schema.events().quoted + " e WHERE " + clause.sql + ") = $5 ORDER BY u.ord",
+                               std::move(params));
         op.built(insert.sql);
 
         detail::SessionLease session = m_primary->acquire(op.context());

@@ -384,7 +384,8 @@ std::vector<Result> Connection::execute(const Context& ctx, std::span<const Stat
 }
 
 const Statement& Connection::custom_plan_mode() {
-    static const Statement statement = Statement::cached("SELECT set_config('plan_cache_mode', 'force_custom_plan', true)");
+    static const Statement statement =
+        Statement::cached("SELECT set_config('plan_cache_mode', 'force_custom_plan', true)");
     return statement;
 }
 

@@ -68,10 +68,9 @@ void Importer::run() {
                     // No thread to be had: the next chunk is prepared after this one, inline.
                 }
             }
-            std::vector<Statement> insert{
-                Statement::cached(m_schema.insert_events() + " ORDER BY u.ord",
-                                  {std::move(cols->event_types), std::move(cols->occurred_at),
-                                   std::move(cols->payloads), std::move(cols->metadata)})};
+            std::vector<Statement> insert{Statement::cached(m_schema.insert_events() + " ORDER BY u.ord",
+                                                            {std::move(cols->event_types), std::move(cols->occurred_at),
+                                                             std::move(cols->payloads), std::move(cols->metadata)})};
             pending += rows;
             if (pending >= gin_pending_events || !more) {
                 append_gin_merge(insert);
@@ -163,7 +162,8 @@ std::vector<Importer::GinIndex> Importer::batch_gin_indexes(Session& session) co
 
 void Importer::append_gin_merge(std::vector<Statement>& statements) const {
     for (const GinIndex& index : m_gin) {
-        statements.push_back(Statement::cached("SELECT gin_clean_pending_list($1::regclass)", {text_param(index.quoted)}));
+        statements.push_back(
+            Statement::cached("SELECT gin_clean_pending_list($1::regclass)", {text_param(index.quoted)}));
     }
 }
 
@@ -181,8 +181,8 @@ void Importer::clean_pending_lists() const noexcept {
     }
     try {
         const Context cleanup = Context().with_timeout(gin_cleanup_timeout);
-        std::vector<Statement> statements{Statement::cached("SELECT set_config('lock_timeout', $1, true)",
-                                                            {text_param(gin_cleanup_lock_timeout)})};
+        std::vector<Statement> statements{
+            Statement::cached("SELECT set_config('lock_timeout', $1, true)", {text_param(gin_cleanup_lock_timeout)})};
         append_gin_merge(statements);
         m_primary.acquire(cleanup)->run(cleanup, statements);
     } catch (const std::exception& e) {

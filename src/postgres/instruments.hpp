@@ -8,7 +8,6 @@
 
 #include <eventstore/context.hpp>
 #include <eventstore/observability.hpp>
-
 #include <eventstore/postgres/store_options.hpp>
 
 namespace eventstore::postgres::detail {

@@ -31,19 +31,19 @@ class PgResultView : public ResultSource {
 public:
     explicit PgResultView(const PGresult* result) noexcept : m_result(result) {}
 
-    [[nodiscard]] std::size_t rows() const noexcept override {
-        return static_cast<std::size_t>(PQntuples(m_result));
-    }
+    [[nodiscard]] std::size_t rows() const noexcept override { return static_cast<std::size_t>(PQntuples(m_result)); }
     [[nodiscard]] Field field(std::size_t row, std::size_t column) const noexcept override {
         const int r = static_cast<int>(row);
         const int c = static_cast<int>(column);
         if (PQgetisnull(m_result, r, c) != 0) {
             return Field();
         }
-        return Field(std::string_view(PQgetvalue(m_result, r, c), static_cast<std::size_t>(PQgetlength(m_result, r, c))));
+        return Field(
+            std::string_view(PQgetvalue(m_result, r, c), static_cast<std::size_t>(PQgetlength(m_result, r, c))));
     }
     [[nodiscard]] std::uint64_t affected_rows() const noexcept override {
-        return std::strtoull(PQcmdTuples(const_cast<PGresult*>(m_result)), nullptr, 10); // NOLINT: libpq's API is not const-correct
+        return std::strtoull(PQcmdTuples(const_cast<PGresult*>(m_result)), nullptr,
+                             10); // NOLINT: libpq's API is not const-correct
     }
 
 private:

@@ -128,9 +128,10 @@ Statement lock_statement(const std::vector<LockRequest>& locks) {
         exclusive.push_back(l.exclusive);
     }
     // unnest yields the keys in array order, so the locks are taken in the order planned.
-    return Statement::cached("SELECT CASE WHEN l.x THEN pg_advisory_xact_lock(l.k) ELSE pg_advisory_xact_lock_shared(l.k) "
-                             "END FROM unnest($1::bigint[], $2::boolean[]) AS l(k, x)",
-                             {int8_array_param(keys), bool_array_param(exclusive)});
+    return Statement::cached(
+        "SELECT CASE WHEN l.x THEN pg_advisory_xact_lock(l.k) ELSE pg_advisory_xact_lock_shared(l.k) "
+        "END FROM unnest($1::bigint[], $2::boolean[]) AS l(k, x)",
+        {int8_array_param(keys), bool_array_param(exclusive)});
 }
 
 } // namespace eventstore::postgres::detail

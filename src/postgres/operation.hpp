@@ -26,8 +26,8 @@ enum class Target { primary, replica };
 // What one kind of operation reports under, and the sentinel its failures carry. query and append
 // use the Go library's names; query_stream and import follow the same pattern.
 struct OperationKind {
-    std::string_view name; // the operation label, and part of every metric and span name
-    Errc failure;          // Error::code() of a failure (querying_events_failed, ...)
+    std::string_view name;         // the operation label, and part of every metric and span name
+    Errc failure;                  // Error::code() of a failure (querying_events_failed, ...)
     std::string_view build_failed; // log messages
     std::string_view database_failed;
     std::string_view scan_failed;

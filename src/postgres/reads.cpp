@@ -21,8 +21,8 @@ EventStore::Impl::Read EventStore::Impl::prepare_read(const Filter& filter, int 
     const auto locks = detail::plan_locks(std::move(keys), {}, 0);
     // Beyond the advisory-lock budget, SHARE conflicts with the ROW EXCLUSIVE lock every INSERT holds
     // until commit: the same barrier against in-flight writers, for every key at once.
-    read.barrier = locks.size() <= detail::max_advisory_locks ? detail::lock_statement(locks)
-                                                               : m_schema.lock_events("SHARE");
+    read.barrier =
+        locks.size() <= detail::max_advisory_locks ? detail::lock_statement(locks) : m_schema.lock_events("SHARE");
     return read;
 }
 
@@ -38,9 +38,9 @@ QueryResult EventStore::Impl::query(const Context& ctx, const Filter& filter) {
         if (target == Target::primary) {
             statements.push_back(std::move(read.barrier));
         }
-        statements.push_back(Statement::planned(read.clause.generic,
-                                                m_schema.select_events() + read.clause.sql + " ORDER BY e.sequence_number",
-                                                std::move(read.clause.params)));
+        statements.push_back(Statement::planned(
+            read.clause.generic, m_schema.select_events() + read.clause.sql + " ORDER BY e.sequence_number",
+            std::move(read.clause.params)));
         op.built(statements.back().sql);
         const auto results = source(target).acquire(op.context())->run(op.context(), statements);
         op.executed();

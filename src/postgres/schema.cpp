@@ -81,7 +81,7 @@ Snapshot Schema::snapshot(const Row& row) {
 
 std::string Schema::index_name(const TableName& table, std::string_view suffix) {
     return table.table == "events" || table.table == "snapshots" ? "idx_" + table.table + std::string(suffix)
-                                                                   : derived_name(table, suffix);
+                                                                 : derived_name(table, suffix);
 }
 
 std::vector<Statement> Schema::migration() const {

@@ -43,7 +43,8 @@ public:
     // Runs one statement and hands each row to `on_row` as it arrives, so memory stays bounded
     // whatever the result's size. If `on_row` throws, the session is marked broken (its statement may
     // still be running) and the exception propagates.
-    virtual void stream(const Context& ctx, const Statement& statement, const std::function<void(const Row&)>& on_row) = 0;
+    virtual void stream(const Context& ctx, const Statement& statement,
+                        const std::function<void(const Row&)>& on_row) = 0;
 
     // The server process serving this session (pg_backend_pid()).
     [[nodiscard]] virtual int backend_pid() const noexcept = 0;

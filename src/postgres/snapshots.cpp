@@ -54,8 +54,8 @@ void EventStore::Impl::delete_snapshot(const Context& ctx, std::string_view proj
     const std::string hash = filter.hash();
     const std::vector<Statement> statements{m_schema.delete_snapshot(projection_type, hash)};
     SnapshotCall call(m_instruments, ctx, SnapshotAction::remove, Target::primary, projection_type, hash);
-    const std::uint64_t deleted =
-        call.run([&] { return m_primary->acquire(call.context())->run(call.context(), statements).back().affected_rows(); });
+    const std::uint64_t deleted = call.run(
+        [&] { return m_primary->acquire(call.context())->run(call.context(), statements).back().affected_rows(); });
     call.deleted(deleted);
 }
 

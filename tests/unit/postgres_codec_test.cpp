@@ -32,8 +32,8 @@ std::string be64(std::int64_t v) {
 TimePoint round_trip(TimePoint t) { return decode_timestamptz(timestamptz_param(t).value); }
 
 TEST(Codec, Int8RoundTripsAtItsEdges) {
-    for (const std::int64_t v : {std::int64_t{0}, std::int64_t{1}, std::int64_t{-1}, std::numeric_limits<std::int64_t>::max(),
-                                 std::numeric_limits<std::int64_t>::min()}) {
+    for (const std::int64_t v : {std::int64_t{0}, std::int64_t{1}, std::int64_t{-1},
+                                 std::numeric_limits<std::int64_t>::max(), std::numeric_limits<std::int64_t>::min()}) {
         EXPECT_EQ(decode_int8(be64(v)), v);
         EXPECT_EQ(int8_param(v).value, std::to_string(v));
     }
@@ -110,8 +110,8 @@ TEST(Codec, EventColumnsAreBinaryArraysInEventOrder) {
     ASSERT_GE(types.size(), 20U);
     EXPECT_EQ(types.substr(12, 4), std::string("\0\0\0\2", 4));
     EXPECT_EQ(types.substr(20), std::string("\0\0\0\5TypeA\0\0\0\1B", 14));
-    EXPECT_EQ(cols.occurred_at.value.substr(20), std::string("\0\0\0\x08", 4) + be64(0) + std::string("\0\0\0\x08", 4) +
-                                                      be64(1'000'000));
+    EXPECT_EQ(cols.occurred_at.value.substr(20),
+              std::string("\0\0\0\x08", 4) + be64(0) + std::string("\0\0\0\x08", 4) + be64(1'000'000));
     EXPECT_EQ(cols.payloads.value.substr(20), std::string("\0\0\0\x0a\1{\"k\":\"v\"}\0\0\0\3\1{}", 21));
     EXPECT_EQ(cols.metadata.type, oid::jsonb_array);
     EXPECT_EQ(cols.metadata.format, Format::binary);

@@ -29,8 +29,8 @@ TEST(LockKeys, KeysAreStableAndLeaveTheStripeBitsFree) {
     // Part of the on-disk protocol: every process writing to one database must agree.
     EXPECT_EQ(event_type_key("A"), event_type_key("A"));
     EXPECT_NE(event_type_key("A"), event_type_key("B"));
-    EXPECT_NE(predicate_key("k", "v"), predicate_key("kv", ""));   // length-prefixed fields
-    EXPECT_NE(predicate_key("A", ""), event_type_key("A"));        // kinds never collide by design
+    EXPECT_NE(predicate_key("k", "v"), predicate_key("kv", "")); // length-prefixed fields
+    EXPECT_NE(predicate_key("A", ""), event_type_key("A"));      // kinds never collide by design
     for (const std::uint64_t k : {global_key(), event_type_key("A"), predicate_key("k", "v")}) {
         EXPECT_EQ(k & (lock_stripes - 1), 0U);
     }

@@ -63,7 +63,9 @@ public:
     const std::vector<std::string>& logs() const { return m_logs; }
 
 private:
-    void log(const std::string& level, std::string_view message) { m_logs.push_back(level + ": " + std::string(message)); }
+    void log(const std::string& level, std::string_view message) {
+        m_logs.push_back(level + ": " + std::string(message));
+    }
     std::vector<std::pair<std::string, Labels>> m_metrics;
     std::vector<std::string> m_logs;
 };
@@ -112,7 +114,8 @@ TEST(Failure, EachKindHasOneCause) {
     EXPECT_EQ(DatabaseFailure("m", "", FailureKind::connection).cause(), Errc::database_connection_failed);
     EXPECT_EQ(DatabaseFailure("m", "", FailureKind::pool_exhausted).cause(), Errc::pool_exhausted);
     EXPECT_FALSE(DatabaseFailure::from_server("m", "42P01").cause().has_value());
-    const Error e = DatabaseFailure::from_server("relation does not exist", "42P01").to_error(Errc::appending_event_failed);
+    const Error e =
+        DatabaseFailure::from_server("relation does not exist", "42P01").to_error(Errc::appending_event_failed);
     EXPECT_EQ(e.code(), Errc::appending_event_failed);
     EXPECT_EQ(e.sqlstate(), "42P01");
     EXPECT_EQ(e.detail(), "relation does not exist");
@@ -176,7 +179,7 @@ TEST_F(Boundary, ADatabaseFailureWhileExecutingNamesTheStatementOnce) {
     }),
                  Error);
     EXPECT_EQ(recorder().logs(), (std::vector<std::string>{"debug: executed sql for: append",
-                                                            "error: database execution failed during event append"}));
+                                                           "error: database execution failed during event append"}));
     // The build phase ended; the execution did not.
     const auto components = recorder().all("eventstore_component_duration_seconds");
     ASSERT_EQ(components.size(), 1U);
@@ -225,7 +228,8 @@ TEST_F(Boundary, ASnapshotCallWrapsDecodeErrorsAndDatabaseFailures) {
     }
     EXPECT_EQ(recorder().only("eventstore_snapshot_load_errors_total")->at("error_type"), "scan_results");
     EXPECT_EQ(recorder().only("eventstore_snapshot_delete_errors_total")->at("status"), "timeout");
-    EXPECT_EQ(recorder().logs(), (std::vector<std::string>{"error: loading snapshot failed", "error: deleting snapshot failed"}));
+    EXPECT_EQ(recorder().logs(),
+              (std::vector<std::string>{"error: loading snapshot failed", "error: deleting snapshot failed"}));
 }
 
 } // namespace

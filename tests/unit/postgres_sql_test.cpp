@@ -109,7 +109,8 @@ TEST(FilterClause, ItemsAreOredAndBoundsAnded) {
 }
 
 TEST(FilterClause, ASequenceBoundIsExclusiveAndPlannedPerCall) {
-    const Filter f = build_event_filter().matching().any_event_type_of("A").with_sequence_number_higher_than(41).finalize();
+    const Filter f =
+        build_event_filter().matching().any_event_type_of("A").with_sequence_number_higher_than(41).finalize();
     const FilterClause c = filter_clause(f, 5);
     EXPECT_EQ(c.sql, "((e.event_type = ANY($5::text[]))) AND e.sequence_number > $6");
     ASSERT_EQ(c.params.size(), 2U);
@@ -155,7 +156,8 @@ TEST(TableName, ASchemaIsSplitAtTheFirstDotAndQuotesAreDoubled) {
 
 TEST(TableName, NamesPostgresWouldMangleAreRejected) {
     EXPECT_EQ(code_of([] { (void)parse_table_name(""); }), Errc::empty_events_table_name);
-    for (const std::string& bad : std::vector<std::string>{".events", "schema.", "a.b.c", std::string(64, 'x'), "s." + std::string(64, 'x'),
+    for (const std::string& bad :
+         std::vector<std::string>{".events", "schema.", "a.b.c", std::string(64, 'x'), "s." + std::string(64, 'x'),
                                   std::string("ev\0ents", 7), std::string("\xff\xfe")}) {
         EXPECT_EQ(code_of([&] { (void)parse_table_name(bad); }), Errc::invalid_table_name) << bad;
     }
@@ -203,9 +205,8 @@ TEST(Schema, MigrationTakesItsLockFirstAndCreatesEveryObjectIdempotently) {
     }
     EXPECT_EQ(texts[0], "CREATE SCHEMA IF NOT EXISTS \"app\"");
     EXPECT_NE(texts[1].find("CREATE TABLE IF NOT EXISTS \"app\".\"ev\""), std::string::npos);
-    const auto gin = std::find_if(texts.begin(), texts.end(), [](const std::string& s) {
-        return s.find("USING gin") != std::string::npos;
-    });
+    const auto gin = std::find_if(texts.begin(), texts.end(),
+                                  [](const std::string& s) { return s.find("USING gin") != std::string::npos; });
     ASSERT_NE(gin, texts.end());
     EXPECT_NE(gin->find("\"idx_ev_payload_gin\""), std::string::npos) << *gin;
     EXPECT_NE(gin->find("fastupdate = off"), std::string::npos) << *gin;

@@ -17,7 +17,9 @@ using eventstore::postgres::StoreOptions;
 // A pool is only ever made by ConnectionPool::create(), so that it is always shared-owned: its
 // constructor's key cannot be named, and `{}` cannot build it either.
 template <typename T>
-concept BraceConstructible = requires { T({}, std::string(), PoolOptions{}); };
+concept BraceConstructible = requires {
+    T({}, std::string(), PoolOptions{});
+};
 static_assert(!BraceConstructible<ConnectionPool>);
 static_assert(!std::is_default_constructible_v<ConnectionPool>);
 static_assert(!std::is_copy_constructible_v<ConnectionPool>);
