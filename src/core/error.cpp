@@ -1,3 +1,5 @@
+#include <algorithm>
+#include <array>
 #include <string_view>
 #include <utility>
 
@@ -162,32 +164,20 @@ bool Error::is_retryable() const noexcept {
     // Class 08 is a connection failure; 40001 serialization_failure, 40P01 deadlock_detected,
     // 55P03 lock_not_available, 53300 too_many_connections, 57P01-57P03 the server shutting down,
     // crashed or still starting.
-    static constexpr std::string_view transient[] = {"40001", "40P01", "55P03", "53300", "57P01", "57P02", "57P03"};
+    static constexpr std::array<std::string_view, 7> transient{"40001", "40P01", "55P03", "53300",
+                                                               "57P01", "57P02", "57P03"};
     const std::string_view state = m_sqlstate;
-    if (state.substr(0, 2) == "08") {
-        return true;
-    }
-    for (const std::string_view t : transient) {
-        if (state == t) {
-            return true;
-        }
-    }
-    return false;
+    return state.substr(0, 2) == "08" || std::find(transient.begin(), transient.end(), state) != transient.end();
 }
 
 bool Error::is_input_error() const noexcept {
-    static constexpr Errc input[] = {Errc::empty_events_table_name, Errc::cant_build_query_for_zero_events,
-                                     Errc::nil_database_connection, Errc::invalid_payload_json,
-                                     Errc::invalid_metadata_json,   Errc::invalid_snapshot_json,
-                                     Errc::empty_projection_type,   Errc::empty_filter_hash,
-                                     Errc::invalid_event_type,      Errc::invalid_filter,
-                                     Errc::invalid_table_name};
-    for (const Errc code : input) {
-        if (is(code)) {
-            return true;
-        }
-    }
-    return false;
+    static constexpr std::array<Errc, 11> input{Errc::empty_events_table_name, Errc::cant_build_query_for_zero_events,
+                                                Errc::nil_database_connection, Errc::invalid_payload_json,
+                                                Errc::invalid_metadata_json,   Errc::invalid_snapshot_json,
+                                                Errc::empty_projection_type,   Errc::empty_filter_hash,
+                                                Errc::invalid_event_type,      Errc::invalid_filter,
+                                                Errc::invalid_table_name};
+    return std::any_of(input.begin(), input.end(), [this](Errc code) { return is(code); });
 }
 
 ConcurrencyConflict::ConcurrencyConflict() : Error(Errc::concurrency_conflict) {}

@@ -4,6 +4,7 @@
 #include <array>
 #include <cerrno>
 #include <chrono>
+#include <limits>
 #include <optional>
 
 #include <poll.h>
@@ -297,7 +298,7 @@ std::vector<Result> Connection::execute(const Context& ctx, std::span<const Stat
         std::size_t index; // in `statements`; npos for our own
         bool prepare;
     };
-    static constexpr std::size_t ours = static_cast<std::size_t>(-1);
+    static constexpr auto ours = std::numeric_limits<std::size_t>::max();
     std::vector<Slot> slots;
     slots.reserve(statements.size() * 2 + 2);
     const auto queue = [&](const Statement& st, std::size_t index) {

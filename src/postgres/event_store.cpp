@@ -21,11 +21,12 @@ std::string_view checked_snapshot_table(const std::string& name) {
 }
 
 // A pool as the engine sees it: a source of sessions, kept alive by the store.
-std::shared_ptr<detail::SessionSource> sessions_of(const std::shared_ptr<ConnectionPool>& pool) {
+std::shared_ptr<detail::SessionSource> sessions_of(std::shared_ptr<ConnectionPool> pool) {
     if (!pool) {
         return nullptr;
     }
-    return {pool, &detail::PoolAccess::impl(*pool)};
+    detail::SessionSource& sessions = detail::PoolAccess::impl(*pool);
+    return {std::move(pool), &sessions};
 }
 
 } // namespace
@@ -124,7 +125,7 @@ std::unique_ptr<EventStore> new_event_store_from_pool_and_replica(std::shared_pt
         throw Error(Errc::nil_database_connection);
     }
     return std::make_unique<EventStore>(
-        std::make_unique<EventStore::Impl>(sessions_of(primary), sessions_of(replica), options));
+        std::make_unique<EventStore::Impl>(sessions_of(std::move(primary)), sessions_of(std::move(replica)), options));
 }
 
 std::unique_ptr<EventStore> new_event_store_from_pool_and_replica(std::shared_ptr<ConnectionPool> primary,
