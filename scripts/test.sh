@@ -2,8 +2,9 @@
 # Runs the whole test suite, as CI does:
 #   1. installs the build and test dependencies (scripts/install-deps.sh; a no-op when present)
 #   2. dev preset (Debug, warnings as errors): build, then every test with ctest -j2: unit,
-#      integration (each test process starts its own throwaway PostgreSQL 15, unix socket only) and
-#      the installed-package consumer
+#      integration (against a throwaway PostgreSQL 15, unix socket only: one cluster for the whole
+#      ctest run, in which each test process makes a database of its own; the few tests that need a
+#      server to themselves start their own) and the installed-package consumer
 #   3. tsan preset: builds the test binaries labelled "concurrency" and runs them under
 #      ThreadSanitizer (skipped with a notice while there are none)
 # Exits non-zero on any failure.

@@ -4,7 +4,6 @@
 #include <chrono>
 #include <optional>
 #include <string>
-#include <thread>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -227,7 +226,7 @@ TEST_F(FactoryTest, NonExistentTableFailsAtUseNotAtConstruction) {
     EXPECT_TRUE(store().query(book_filter(book)).events.empty());
 }
 
-// --- single connection, unknown stream (Test_FactoryFunctions_SingleConnectionMethods) -----------------------
+// --- single connection, unknown stream (as the Go library's factory tests check it) ------------------------
 
 TEST_F(FactoryTest, UnknownStreamGivesEmptyResultAndZero) {
     append_unconditionally(added_to_circulation(make_uuid(1), at(1)));
@@ -246,25 +245,6 @@ TEST_F(FactoryTest, NullReplicaWorks) {
         const QueryResult r = s->query(ctx, book_filter(book));
         EXPECT_EQ(r.events.size(), 2U);
         EXPECT_EQ(r.max_sequence_number, 2U);
-    }
-}
-
-// Polls `attempt` until it returns true or `limit` passes; what it throws meanwhile counts as "not yet".
-template <typename Attempt>
-bool eventually(Attempt attempt, std::chrono::seconds limit = std::chrono::seconds(30)) {
-    const auto until = std::chrono::steady_clock::now() + limit;
-    for (;;) {
-        try {
-            if (attempt()) {
-                return true;
-            }
-        } catch (const std::exception&) {
-            // e.g. the table has not reached the replica yet
-        }
-        if (std::chrono::steady_clock::now() >= until) {
-            return false;
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
 }
 
@@ -304,56 +284,7 @@ TEST_F(FactoryTest, EventualReadsGoToTheReplicaAndNothingElseDoes) {
     EXPECT_TRUE(s->load_snapshot(with_eventual_consistency(), "BookState", f).has_value());
 }
 
-TEST_F(FactoryTest, RealReplicaServesEventualAndStrongReads) {
-    const std::string primary_info = postgres().fresh_database("replica");
-    const std::string dbname = PgSession(primary_info).scalar("SELECT current_database()").value_or("");
-    ASSERT_FALSE(dbname.empty());
-    const std::string replica_info = postgres().start_replica(dbname);
-    ASSERT_TRUE(eventually([&] {
-        return PgSession(replica_info).scalar("SELECT pg_is_in_recovery()") == std::optional<std::string>("t");
-    }));
-
-    auto primary = ConnectionPool::create(primary_info);
-    auto replica = ConnectionPool::create(replica_info);
-    auto s = new_event_store_from_pool_and_replica(primary, replica, with_table_name("events_r"),
-                                                   with_snapshot_table_name("snapshots_r"));
-    s->migrate();
-    const Filter f = book_filter(book);
-    const StorableEvent e = added_to_circulation(book, at(1));
-    s->append(with_strong_consistency(), f, 0, e);
-
-    // Strong reads see the write at once.
-    const QueryResult strong = s->query(with_strong_consistency(), f);
-    ASSERT_EQ(strong.events.size(), 1U);
-    EXPECT_TRUE(same_event(strong.events.front(), e, 1));
-    EXPECT_EQ(strong.max_sequence_number, 1U);
-    const QueryResult by_default = s->query(f);
-    EXPECT_EQ(by_default.max_sequence_number, 1U);
-
-    // Eventual reads see it once the replica has caught up.
-    QueryResult eventual;
-    EXPECT_TRUE(eventually([&] {
-        eventual = s->query(with_eventual_consistency(), f);
-        return !eventual.events.empty();
-    }));
-    ASSERT_EQ(eventual.events.size(), 1U);
-    EXPECT_TRUE(same_event(eventual.events.front(), e, 1));
-    EXPECT_EQ(eventual.max_sequence_number, 1U);
-
-    // The replica really holds the data (so an eventual read may be served from it).
-    EXPECT_TRUE(eventually([&] {
-        return PgSession(replica_info).scalar("SELECT count(*) FROM events_r") == std::optional<std::string>("1");
-    }));
-
-    s->save_snapshot(build_snapshot("BookState", f.hash(), 1, R"({"n":1})"));
-    ASSERT_TRUE(s->load_snapshot(with_strong_consistency(), "BookState", f).has_value());
-    EXPECT_TRUE(eventually([&] { return s->load_snapshot(with_eventual_consistency(), "BookState", f).has_value(); }));
-
-    // A conditional append against the primary still detects conflicts.
-    EXPECT_THROW(s->append(f, 0, e), eventstore::ConcurrencyConflict);
-    EXPECT_NO_THROW(s->append(f, 1, lent_to_reader(book, reader, at(2))));
-    EXPECT_EQ(s->query(with_strong_consistency(), f).max_sequence_number, 2U);
-}
+// A real streaming replica: replica_test.cpp (it needs a cluster of its own).
 
 // --- consistency, as the Go library's consistency tests check it ------------------------------------------
 

@@ -231,6 +231,20 @@ void check_database_name(std::string_view name) {
     }
 }
 
+// The conninfo the shared cluster of this ctest run left for us, if there is one.
+std::optional<std::string> shared_server_conninfo() {
+    const auto dir = env("EVENTSTORE_TEST_SHARED_SERVER_DIR");
+    if (!dir || dir->empty()) {
+        return std::nullopt;
+    }
+    std::ifstream in(shared_server_conninfo_file(*dir, static_cast<long>(::getppid())));
+    std::string conninfo;
+    if (!std::getline(in, conninfo) || conninfo.empty()) {
+        return std::nullopt;
+    }
+    return conninfo;
+}
+
 // Stops every cluster under the folder (pg_ctl -m immediate) and removes the folder once its standard
 // input reaches end of file: when the owner closes the pipe, or dies.
 constexpr const char* watchdog_script = R"sh(
@@ -255,6 +269,11 @@ public:
         if (auto external = env("EVENTSTORE_TEST_CONNINFO"); external && !external->empty()) {
             m_external = true;
             m_conninfo = *external;
+            return;
+        }
+        if (auto shared = shared_server_conninfo()) {
+            m_external = true;
+            m_conninfo = *shared;
             return;
         }
         m_bindir = find_bindir();
@@ -508,6 +527,10 @@ int PostgresServer::port() const noexcept { return m_impl->m_external ? 0 : m_im
 std::string PostgresServer::create_database(std::string_view name) { return m_impl->create_database(name); }
 std::string PostgresServer::fresh_database(std::string_view prefix) { return m_impl->fresh_database(prefix); }
 std::string PostgresServer::start_replica(std::string_view dbname) { return m_impl->start_replica(dbname); }
+
+std::string shared_server_conninfo_file(const std::string& dir, long ctest) {
+    return dir + "/ctest-" + std::to_string(ctest) + ".conninfo";
+}
 
 std::string with_dbname(std::string_view conninfo, std::string_view dbname) {
     char* error = nullptr;

@@ -16,9 +16,17 @@
 // postgres() starts the server on first use; a failure to start throws, which fails the test
 // (never skips it). The server is stopped by a GoogleTest environment at the end of the run.
 //
+// Under ctest, most test binaries share one cluster per ctest run (the fixture "shared_postgres" of
+// tests/CMakeLists.txt, started by support/shared_postgres.cpp): their processes find it through
+// EVENTSTORE_TEST_SHARED_SERVER_DIR and use it like an external server, each in a database of its own.
+//
 // Environment variables:
 //   EVENTSTORE_TEST_CONNINFO          use this server instead of starting one (databases created
 //                                     through this class are dropped at the end)
+//   EVENTSTORE_TEST_SHARED_SERVER_DIR set by ctest: where the shared cluster of this ctest run (the
+//                                     parent process) left its conninfo; without that file, a
+//                                     cluster of our own is started
+//   EVENTSTORE_TEST_SHARED_SERVER=0   ctest starts no shared cluster (every process starts its own)
 //   EVENTSTORE_TEST_REPLICA_CONNINFO  with EVENTSTORE_TEST_CONNINFO: what start_replica() returns
 //   EVENTSTORE_PG_FAST                "0": durable settings; default: fsync, synchronous_commit and
 //                                     full_page_writes off (nothing survives the test anyway)
@@ -43,7 +51,8 @@ public:
 
     // "host=<socket dir> port=<port> user=postgres dbname=postgres" (or EVENTSTORE_TEST_CONNINFO).
     [[nodiscard]] const std::string& conninfo() const noexcept;
-    // True when attached to EVENTSTORE_TEST_CONNINFO rather than running a cluster of our own.
+    // True when attached to EVENTSTORE_TEST_CONNINFO or the shared cluster rather than running a
+    // cluster of our own.
     [[nodiscard]] bool is_external() const noexcept;
     // The cluster's folder, which is also its socket directory ("" when external).
     [[nodiscard]] const std::string& directory() const noexcept;
@@ -77,6 +86,9 @@ std::string test_database();
 
 // Stops the process-wide server now (also done by the GoogleTest environment at the end of the run).
 void shutdown_postgres();
+
+// Where the shared cluster of the ctest process `ctest` writes its conninfo, under `dir`.
+std::string shared_server_conninfo_file(const std::string& dir, long ctest);
 
 // `conninfo` (key=value or URI form) with its database replaced by `dbname`, in key=value form.
 std::string with_dbname(std::string_view conninfo, std::string_view dbname);
