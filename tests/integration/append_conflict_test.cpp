@@ -32,7 +32,7 @@ TEST_F(AppendConflict, StaleAppendConflictsOnceTheOpenWriterCommits) {
     writer.begin(book_copy_lent_to_reader, lent_payload("reader-raw"));
 
     auto pending =
-        std::async(std::launch::async, [&] { store().append(book_filter(book), max, lent("reader-store")); });
+        std::async(std::launch::async, [&, m = max] { store().append(book_filter(book), m, lent("reader-store")); });
     // The append must wait for the open writer rather than decide on a world without its event.
     EXPECT_EQ(pending.wait_for(300ms), std::future_status::timeout);
     writer.commit();

@@ -13,6 +13,7 @@
 // step (interrupted or killed). EVENTSTORE_TEST_SHARED_SERVER=0 makes `start` do nothing, and every test
 // process then starts a cluster of its own, as it does outside ctest.
 
+#include <array>
 #include <cerrno>
 #include <chrono>
 #include <csignal>
@@ -112,8 +113,8 @@ int start(const std::string& dir) {
     std::filesystem::create_directories(dir);
     const pid_t ctest = ::getppid();
     // Close-on-exec: the cluster's processes must not hold the write end, or the report never ends.
-    int fds[2];
-    if (::pipe2(fds, O_CLOEXEC) != 0) {
+    std::array<int, 2> fds{-1, -1};
+    if (::pipe2(fds.data(), O_CLOEXEC) != 0) {
         std::cerr << "pipe2: " << std::strerror(errno) << '\n';
         return 1;
     }
@@ -131,11 +132,11 @@ int start(const std::string& dir) {
     ::close(fds[1]);
     // One line: "ok", or what went wrong.
     std::string report;
-    char buffer[512];
+    std::array<char, 512> buffer{};
     while (report.find('\n') == std::string::npos) {
-        const ssize_t n = ::read(fds[0], buffer, sizeof buffer);
+        const ssize_t n = ::read(fds[0], buffer.data(), buffer.size());
         if (n > 0) {
-            report.append(buffer, static_cast<std::size_t>(n));
+            report.append(buffer.data(), static_cast<std::size_t>(n));
         } else if (n == 0 || errno != EINTR) {
             break;
         }

@@ -80,7 +80,7 @@ public:
     [[nodiscard]] PGconn* native() const noexcept { return m_conn.get(); }
 
 private:
-    PgResult checked(PGresult* result, std::string_view statement);
+    PgResult checked(PGresult* raw, std::string_view statement);
 
     struct Finish {
         void operator()(PGconn* c) const noexcept { PQfinish(c); }
