@@ -273,7 +273,7 @@ DatabaseFailure Connection::failure_of(const PGresult* res, const Context& ctx) 
                                                                       : Interruption::canceled;
         return DatabaseFailure::interrupted(why == Interruption::deadline_exceeded, message, std::move(sqlstate));
     }
-    return DatabaseFailure::from_server(message, std::move(sqlstate));
+    return DatabaseFailure::from_server(message, sqlstate);
 }
 
 std::vector<Result> Connection::run(const Context& ctx, std::span<const Statement> statements) {

@@ -30,10 +30,10 @@ public:
 
     // A failure the server reported: SQLSTATE class 08 is a connection failure, anything else the
     // statement's own.
-    [[nodiscard]] static DatabaseFailure from_server(const std::string& message, std::string sqlstate) {
-        const FailureKind kind =
-            std::string_view(sqlstate).substr(0, 2) == "08" ? FailureKind::connection : FailureKind::statement;
-        return DatabaseFailure(message, std::move(sqlstate), kind);
+    [[nodiscard]] static DatabaseFailure from_server(const std::string& message, std::string_view sqlstate) {
+        const bool connection = sqlstate.size() >= 2 && sqlstate[0] == '0' && sqlstate[1] == '8';
+        return DatabaseFailure(message, std::string(sqlstate),
+                               connection ? FailureKind::connection : FailureKind::statement);
     }
     // The Context ended the call: `deadline` tells which way.
     [[nodiscard]] static DatabaseFailure interrupted(bool deadline, const std::string& message = {},
