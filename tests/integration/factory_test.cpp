@@ -124,9 +124,10 @@ TEST_F(FactoryTest, InvalidTableNames) {
     // 63 bytes is PostgreSQL's limit, and fine.
     EXPECT_NO_THROW((void)new_event_store_from_pool(pool(), with_table_name(part_63)));
     EXPECT_NO_THROW((void)new_event_store_from_pool(pool(), with_table_name(part_63 + "." + part_63)));
-    // An empty snapshot table name is refused too.
-    EXPECT_TRUE(
-        thrown_error([&] { (void)new_event_store_from_pool(pool(), with_snapshot_table_name("")); }).has_value());
+    // An empty snapshot table name is refused too (it has no Go sentinel of its own).
+    const auto empty = thrown_error([&] { (void)new_event_store_from_pool(pool(), with_snapshot_table_name("")); });
+    ASSERT_TRUE(empty.has_value());
+    EXPECT_EQ(empty->code(), Errc::invalid_table_name) << describe(empty);
 }
 
 // --- table names that work end to end ------------------------------------------------------------------
@@ -138,6 +139,37 @@ TEST_F(FactoryTest, ExplicitTableNameWorks) {
     exercise_end_to_end(*s);
     EXPECT_EQ(count_rows(quote_identifier(table() + "_explicit")), 2);
     EXPECT_EQ(count_rows(), 0); // the fixture's own table is untouched
+}
+
+TEST_F(FactoryTest, StoreOptionsConfigureTheStoreAsOneValue) {
+    eventstore::postgres::StoreOptions options;
+    options.table_name = table() + "_options";
+    options.snapshot_table_name = snapshot_table() + "_options";
+    auto s = new_event_store_from_pool(pool(), options);
+    EXPECT_EQ(s->table_name(), quote_identifier(options.table_name));
+    EXPECT_EQ(s->snapshot_table_name(), quote_identifier(options.snapshot_table_name));
+    s->migrate();
+    exercise_end_to_end(*s);
+    EXPECT_EQ(count_rows(quote_identifier(options.table_name)), 2);
+    EXPECT_EQ(count_rows(), 0);
+
+    // The same value through the replica factory (a null replica: everything on the primary).
+    auto r = new_event_store_from_pool_and_replica(pool(), nullptr, options);
+    EXPECT_EQ(r->query(Filter()).events.size(), 2U);
+
+    // The same rules as the options functions.
+    options.table_name.clear();
+    auto err = thrown_error([&] { (void)new_event_store_from_pool(pool(), options); });
+    ASSERT_TRUE(err.has_value());
+    EXPECT_EQ(err->code(), Errc::empty_events_table_name) << describe(err);
+    options.table_name = "events";
+    options.snapshot_table_name.clear();
+    err = thrown_error([&] { (void)new_event_store_from_pool(pool(), options); });
+    ASSERT_TRUE(err.has_value());
+    EXPECT_EQ(err->code(), Errc::invalid_table_name) << describe(err);
+    err = thrown_error([&] { (void)new_event_store_from_pool(nullptr, eventstore::postgres::StoreOptions{}); });
+    ASSERT_TRUE(err.has_value());
+    EXPECT_EQ(err->code(), Errc::nil_database_connection) << describe(err);
 }
 
 TEST_F(FactoryTest, SchemaQualifiedTableNameIsCreatedByMigrateAndWorks) {
