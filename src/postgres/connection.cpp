@@ -109,8 +109,9 @@ std::unique_ptr<Connection> Connection::open(const std::string& conninfo, const 
 void Connection::session_setup(const Context& ctx) {
     // The append's correctness argument needs each statement to take a fresh snapshot after the
     // locks: READ COMMITTED, whatever the server's default. Prepared statements are only those whose
-    // shape is safe on a generic plan (sql.hpp, generic_plan_safe), so they skip planning on every
-    // call; the others are sent unnamed and planned with their values each time. A generic plan's
+    // shape is safe on a generic plan (filter_sql.hpp, generic_plan_safe), so they skip planning on
+    // every call; the others are sent unnamed and planned with their values each time (execute()
+    // switches their pipeline to custom plans). A generic plan's
     // default estimates grow with the table, and at 10M events they crossed the JIT and parallel-query
     // cost thresholds: every 4-row read then paid about 12 ms of JIT compilation and worker start-up
     // (docs/performance.md). Our statements are small indexed reads and writes; neither ever pays off.
