@@ -16,8 +16,8 @@ seconds=${SECONDS_EACH:-8}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-# A BookCopyAddedToCirculation payload of spec §8 on a fresh book, as the benchmark appends it
-# (OccurredAt fixed: the scripts measure the statements, not the payload's contents).
+# A BookCopyAddedToCirculation payload with the fixture's nine keys, on a fresh book, as the benchmark
+# appends it (OccurredAt fixed: the scripts measure the statements, not the payload's contents).
 payload="'{\"EventType\":\"BookCopyAddedToCirculation\",\"BookID\":\"breakdown-' || :id || '\",\"ISBN\":\"978-1-098-10013-1\",\"Title\":\"Learning Domain-Driven Design\",\"Authors\":\"Vlad Khononov\",\"Edition\":\"First Edition\",\"Publisher\":\"O''Reilly Media, Inc.\",\"PublicationYear\":2021,\"OccurredAt\":\"2026-01-01T00:00:00Z\"}'"
 types="'{BookCopyAddedToCirculation,BookCopyLentToReader,BookCopyRemovedFromCirculation,BookCopyReturnedByReader}'::text[]"
 check="(SELECT coalesce(max(e.sequence_number + 0), 0) FROM events e WHERE (e.event_type || '') = ANY($types) AND e.payload @> ('{\"BookID\":\"breakdown-' || :id || '\"}')::jsonb) = 0"

@@ -1,20 +1,28 @@
-// The benchmark suite of docs/performance.md: on one database (a fixture made by tools/generate_fixture),
-// in one run, the floors (raw libpq), the Go library's literal SQL replayed, and this library, each line
-// with its ratio to its floor and, where the project has one, its goal.
+// The benchmark of docs/performance.md: each operation of the library against the floor it is judged by,
+// on one database (a fixture made by tools/generate_fixture), the two measured in alternating blocks.
 //
-//   eventstore_bench --dsn "host=... dbname=fixture_2500000" [--table events] [--csv out.csv]
-//                    [--size N] [--min-time 1.5] [--duration 2.5] [--clients 8] [--books 10000]
-//                    [--benchmark_* flags, e.g. --benchmark_filter='lib/.*' --benchmark_repetitions=1]
+//   eventstore_bench --dsn "host=... dbname=fixture_2500000" [--table events] [--csv out.csv] [--size N]
+//                    [--rounds 40] [--block-ops 250] [--block-seconds 0.5] [--clients 8] [--books 10000]
+//                    [--benchmark_* flags, e.g. --benchmark_filter='append' --benchmark_repetitions=2]
 //
-// Every benchmark records each operation's duration and reports p50 and p99 (microseconds) and ops/s as
-// counters. Single-client benchmarks run Google Benchmark's own loop with manual timing (untimed setup:
-// fresh IDs, events, filters); multi-client ones run for --duration seconds on their own threads. Each
-// runs 6 times, in random order among the others; the comparison table, printed at the end (and written
-// as CSV with --csv), takes the median of each figure over the repetitions.
+// Why alternating blocks: on a virtual machine whose idle vCPUs halt, a prepared SELECT 1 takes about
+// 6 µs while both vCPUs stay awake and 70-80 µs when they sleep between calls, and which of the two a
+// minute gets depends on everything else the machine runs. A ratio of two measures taken minutes apart
+// swung from 1.5x to 20x for that reason alone. So every comparison runs its measure and its floor in
+// turn, one block of each per round, the order swapped every round (AB BA AB ...) so that neither side
+// always runs second; the ratio is taken per round, between two adjacent blocks that saw the same
+// machine, and the comparison reports the median of those ratios (and the medians of each side's
+// blocks). Round 0 warms both sides up and is discarded.
 //
-// The rows the run adds (every append and INSERT) are deleted at the end, and before the run if an
-// earlier run died, so that the cached fixture does not drift: everything after the fixture's last
-// sequence number (table bench_fixture, written by scripts/bench.sh) goes.
+// Single-client blocks are --block-ops operations, each timed on its own, its setup untimed (fresh IDs,
+// events, filters, a random book of the sample); multi-client and under-load blocks last
+// --block-seconds. Each comparison is one Google Benchmark run (so --benchmark_filter picks some); more
+// repetitions add more rounds to the same medians.
+//
+// The rows the run adds (every append and INSERT) are deleted after each comparison, and before the run
+// if an earlier run died, so that every measure sees the store at its nominal size and the cached
+// fixture does not drift: everything after the fixture's last sequence number (table bench_fixture,
+// written by scripts/bench.sh) goes.
 
 #include <algorithm>
 #include <atomic>
@@ -23,7 +31,6 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <ctime>
 #include <exception>
 #include <fstream>
 #include <functional>
@@ -35,7 +42,6 @@
 #include <random>
 #include <stdexcept>
 #include <string>
-#include <string_view>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -67,11 +73,12 @@ struct Config {
     std::string dsn;
     std::string table = "events";
     std::string csv;
-    std::uint64_t size = 0;    // store size label; 0: counted at start
-    double min_time = 1.5;     // seconds, single-client benchmarks
-    double duration = 2.5;     // seconds, multi-client and under-load benchmarks
-    int clients = 8;           // the multi-client benchmarks
-    std::size_t books = 10000; // existing books sampled for the query benchmarks
+    std::uint64_t size = 0;     // store size label; 0: counted at start
+    int rounds = 40;            // rounds per comparison, after the warm-up round
+    int block_ops = 250;        // operations per single-client block
+    double block_seconds = 0.5; // length of a multi-client or under-load block
+    int clients = 8;            // the multi-client comparisons
+    std::size_t books = 10000;  // existing books sampled for the reads
 };
 
 Config g_config;
@@ -80,21 +87,15 @@ Config g_config;
     if (!problem.empty()) {
         std::cerr << "eventstore_bench: " << problem << "\n";
     }
-    std::cerr << "usage: eventstore_bench [--dsn CONNINFO] [--table NAME] [--csv PATH] [--size N] [--min-time S]\n"
-                 "                        [--duration S] [--clients N] [--books N] [--benchmark_* flags]\n";
+    std::cerr << "usage: eventstore_bench [--dsn CONNINFO] [--table NAME] [--csv PATH] [--size N] [--rounds N]\n"
+                 "                        [--block-ops N] [--block-seconds S] [--clients N] [--books N]\n"
+                 "                        [--benchmark_* flags]\n";
     std::exit(2);
 }
 
-// Takes our own flags (--name value or --name=value) out of argv; returns the arguments for Google
-// Benchmark: its defaults above, then the rest.
-// Google Benchmark defaults of this program (given flags come later, and win): the medians of six
-// short repetitions, run in random order, so that a slow minute on a shared machine does not land on one
-// measure and its floor unevenly.
-char default_repetitions[] = "--benchmark_repetitions=6";
-char default_interleaving[] = "--benchmark_enable_random_interleaving=true";
-
+// Takes our own flags (--name value or --name=value) out of argv; returns the rest for Google Benchmark.
 char** parse_options(int& argc, char** argv) {
-    std::vector<char*> rest{argv[0], default_repetitions, default_interleaving};
+    std::vector<char*> rest{argv[0]};
     for (int i = 1; i < argc; ++i) {
         std::string arg = argv[i];
         std::string value;
@@ -122,10 +123,12 @@ char** parse_options(int& argc, char** argv) {
                 g_config.csv = take();
             } else if (arg == "--size") {
                 g_config.size = std::stoull(take());
-            } else if (arg == "--min-time") {
-                g_config.min_time = std::stod(take());
-            } else if (arg == "--duration") {
-                g_config.duration = std::stod(take());
+            } else if (arg == "--rounds") {
+                g_config.rounds = std::stoi(take());
+            } else if (arg == "--block-ops") {
+                g_config.block_ops = std::stoi(take());
+            } else if (arg == "--block-seconds") {
+                g_config.block_seconds = std::stod(take());
             } else if (arg == "--clients") {
                 g_config.clients = std::stoi(take());
             } else if (arg == "--books") {
@@ -141,8 +144,9 @@ char** parse_options(int& argc, char** argv) {
             usage(arg + ": out of range");
         }
     }
-    if (g_config.clients < 1 || g_config.duration <= 0 || g_config.min_time <= 0 || g_config.books == 0) {
-        usage("--clients, --duration, --min-time and --books must be positive");
+    if (g_config.rounds < 1 || g_config.block_ops < 1 || g_config.block_seconds <= 0 || g_config.clients < 1 ||
+        g_config.books == 0) {
+        usage("--rounds, --block-ops, --block-seconds, --clients and --books must be positive");
     }
     static std::vector<char*> args;
     args = std::move(rest);
@@ -181,7 +185,8 @@ const std::vector<std::string>& book_types() {
     return types;
 }
 
-// Spec §8, as the Go serialiser writes it (struct field order, compact).
+// The fixture's book payloads, as the Go serialiser writes them (struct field order, compact), so that
+// appended rows cost what the fixture's rows cost.
 std::string added_payload(const std::string& book_id, std::int64_t unix_us) {
     return "{\"EventType\":\"BookCopyAddedToCirculation\",\"BookID\":\"" + book_id +
            "\",\"ISBN\":\"978-1-098-10013-1\",\"Title\":\"Learning Domain-Driven Design\",\"Authors\":\"Vlad "
@@ -230,67 +235,7 @@ Filter book_filter(const std::string& book_id, SequenceNumber after = 0) {
     return item.finalize();
 }
 
-// --- the Go library's SQL, literal values, as spec §2.3 and §2.4 render it ------------------------
-
-std::string sql_quote(std::string_view s) {
-    std::string out = "'";
-    for (char c : s) {
-        if (c == '\'') {
-            out += '\'';
-        }
-        out += c;
-    }
-    out += '\'';
-    return out;
-}
-
 std::string quoted_table() { return devsupport::quote_table(g_config.table); }
-
-std::string go_where(const std::string& book_id) {
-    std::string types;
-    for (const std::string& t : book_types()) {
-        if (!types.empty()) {
-            types += " OR ";
-        }
-        types += "(\"event_type\" = " + sql_quote(t) + ")";
-    }
-    // The predicate is a raw splice in Go (no escaping): a UUID needs none.
-    return "((" + types + ") AND payload @> '{\"BookID\": \"" + book_id + "\"}')";
-}
-
-std::string go_query_sql(const std::string& book_id) {
-    return "SELECT \"event_type\", \"occurred_at\", \"payload\", \"metadata\", \"sequence_number\" FROM " +
-           quoted_table() + " WHERE " + go_where(book_id) + " ORDER BY \"sequence_number\" ASC";
-}
-
-std::string go_append_sql(const std::string& book_id, const std::vector<StorableEvent>& events) {
-    const std::string table = quoted_table();
-    const std::string context = "WITH context AS (SELECT MAX(\"sequence_number\") AS \"max_seq\" FROM " + table +
-                                " WHERE " + go_where(book_id) + ")";
-    auto ts = [](const StorableEvent& e) {
-        return rfc3339_utc(
-            std::chrono::duration_cast<std::chrono::microseconds>(e.occurred_at.time_since_epoch()).count());
-    };
-    if (events.size() == 1) {
-        const StorableEvent& e = events.front();
-        return context + " INSERT INTO " + table +
-               " (\"event_type\", \"occurred_at\", \"payload\", \"metadata\") SELECT " + sql_quote(e.event_type) +
-               ", " + sql_quote(ts(e)) + ", " + sql_quote(e.payload_json) + ", " + sql_quote(e.metadata_json) +
-               " FROM \"context\" WHERE (COALESCE(\"max_seq\", 0) = 0)";
-    }
-    std::string vals;
-    for (std::size_t i = 0; i < events.size(); ++i) {
-        const StorableEvent& e = events[i];
-        std::string select = "SELECT " + sql_quote(e.event_type) + "::text AS \"event_type\", " + sql_quote(ts(e)) +
-                             "::timestamp with time zone AS \"occurred_at\", " + sql_quote(e.payload_json) +
-                             "::jsonb AS \"payload\", " + sql_quote(e.metadata_json) + "::jsonb AS \"metadata\"";
-        vals += i == 0 ? select : " UNION ALL (" + select + ")";
-    }
-    return context + ", vals AS (" + vals + ") INSERT INTO " + table +
-           " (\"event_type\", \"occurred_at\", \"payload\", \"metadata\") SELECT \"vals\".\"event_type\", "
-           "\"vals\".\"occurred_at\", \"vals\".\"payload\", \"vals\".\"metadata\" FROM \"context\", \"vals\" WHERE "
-           "(COALESCE(\"max_seq\", 0) = 0)";
-}
 
 // --- raw libpq ----------------------------------------------------------------------------------
 
@@ -308,7 +253,7 @@ void prepare_plain_insert(PgSession& c) {
               {text_oid, timestamptz_oid, jsonb_oid, jsonb_oid});
 }
 
-// The same, five rows in one statement: the floor of a 5-event append.
+// The same, five rows in one statement: what five rows cost PostgreSQL beyond one.
 constexpr int rows_in_multi_insert = 5;
 
 void prepare_plain_insert_5(PgSession& c) {
@@ -344,11 +289,68 @@ void plain_insert(PgSession& c, const std::vector<std::string>& params) {
     }
 }
 
-void go_append(PgSession& c, const std::string& sql, std::size_t events) {
-    if (c.exec(sql).affected() != events) {
-        throw std::runtime_error("Go CTE append: conflict on a fresh boundary");
+void plain_insert_5(PgSession& c, const std::vector<std::string>& params) {
+    if (c.exec_prepared("plain_insert_5", params).affected() != rows_in_multi_insert) {
+        throw std::runtime_error("plain INSERT did not insert five rows");
     }
 }
+
+// A JSON string literal; the book IDs are UUIDs, but a document built by hand should not rely on it.
+std::string json_string(const std::string& s) {
+    std::string out = "\"";
+    for (const char c : s) {
+        if (c == '"' || c == '\\') {
+            out += '\\';
+            out += c;
+        } else if (static_cast<unsigned char>(c) < 0x20) {
+            char buf[8];
+            std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(static_cast<unsigned char>(c)));
+            out += buf;
+        } else {
+            out += c;
+        }
+    }
+    return out + "\"";
+}
+
+// The read floor: the query a developer would write by hand for the same boundary, returning the same
+// rows and columns through the same indexes (the payload's GIN index finds the book's rows, the four
+// types filter them), sent with PQexecParams (PgSession::exec with parameters): the unnamed statement,
+// parsed and planned again on every call with the actual values, as an unprepared query is, yet with
+// every value a parameter, in one round trip.
+class UnpreparedReader {
+public:
+    explicit UnpreparedReader(const std::string& dsn) : m_session(dsn) {
+        // The library's sessions run with these two settings; without them a large store's plan could
+        // pay for JIT compilation or parallel workers, and the floor would be slow for a reason no
+        // hand-written read needs to have.
+        (void)m_session.exec("SET jit = off");
+        (void)m_session.exec("SET max_parallel_workers_per_gather = 0");
+        // An array literal; the type names need no quoting in it.
+        m_types = "{";
+        for (const std::string& t : book_types()) {
+            m_types += (m_types.size() > 1 ? "," : "") + t;
+        }
+        m_types += "}";
+        m_sql = "SELECT event_type, occurred_at, payload, metadata, sequence_number FROM " + quoted_table() +
+                " WHERE event_type = ANY($1::text[]) AND payload @> $2::jsonb ORDER BY sequence_number";
+    }
+
+    // The parameters for one book: made before the timed call, like the library's filter.
+    [[nodiscard]] std::vector<devsupport::PgValue> params(const std::string& book_id) const {
+        return {m_types, "{\"BookID\":" + json_string(book_id) + "}"};
+    }
+
+    // The rows of one book's boundary.
+    std::size_t read(const std::vector<devsupport::PgValue>& params) {
+        return static_cast<std::size_t>(m_session.exec(m_sql, params).rows());
+    }
+
+private:
+    PgSession m_session;
+    std::string m_types;
+    std::string m_sql;
+};
 
 // --- state shared by the benchmarks ---------------------------------------------------------------
 
@@ -361,20 +363,19 @@ const std::string& random_book() {
     return g_books[pick(thread_rng())];
 }
 
-// --- measurement ---------------------------------------------------------------------------------
+void check_book(std::size_t events, const std::string& book) {
+    if (events != 4) {
+        throw std::runtime_error("book " + book + " returned " + std::to_string(events) + " events, expected 4");
+    }
+}
+
+// --- blocks ---------------------------------------------------------------------------------------
 
 double seconds_of(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
-struct Measurement {
-    double p50_us = 0;
-    double p99_us = 0;
-    double ops_per_s = 0; // successful operations per second of wall time
-    double samples = 0;   // timed operations
-    double conflicts = 0;
-    double background_ops_per_s = 0; // the writers' throughput in the under-load benchmarks
-};
+void sleep_for_seconds(double s) { std::this_thread::sleep_for(std::chrono::duration<double>(s)); }
 
-double percentile_us(std::vector<double> seconds, double q) {
+double percentile_us(std::vector<double>& seconds, double q) {
     if (seconds.empty()) {
         return 0;
     }
@@ -383,114 +384,67 @@ double percentile_us(std::vector<double> seconds, double q) {
     return seconds[std::clamp<std::size_t>(rank, 1, seconds.size()) - 1] * 1e6;
 }
 
-// The measurement goes out as counters; CollectingReporter picks up those of the reported runs (Google
-// Benchmark calls a function several times while it sizes the iteration count, and reports the last).
-void publish(benchmark::State& state, const std::vector<double>& latencies, double wall, std::uint64_t ok,
-             std::uint64_t conflicts, bool several_clients, double background_ops_per_s = 0) {
-    state.counters["p50_us"] = percentile_us(latencies, 0.50);
-    state.counters["p99_us"] = percentile_us(latencies, 0.99);
-    state.counters["ops_per_s"] = wall > 0 ? static_cast<double>(ok) / wall : 0;
-    state.counters["samples"] = static_cast<double>(latencies.size());
-    if (several_clients) {
-        state.counters["conflicts"] = static_cast<double>(conflicts);
-        state.counters["conflict_rate"] =
-            latencies.empty() ? 0.0 : static_cast<double>(conflicts) / static_cast<double>(latencies.size());
-    }
-    if (background_ops_per_s > 0) {
-        state.counters["writer_ops_per_s"] = background_ops_per_s;
-    }
-}
-
-// Forwards to the console and keeps each reported repetition's counters, by benchmark name.
-class CollectingReporter : public benchmark::ConsoleReporter {
-public:
-    CollectingReporter() : benchmark::ConsoleReporter(benchmark::ConsoleReporter::OO_None) {}
-
-    void ReportRuns(const std::vector<Run>& runs) override {
-        for (const Run& run : runs) {
-            if (run.run_type != Run::RT_Iteration || run.error_occurred) {
-                continue;
-            }
-            auto counter = [&run](const char* name) {
-                const auto it = run.counters.find(name);
-                return it == run.counters.end() ? 0.0 : it->second.value;
-            };
-            Measurement m;
-            m.p50_us = counter("p50_us");
-            m.p99_us = counter("p99_us");
-            m.ops_per_s = counter("ops_per_s");
-            m.samples = counter("samples");
-            m.conflicts = counter("conflicts");
-            m.background_ops_per_s = counter("writer_ops_per_s");
-            m_runs[run.run_name.function_name].push_back(m);
-        }
-        benchmark::ConsoleReporter::ReportRuns(runs);
-    }
-
-    // Per benchmark, the median of each figure over the repetitions (one repetition: its figures).
-    [[nodiscard]] std::map<std::string, Measurement> medians() const {
-        std::map<std::string, Measurement> out;
-        for (const auto& entry : m_runs) {
-            const std::vector<Measurement>& runs = entry.second; // clang 14 cannot capture a structured binding
-            auto median = [&runs](double Measurement::*field) {
-                std::vector<double> v;
-                for (const Measurement& m : runs) {
-                    v.push_back(m.*field);
-                }
-                std::sort(v.begin(), v.end());
-                const std::size_t n = v.size();
-                return n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-            };
-            Measurement m;
-            m.p50_us = median(&Measurement::p50_us);
-            m.p99_us = median(&Measurement::p99_us);
-            m.ops_per_s = median(&Measurement::ops_per_s);
-            m.samples = median(&Measurement::samples);
-            m.conflicts = median(&Measurement::conflicts);
-            m.background_ops_per_s = median(&Measurement::background_ops_per_s);
-            out[entry.first] = m;
-        }
-        return out;
-    }
-
-    [[nodiscard]] std::size_t repetitions() const {
-        std::size_t n = 0;
-        for (const auto& entry : m_runs) {
-            n = std::max(n, entry.second.size());
-        }
-        return n;
-    }
-
-private:
-    std::map<std::string, std::vector<Measurement>> m_runs;
+// One block of one side of a comparison.
+struct Block {
+    double p50_us = 0;
+    double p99_us = 0;
+    double ops_per_s = 0; // successful operations per second of the block's time
+    std::uint64_t samples = 0;
+    std::uint64_t conflicts = 0;
 };
 
-std::map<std::string, Measurement> g_results; // the medians, after the run
-std::size_t g_repetitions = 0;
+Block block_of(std::vector<double> latencies, double seconds, std::uint64_t ok, std::uint64_t conflicts) {
+    Block b;
+    b.p50_us = percentile_us(latencies, 0.50);
+    b.p99_us = percentile_us(latencies, 0.99);
+    b.ops_per_s = seconds > 0 ? static_cast<double>(ok) / seconds : 0;
+    b.samples = latencies.size();
+    b.conflicts = conflicts;
+    return b;
+}
 
-// One client, Google Benchmark's loop: `prepare` (untimed) makes the input of one operation, `op` is timed.
+using BlockRunner = std::function<Block()>;
+
+// One client, --block-ops operations: `prepare` (untimed) makes the input of one operation, `op` is
+// timed. The block's time is the sum of the operations' times, so ops/s excludes the setup.
 template <typename Prepare, typename Op>
-void single_client(benchmark::State& state, Prepare prepare, Op op) {
-    std::vector<double> latencies;
-    latencies.reserve(static_cast<std::size_t>(state.max_iterations));
-    try {
-        for (auto _ : state) {
+BlockRunner op_blocks(Prepare prepare, Op op) {
+    return [prepare, op]() mutable {
+        std::vector<double> latencies;
+        latencies.reserve(static_cast<std::size_t>(g_config.block_ops));
+        double total = 0;
+        for (int i = 0; i < g_config.block_ops; ++i) {
             auto input = prepare();
             const auto start = Clock::now();
             op(input);
             const double s = seconds_of(Clock::now() - start);
-            state.SetIterationTime(s);
             latencies.push_back(s);
+            total += s;
         }
-    } catch (const std::exception& e) {
-        state.SkipWithError(e.what());
-        return;
-    }
-    double total = 0;
-    for (double s : latencies) {
-        total += s;
-    }
-    publish(state, latencies, total, latencies.size(), 0, false);
+        const std::uint64_t n = latencies.size();
+        return block_of(std::move(latencies), total, n, 0);
+    };
+}
+
+// One client repeating `op` for --block-seconds (the under-load reads: equal time on both sides, so
+// that both see as much of the writers' commits and fsyncs).
+template <typename Op>
+BlockRunner timed_blocks(Op op) {
+    return [op]() mutable {
+        std::vector<double> latencies;
+        double total = 0;
+        const auto until = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                              std::chrono::duration<double>(g_config.block_seconds));
+        while (Clock::now() < until) {
+            const auto start = Clock::now();
+            op();
+            const double s = seconds_of(Clock::now() - start);
+            latencies.push_back(s);
+            total += s;
+        }
+        const std::uint64_t n = latencies.size();
+        return block_of(std::move(latencies), total, n, 0);
+    };
 }
 
 struct Outcome {
@@ -500,7 +454,7 @@ using Operation = std::function<Outcome()>;
 // Makes client i's operation, on client i's own thread (connections, prepared statements).
 using OperationFactory = std::function<Operation(int)>;
 
-// Runs `clients` threads for `seconds`, each repeating its operation; every operation timed.
+// Runs `clients` threads, each repeating its operation from start() to stop(); every operation timed.
 class ClientGroup {
 public:
     ClientGroup(int clients, const OperationFactory& make) : m_ready(clients), m_latencies(clients) {
@@ -591,7 +545,7 @@ private:
         }
         auto& latencies = m_latencies[index];
         auto& counts = m_counts[index];
-        latencies.reserve(100'000);
+        latencies.reserve(20'000);
         try {
             while (!m_stop.load(std::memory_order_relaxed)) {
                 const auto begin = Clock::now();
@@ -620,95 +574,171 @@ private:
     Clock::time_point m_start;
 };
 
-void sleep_for_seconds(double s) { std::this_thread::sleep_for(std::chrono::duration<double>(s)); }
-
-// `clients` threads for --duration seconds; throughput, latency and conflicts of all of them.
-void multi_client(benchmark::State& state, int clients, const OperationFactory& make) {
-    try {
-        for (auto _ : state) {
-            ClientGroup group(clients, make);
-            group.start();
-            sleep_for_seconds(g_config.duration);
-            const double wall = group.stop();
-            state.SetIterationTime(wall);
-            publish(state, group.latencies(), wall, group.ok(), group.conflicts(), true);
-        }
-    } catch (const std::exception& e) {
-        state.SkipWithError(e.what());
-    }
+// `clients` threads for --block-seconds; throughput, latency and conflicts of all of them. The threads
+// and their connections are made before the block's clock starts.
+BlockRunner client_blocks(int clients, OperationFactory make) {
+    return [clients, make] {
+        ClientGroup group(clients, make);
+        group.start();
+        sleep_for_seconds(g_config.block_seconds);
+        const double wall = group.stop();
+        return block_of(group.latencies(), wall, group.ok(), group.conflicts());
+    };
 }
 
-// One timed reader for --duration seconds while `writers` threads run their operation continuously.
-template <typename Read>
-void read_under_load(benchmark::State& state, int writers, const OperationFactory& make, Read read) {
-    try {
-        for (auto _ : state) {
-            ClientGroup background(writers, make);
-            background.start();
-            sleep_for_seconds(0.2); // let the writers get going
-            std::vector<double> latencies;
-            const auto until = Clock::now() + std::chrono::duration_cast<Clock::duration>(
-                                                  std::chrono::duration<double>(g_config.duration));
-            double total = 0;
-            while (Clock::now() < until) {
-                const auto begin = Clock::now();
-                read();
-                const double s = seconds_of(Clock::now() - begin);
-                latencies.push_back(s);
-                total += s;
+// --- comparisons ----------------------------------------------------------------------------------
+
+enum class Metric { p50, p99, ops };
+enum class Goal { none, at_most, at_least };
+
+struct Line;
+using Comparison = void (*)(benchmark::State&, const Line&);
+
+// One comparison: the benchmark `key` measures `label` against `floor_label` (none: a measure alone).
+// Labels hold no comma (they end up in CSV read by scripts/bench.sh).
+struct Line {
+    std::string key;
+    std::string label;
+    std::string floor_label;
+    Metric metric;
+    Comparison run;
+    Goal goal = Goal::none;
+    double goal_ratio = 0;
+    bool zero_conflicts = false;
+};
+
+double Block::*field_of(Metric metric) {
+    switch (metric) {
+    case Metric::p50:
+        return &Block::p50_us;
+    case Metric::p99:
+        return &Block::p99_us;
+    case Metric::ops:
+        return &Block::ops_per_s;
+    }
+    return &Block::p50_us;
+}
+
+double metric_of(const Block& b, Metric metric) { return b.*field_of(metric); }
+
+// Everything measured for one comparison, over all its rounds (and repetitions).
+struct Collected {
+    std::vector<Block> measure;
+    std::vector<Block> floor;
+    std::vector<double> ratios; // one per round
+    std::vector<double> writer_ops_per_s;
+};
+
+std::map<std::string, Collected> g_collected;
+
+double quantile(std::vector<double> v, double q) {
+    if (v.empty()) {
+        return 0;
+    }
+    std::sort(v.begin(), v.end());
+    const double pos = q * static_cast<double>(v.size() - 1);
+    const auto lo = static_cast<std::size_t>(std::floor(pos));
+    const std::size_t hi = std::min(lo + 1, v.size() - 1);
+    return v[lo] + (v[hi] - v[lo]) * (pos - static_cast<double>(lo));
+}
+
+double median(std::vector<double> v) { return quantile(std::move(v), 0.5); }
+
+double median_of(const std::vector<Block>& blocks, double Block::*field) {
+    std::vector<double> v;
+    v.reserve(blocks.size());
+    for (const Block& b : blocks) {
+        v.push_back(b.*field);
+    }
+    return median(std::move(v));
+}
+
+// --rounds rounds of one block of each side, the order swapped every round; round 0 is a warm-up.
+void compare(benchmark::State& state, const Line& line, const BlockRunner& measure, const BlockRunner& floor) {
+    Collected& c = g_collected[line.key];
+    const auto start = Clock::now();
+    for (int round = 0; round <= g_config.rounds; ++round) {
+        Block m;
+        Block f;
+        if (!floor) {
+            m = measure();
+        } else if (round % 2 == 0) {
+            m = measure();
+            f = floor();
+        } else {
+            f = floor();
+            m = measure();
+        }
+        if (round == 0) {
+            continue;
+        }
+        c.measure.push_back(m);
+        if (floor) {
+            c.floor.push_back(f);
+            const double denominator = metric_of(f, line.metric);
+            if (denominator > 0) {
+                c.ratios.push_back(metric_of(m, line.metric) / denominator);
             }
-            const double writer_wall = background.stop();
-            state.SetIterationTime(total);
-            publish(state, latencies, total, latencies.size(), 0, false,
-                    static_cast<double>(background.ok()) / writer_wall);
+        }
+    }
+    state.SetIterationTime(seconds_of(Clock::now() - start));
+    // The figures so far, over this comparison's every repetition, as the final table gives them.
+    state.counters["measure"] = median_of(c.measure, field_of(line.metric));
+    if (floor) {
+        state.counters["floor"] = median_of(c.floor, field_of(line.metric));
+        state.counters["ratio"] = median(c.ratios);
+    }
+}
+
+void trim_store(benchmark::State& state);
+
+// Runs a comparison, reports a failure as the benchmark's error, then deletes the rows it added.
+template <typename Fn>
+void guarded(benchmark::State& state, Fn fn) {
+    try {
+        for (auto _ : state) {
+            fn();
         }
     } catch (const std::exception& e) {
         state.SkipWithError(e.what());
     }
+    trim_store(state);
 }
 
-// --- the benchmarks ------------------------------------------------------------------------------
+// --- the operations -------------------------------------------------------------------------------
 
-void check_book(std::size_t events, const std::string& book) {
-    if (events != 4) {
-        throw std::runtime_error("book " + book + " returned " + std::to_string(events) + " events, expected 4");
-    }
+BlockRunner lib_query_blocks() {
+    return op_blocks(
+        [] {
+            const std::string& book = random_book();
+            return std::make_pair(book, book_filter(book));
+        },
+        [](const std::pair<std::string, Filter>& q) { check_book(g_store->query(q.second).events.size(), q.first); });
 }
 
-void lib_query_random_book() {
-    const std::string& book = random_book();
-    const auto result = g_store->query(book_filter(book));
-    check_book(result.events.size(), book);
+BlockRunner select_1_blocks(PgSession& c) {
+    return op_blocks([] { return 0; }, [&c](int) { (void)c.exec_prepared("select_1", {}); });
 }
 
-void go_query_random_book(PgSession& c) {
-    const std::string& book = random_book();
-    check_book(static_cast<std::size_t>(c.exec(go_query_sql(book)).rows()), book);
+struct AppendInput {
+    Filter filter;
+    std::vector<StorableEvent> events;
+};
+
+// A fresh book per append, as the Go library's own benchmark does: the boundary is empty, the expected maximum 0.
+AppendInput fresh_append(std::size_t events) {
+    const std::string book = new_id();
+    return AppendInput{book_filter(book), added_events(book, events)};
 }
 
-// --- floors
-void bm_floor_select_1(benchmark::State& state) {
-    PgSession c(g_config.dsn);
-    c.prepare("select_1", "SELECT 1", {});
-    single_client(
-        state, [] { return 0; }, [&c](int) { (void)c.exec_prepared("select_1", {}); });
+BlockRunner lib_append_blocks(std::size_t events) {
+    return op_blocks(
+        [events] { return fresh_append(events); },
+        [](const AppendInput& in) { g_store->append(in.filter, 0, std::span<const StorableEvent>(in.events)); });
 }
 
-void bm_floor_insert(benchmark::State& state) {
-    PgSession c(g_config.dsn);
-    prepare_plain_insert(c);
-    single_client(state, plain_insert_params,
-                  [&c](const std::vector<std::string>& params) { plain_insert(c, params); });
-}
-
-void bm_floor_insert_5(benchmark::State& state) {
-    PgSession c(g_config.dsn);
-    prepare_plain_insert_5(c);
-    single_client(state, plain_insert_5_params, [&c](const std::vector<std::string>& params) {
-        if (c.exec_prepared("plain_insert_5", params).affected() != rows_in_multi_insert) {
-            throw std::runtime_error("plain INSERT did not insert five rows");
-        }
-    });
+BlockRunner plain_insert_blocks(PgSession& c) {
+    return op_blocks(plain_insert_params, [&c](const std::vector<std::string>& params) { plain_insert(c, params); });
 }
 
 Operation plain_insert_operation(int) {
@@ -718,84 +748,6 @@ Operation plain_insert_operation(int) {
         plain_insert(*c, plain_insert_params());
         return Outcome{};
     };
-}
-
-void bm_floor_insert_clients(benchmark::State& state) { multi_client(state, g_config.clients, plain_insert_operation); }
-
-// How much two busy writers alone stretch the slowest round trips on this machine.
-void bm_floor_select_1_under_load(benchmark::State& state) {
-    PgSession c(g_config.dsn);
-    c.prepare("select_1", "SELECT 1", {});
-    read_under_load(state, 2, plain_insert_operation, [&c] { (void)c.exec_prepared("select_1", {}); });
-}
-
-// --- the Go library's SQL
-void bm_go_query(benchmark::State& state) {
-    PgSession c(g_config.dsn);
-    single_client(
-        state,
-        [] {
-            const std::string& book = random_book();
-            return std::make_pair(book, go_query_sql(book));
-        },
-        [&c](const std::pair<std::string, std::string>& q) {
-            check_book(static_cast<std::size_t>(c.exec(q.second).rows()), q.first);
-        });
-}
-
-void bm_go_append(benchmark::State& state, std::size_t events) {
-    PgSession c(g_config.dsn);
-    single_client(
-        state,
-        [events] {
-            const std::string book = new_id();
-            return go_append_sql(book, added_events(book, events));
-        },
-        [&c, events](const std::string& sql) { go_append(c, sql, events); });
-}
-
-Operation go_append_operation(int) {
-    auto c = std::make_shared<PgSession>(g_config.dsn);
-    return [c] {
-        const std::string book = new_id();
-        go_append(*c, go_append_sql(book, added_events(book, 1)), 1);
-        return Outcome{};
-    };
-}
-
-void bm_go_append_clients(benchmark::State& state) { multi_client(state, g_config.clients, go_append_operation); }
-
-void bm_go_query_under_load(benchmark::State& state) {
-    PgSession c(g_config.dsn);
-    read_under_load(state, 2, go_append_operation, [&c] { go_query_random_book(c); });
-}
-
-// --- this library
-void bm_lib_query(benchmark::State& state) {
-    single_client(
-        state,
-        [] {
-            const std::string& book = random_book();
-            return std::make_pair(book, book_filter(book));
-        },
-        [](const std::pair<std::string, Filter>& q) { check_book(g_store->query(q.second).events.size(), q.first); });
-}
-
-struct AppendInput {
-    Filter filter;
-    std::vector<StorableEvent> events;
-};
-
-// Like the Go benchmark: a fresh book per append, so the boundary is empty and the expected maximum 0.
-AppendInput fresh_append(std::size_t events) {
-    const std::string book = new_id();
-    return AppendInput{book_filter(book), added_events(book, events)};
-}
-
-void bm_lib_append(benchmark::State& state, std::size_t events) {
-    single_client(
-        state, [events] { return fresh_append(events); },
-        [](const AppendInput& in) { g_store->append(in.filter, 0, std::span<const StorableEvent>(in.events)); });
 }
 
 Operation lib_disjoint_append_operation(int) {
@@ -810,76 +762,144 @@ Operation lib_disjoint_append_operation(int) {
     };
 }
 
-void bm_lib_append_clients_disjoint(benchmark::State& state) {
-    multi_client(state, g_config.clients, lib_disjoint_append_operation);
+// --- the comparisons --------------------------------------------------------------------------------
+
+void cmp_query_vs_sql_read(benchmark::State& state, const Line& line) {
+    guarded(state, [&] {
+        UnpreparedReader reader(g_config.dsn);
+        const BlockRunner floor = op_blocks(
+            [&reader] {
+                const std::string& book = random_book();
+                return std::make_pair(book, reader.params(book));
+            },
+            [&reader](const std::pair<std::string, std::vector<devsupport::PgValue>>& q) {
+                check_book(reader.read(q.second), q.first);
+            });
+        compare(state, line, lib_query_blocks(), floor);
+    });
+}
+
+void cmp_query_vs_select_1(benchmark::State& state, const Line& line) {
+    guarded(state, [&] {
+        PgSession c(g_config.dsn);
+        c.prepare("select_1", "SELECT 1", {});
+        compare(state, line, lib_query_blocks(), select_1_blocks(c));
+    });
+}
+
+void cmp_append_1_vs_insert(benchmark::State& state, const Line& line) {
+    guarded(state, [&] {
+        PgSession c(g_config.dsn);
+        prepare_plain_insert(c);
+        compare(state, line, lib_append_blocks(1), plain_insert_blocks(c));
+    });
+}
+
+void cmp_append_5_vs_append_1(benchmark::State& state, const Line& line) {
+    guarded(state, [&] { compare(state, line, lib_append_blocks(5), lib_append_blocks(1)); });
+}
+
+void cmp_insert_5_vs_insert(benchmark::State& state, const Line& line) {
+    guarded(state, [&] {
+        PgSession c(g_config.dsn);
+        prepare_plain_insert(c);
+        prepare_plain_insert_5(c);
+        const BlockRunner five = op_blocks(plain_insert_5_params,
+                                           [&c](const std::vector<std::string>& params) { plain_insert_5(c, params); });
+        compare(state, line, five, plain_insert_blocks(c));
+    });
+}
+
+void cmp_clients_vs_insert_clients(benchmark::State& state, const Line& line) {
+    guarded(state, [&] {
+        compare(state, line, client_blocks(g_config.clients, lib_disjoint_append_operation),
+                client_blocks(g_config.clients, plain_insert_operation));
+    });
+}
+
+// The tail a reader sees while two clients append (single events, fresh books), against the tail of a
+// bare round trip under the very same writers: they run through both sides' blocks without a pause, so
+// what is left of the ratio is the read's own work and waits, not the machine's scheduling.
+void cmp_query_vs_select_1_under_writers(benchmark::State& state, const Line& line) {
+    guarded(state, [&] {
+        PgSession c(g_config.dsn);
+        c.prepare("select_1", "SELECT 1", {});
+        ClientGroup writers(2, lib_disjoint_append_operation);
+        writers.start();
+        const BlockRunner query = timed_blocks([] {
+            const std::string& book = random_book();
+            check_book(g_store->query(book_filter(book)).events.size(), book);
+        });
+        const BlockRunner select_1 = timed_blocks([&c] { (void)c.exec_prepared("select_1", {}); });
+        compare(state, line, query, select_1);
+        const double wall = writers.stop();
+        g_collected[line.key].writer_ops_per_s.push_back(static_cast<double>(writers.ok()) / wall);
+    });
 }
 
 // All clients decide on the same book: query the boundary (from the last position this client has
 // seen, as a client holding a snapshot would), then append a lending with the maximum it read. A
 // conflict is an expected outcome: the next cycle reads the newer events and tries again.
-void bm_lib_append_clients_one_boundary(benchmark::State& state) {
-    const std::string book = new_id();
-    multi_client(state, g_config.clients, [&book](int) -> Operation {
-        auto seen = std::make_shared<SequenceNumber>(0);
-        return [&book, seen] {
-            const Filter filter = book_filter(book, *seen);
-            const auto result = g_store->query(filter);
-            const std::vector<StorableEvent> events{lent_event(book)};
-            Outcome outcome;
-            try {
-                g_store->append(filter, result.max_sequence_number, std::span<const StorableEvent>(events));
-            } catch (const eventstore::ConcurrencyConflict&) {
-                outcome.conflict = true;
-            }
-            *seen = std::max(*seen, result.max_sequence_number);
-            return outcome;
+void cmp_clients_one_boundary(benchmark::State& state, const Line& line) {
+    guarded(state, [&] {
+        // A fresh book per block: the boundary a block starts from stays small, as it did when this was
+        // one run of --block-seconds, instead of growing through every round.
+        const BlockRunner block = [] {
+            const std::string book = new_id();
+            return client_blocks(g_config.clients, [&book](int) -> Operation {
+                auto seen = std::make_shared<SequenceNumber>(0);
+                return [&book, seen] {
+                    const Filter filter = book_filter(book, *seen);
+                    const auto result = g_store->query(filter);
+                    const std::vector<StorableEvent> events{lent_event(book)};
+                    Outcome outcome;
+                    try {
+                        g_store->append(filter, result.max_sequence_number, std::span<const StorableEvent>(events));
+                    } catch (const eventstore::ConcurrencyConflict&) {
+                        outcome.conflict = true;
+                    }
+                    *seen = std::max(*seen, result.max_sequence_number);
+                    return outcome;
+                };
+            })();
         };
+        compare(state, line, block, nullptr);
     });
 }
 
-void bm_lib_query_under_load(benchmark::State& state) {
-    read_under_load(state, 2, lib_disjoint_append_operation, lib_query_random_book);
-}
-
-// After every benchmark run (untimed): deletes the events it added, so that each measure sees the
-// store at its nominal size (one run adds several hundred thousand events otherwise).
-void trim_store(benchmark::State& state);
-
-// Each benchmark function, then trim_store.
-template <typename Fn>
-auto trimmed(Fn fn) {
-    return [fn](benchmark::State& state) {
-        fn(state);
-        trim_store(state);
-    };
+const std::vector<Line>& lines() {
+    static const std::vector<Line> all = [] {
+        const std::string n = std::to_string(g_config.clients);
+        return std::vector<Line>{
+            {"query_vs_sql_read", "query of a 4-event book", "hand-written SQL read (unprepared)", Metric::p50,
+             cmp_query_vs_sql_read, Goal::at_most, 0.8},
+            {"append_1_vs_insert", "append of 1 event", "plain INSERT of 1 row", Metric::p50, cmp_append_1_vs_insert,
+             Goal::at_most, 1.3},
+            {"append_5_vs_append_1", "append of 5 events", "append of 1 event", Metric::p50, cmp_append_5_vs_append_1,
+             Goal::at_most, 1.3},
+            {"append_clients_vs_insert_clients", "append with " + n + " clients (disjoint)",
+             "plain INSERT with " + n + " clients", Metric::ops, cmp_clients_vs_insert_clients, Goal::at_least, 0.5,
+             true},
+            {"query_vs_select_1_under_2_writers", "query while 2 clients append", "SELECT 1 under the same 2 writers",
+             Metric::p99, cmp_query_vs_select_1_under_writers, Goal::at_most, 2.5},
+            {"query_vs_select_1", "query of a 4-event book", "prepared SELECT 1", Metric::p50, cmp_query_vs_select_1},
+            {"insert_5_vs_insert", "plain INSERT of 5 rows", "plain INSERT of 1 row", Metric::p50,
+             cmp_insert_5_vs_insert},
+            {"query_append_clients_one_boundary", "query then append with " + n + " clients on 1 boundary", "",
+             Metric::ops, cmp_clients_one_boundary},
+        };
+    }();
+    return all;
 }
 
 void register_benchmarks() {
-    auto single = [](const char* name, auto fn) {
-        benchmark::RegisterBenchmark(name, trimmed(fn))
+    for (const Line& line : lines()) {
+        const Line* l = &line;
+        benchmark::RegisterBenchmark(line.key.c_str(), [l](benchmark::State& state) { l->run(state, *l); })
             ->UseManualTime()
-            ->MinTime(g_config.min_time)
-            ->Unit(benchmark::kMicrosecond);
-    };
-    auto timed_run = [](const char* name, auto fn) {
-        benchmark::RegisterBenchmark(name, trimmed(fn))->UseManualTime()->Iterations(1)->Unit(benchmark::kMillisecond);
-    };
-    single("floor/select_1", bm_floor_select_1);
-    single("floor/insert", bm_floor_insert);
-    single("floor/insert_5", bm_floor_insert_5);
-    timed_run("floor/select_1_while_2_writers", bm_floor_select_1_under_load);
-    timed_run("floor/insert_8_clients", bm_floor_insert_clients);
-    single("go/query_book", bm_go_query);
-    timed_run("go/query_book_while_2_writers", bm_go_query_under_load);
-    single("go/append_1", [](benchmark::State& s) { bm_go_append(s, 1); });
-    single("go/append_5", [](benchmark::State& s) { bm_go_append(s, 5); });
-    timed_run("go/append_8_clients", bm_go_append_clients);
-    single("lib/query_book", bm_lib_query);
-    timed_run("lib/query_book_while_2_writers", bm_lib_query_under_load);
-    single("lib/append_1", [](benchmark::State& s) { bm_lib_append(s, 1); });
-    single("lib/append_5", [](benchmark::State& s) { bm_lib_append(s, 5); });
-    timed_run("lib/append_8_clients_disjoint", bm_lib_append_clients_disjoint);
-    timed_run("lib/append_8_clients_one_boundary", bm_lib_append_clients_one_boundary);
+            ->Iterations(1)
+            ->Unit(benchmark::kMillisecond);
+    }
 }
 
 // --- the fixture: size, cleanup, sample --------------------------------------------------------------
@@ -893,8 +913,7 @@ struct Fixture {
 Fixture read_fixture(PgSession& c) {
     Fixture f;
     if (!c.exec("SELECT to_regclass('bench_fixture')").is_null(0, 0)) {
-        PgResult r =
-            c.exec("SELECT events, last_sequence FROM bench_fixture WHERE table_name = " + sql_quote(g_config.table));
+        PgResult r = c.exec("SELECT events, last_sequence FROM bench_fixture WHERE table_name = $1", {g_config.table});
         if (r.rows() == 1) {
             f.events = std::stoull(r.value(0, 0));
             f.last_sequence = std::stoull(r.value(0, 1));
@@ -908,12 +927,15 @@ Fixture read_fixture(PgSession& c) {
     return f;
 }
 
-// Deletes every event after the fixture's last one (this run's, or a crashed run's), then vacuums.
+// Deletes every event after the fixture's last one: this run's, or a crashed run's.
+std::uint64_t trim_events(PgSession& c, const Fixture& f) {
+    return c.exec("DELETE FROM " + quoted_table() + " WHERE sequence_number > $1", {std::to_string(f.last_sequence)})
+        .affected();
+}
+
 void restore_fixture(PgSession& c, const Fixture& f, const char* when) {
     const auto start = Clock::now();
-    const std::uint64_t deleted =
-        c.exec("DELETE FROM " + quoted_table() + " WHERE sequence_number > " + std::to_string(f.last_sequence))
-            .affected();
+    const std::uint64_t deleted = trim_events(c, f);
     if (deleted > 0) {
         (void)c.exec("VACUUM (ANALYZE) " + quoted_table());
         std::printf("eventstore_bench: %s: deleted %llu benchmark events, VACUUM ANALYZE, %.1f s\n", when,
@@ -921,7 +943,7 @@ void restore_fixture(PgSession& c, const Fixture& f, const char* when) {
     }
 }
 
-// Housekeeping between benchmarks, on the main thread's own connection.
+// Housekeeping between comparisons, on the main thread's own connection.
 std::unique_ptr<PgSession> g_admin;
 Fixture g_fixture;
 constexpr std::uint64_t vacuum_every = 100'000; // deleted events between two VACUUMs
@@ -931,10 +953,7 @@ int g_vacuums = 0;
 
 void trim_store(benchmark::State& state) {
     try {
-        const std::uint64_t deleted = g_admin
-                                          ->exec("DELETE FROM " + quoted_table() + " WHERE sequence_number > " +
-                                                 std::to_string(g_fixture.last_sequence))
-                                          .affected();
+        const std::uint64_t deleted = trim_events(*g_admin, g_fixture);
         g_trimmed += deleted;
         g_deleted_since_vacuum += deleted;
         if (g_deleted_since_vacuum >= vacuum_every) {
@@ -950,9 +969,9 @@ void trim_store(benchmark::State& state) {
 std::vector<std::string> sample_books(PgSession& c, std::size_t n) {
     // Deterministic for a given fixture: the same books every run.
     (void)c.exec("SELECT setseed(0.25)");
-    PgResult r =
-        c.exec("SELECT payload->>'BookID' FROM " + quoted_table() +
-               " WHERE event_type = 'BookCopyAddedToCirculation' ORDER BY random() LIMIT " + std::to_string(n));
+    PgResult r = c.exec("SELECT payload->>'BookID' FROM " + quoted_table() +
+                            " WHERE event_type = $1 ORDER BY random() LIMIT $2::bigint",
+                        {std::string(added_type), std::to_string(n)});
     std::vector<std::string> books;
     books.reserve(static_cast<std::size_t>(r.rows()));
     for (int i = 0; i < r.rows(); ++i) {
@@ -963,66 +982,12 @@ std::vector<std::string> sample_books(PgSession& c, std::size_t n) {
 
 // --- the comparison table -----------------------------------------------------------------------
 
-enum class Metric { p50, p99, ops };
-enum class Goal { none, at_most, at_least };
-
-struct Line {
-    const char* label;
-    const char* key;
-    Metric metric;
-    const char* floor_key; // nullptr: a floor itself
-    Metric floor_metric;
-    Goal goal = Goal::none;
-    double goal_ratio = 0;
-    bool zero_conflicts = false;
-};
-
-const std::vector<Line>& lines() {
-    static const std::vector<Line> all{
-        {"floor: prepared SELECT 1", "floor/select_1", Metric::p50, nullptr, Metric::p50},
-        {"floor: prepared INSERT, 1 client", "floor/insert", Metric::p50, nullptr, Metric::p50},
-        {"floor: prepared INSERT, 8 clients", "floor/insert_8_clients", Metric::ops, nullptr, Metric::ops},
-        {"floor: prepared INSERT, 5 rows", "floor/insert_5", Metric::p50, "floor/insert", Metric::p50},
-        {"floor: SELECT 1 while 2 writers INSERT", "floor/select_1_while_2_writers", Metric::p99, "floor/select_1",
-         Metric::p50},
-        {"Go SQL: query, 4-event book", "go/query_book", Metric::p50, "floor/select_1", Metric::p50},
-        {"Go SQL: query while 2 writers append", "go/query_book_while_2_writers", Metric::p99, "go/query_book",
-         Metric::p50},
-        {"Go SQL: CTE append, 1 event", "go/append_1", Metric::p50, "floor/insert", Metric::p50},
-        {"Go SQL: CTE append, 5 events", "go/append_5", Metric::p50, "go/append_1", Metric::p50},
-        {"Go SQL: CTE append, 8 clients disjoint", "go/append_8_clients", Metric::ops, "floor/insert_8_clients",
-         Metric::ops},
-        {"lib: query, 4-event book", "lib/query_book", Metric::p50, "floor/select_1", Metric::p50, Goal::at_most, 2.5},
-        {"lib: query while 2 writers append", "lib/query_book_while_2_writers", Metric::p99, "lib/query_book",
-         Metric::p50, Goal::at_most, 3.0},
-        {"lib: append, 1 event", "lib/append_1", Metric::p50, "floor/insert", Metric::p50, Goal::at_most, 1.6},
-        {"lib: append, 5 events", "lib/append_5", Metric::p50, "lib/append_1", Metric::p50, Goal::at_most, 1.3},
-        {"lib: append, 8 clients disjoint", "lib/append_8_clients_disjoint", Metric::ops, "floor/insert_8_clients",
-         Metric::ops, Goal::at_least, 0.5, true},
-        {"lib: query+append, 8 clients, 1 boundary", "lib/append_8_clients_one_boundary", Metric::ops,
-         "floor/insert_8_clients", Metric::ops},
-    };
-    return all;
-}
-
-double metric_of(const Measurement& m, Metric metric) {
-    switch (metric) {
-    case Metric::p50:
-        return m.p50_us;
-    case Metric::p99:
-        return m.p99_us;
-    case Metric::ops:
-        return m.ops_per_s;
-    }
-    return 0;
-}
-
 const char* metric_name(Metric metric) {
     switch (metric) {
     case Metric::p50:
-        return "p50";
+        return "p50 us";
     case Metric::p99:
-        return "p99";
+        return "p99 us";
     case Metric::ops:
         return "ops/s";
     }
@@ -1035,46 +1000,73 @@ std::string fixed(double v, int decimals) {
     return buf;
 }
 
+struct Side {
+    double p50_us = 0;
+    double p99_us = 0;
+    double ops_per_s = 0;
+    std::uint64_t samples = 0;   // all blocks
+    std::uint64_t conflicts = 0; // all blocks
+};
+
+Side side_of(const std::vector<Block>& blocks) {
+    Side s;
+    s.p50_us = median_of(blocks, &Block::p50_us);
+    s.p99_us = median_of(blocks, &Block::p99_us);
+    s.ops_per_s = median_of(blocks, &Block::ops_per_s);
+    for (const Block& b : blocks) {
+        s.samples += b.samples;
+        s.conflicts += b.conflicts;
+    }
+    return s;
+}
+
 struct Row {
     const Line* line = nullptr;
-    const Measurement* m = nullptr;
-    double floor_value = 0;
-    double ratio = 0;
-    std::string goal;    // "<= 2.5x", ">= 0.5x, 0 conflicts", ""
-    std::string verdict; // "met", "NOT MET", "-" (no goal), "n/a" (not measured)
+    Side measure;
+    Side floor;
+    bool has_floor = false;
+    std::size_t rounds = 0;
+    double ratio = 0; // median of the per-round ratios
+    double ratio_p25 = 0;
+    double ratio_p75 = 0;
+    double writer_ops_per_s = 0;
+    std::string goal;    // "<= 0.8x", ">= 0.5x with 0 conflicts", "-"
+    std::string verdict; // "met", "NOT MET", "-" (no goal), "n/a" (no ratio)
 };
 
 std::vector<Row> comparison_rows() {
     std::vector<Row> rows;
     for (const Line& line : lines()) {
-        const auto it = g_results.find(line.key);
-        if (it == g_results.end()) {
+        const auto it = g_collected.find(line.key);
+        if (it == g_collected.end() || it->second.measure.empty()) {
             continue;
         }
+        const Collected& c = it->second;
         Row row;
         row.line = &line;
-        row.m = &it->second;
-        const double value = metric_of(it->second, line.metric);
-        const Measurement* floor = nullptr;
-        if (line.floor_key != nullptr) {
-            if (const auto f = g_results.find(line.floor_key); f != g_results.end()) {
-                floor = &f->second;
-                row.floor_value = metric_of(*floor, line.floor_metric);
-                row.ratio = row.floor_value > 0 ? value / row.floor_value : 0;
-            }
+        row.measure = side_of(c.measure);
+        row.rounds = c.measure.size();
+        row.has_floor = !c.floor.empty();
+        if (row.has_floor) {
+            row.floor = side_of(c.floor);
+            row.ratio = median(c.ratios);
+            row.ratio_p25 = quantile(c.ratios, 0.25);
+            row.ratio_p75 = quantile(c.ratios, 0.75);
         }
+        row.writer_ops_per_s = median(c.writer_ops_per_s);
         if (line.goal == Goal::none) {
+            row.goal = "-";
             row.verdict = "-";
         } else {
             row.goal = std::string(line.goal == Goal::at_most ? "<= " : ">= ") + fixed(line.goal_ratio, 1) + "x";
             if (line.zero_conflicts) {
                 row.goal += " with 0 conflicts";
             }
-            if (floor == nullptr) {
+            if (c.ratios.empty()) {
                 row.verdict = "n/a";
             } else {
                 bool met = line.goal == Goal::at_most ? row.ratio <= line.goal_ratio : row.ratio >= line.goal_ratio;
-                if (line.zero_conflicts && it->second.conflicts > 0) {
+                if (line.zero_conflicts && row.measure.conflicts > 0) {
                     met = false;
                 }
                 row.verdict = met ? "met" : "NOT MET";
@@ -1085,73 +1077,64 @@ std::vector<Row> comparison_rows() {
     return rows;
 }
 
-// What a line is compared to, in a few words.
-std::string floor_description(const Line& l) {
-    static const std::map<std::string, std::string> names{
-        {"floor/select_1", "SELECT 1"},
-        {"floor/insert", "INSERT"},
-        {"floor/insert_8_clients", "INSERT, 8 clients"},
-        {"go/query_book", "Go query, idle"},
-        {"go/append_1", "Go 1-event append"},
-        {"lib/query_book", "query, idle"},
-        {"lib/append_1", "1-event append"},
-    };
-    if (l.floor_key == nullptr) {
-        return "-";
-    }
-    const auto it = names.find(l.floor_key);
-    return std::string(metric_name(l.metric)) + " / " + (it != names.end() ? it->second : l.floor_key) + " " +
-           metric_name(l.floor_metric);
-}
-
-std::string conflicts_text(const Line& l, const Measurement& m) {
-    if (std::string_view(l.key).find("clients") == std::string_view::npos) {
-        return "-";
-    }
-    std::string text = fixed(m.conflicts, 0);
-    if (m.conflicts > 0 && m.samples > 0) {
-        text += " (" + fixed(100.0 * m.conflicts / m.samples, 0) + "%)";
-    }
-    return text;
-}
+std::string with_metric(const std::string& label, Metric metric) { return label + " (" + metric_name(metric) + ")"; }
 
 void print_table(const std::vector<Row>& rows) {
-    std::printf("\nComparison: store of %llu events (table %s), one database, medians of %zu repetition(s)\n",
-                static_cast<unsigned long long>(g_config.size), g_config.table.c_str(), g_repetitions);
-    std::printf("%-41s %8s %8s %8s %11s  %-36s %7s  %-24s %s\n", "measure", "p50 us", "p99 us", "ops/s", "conflicts",
-                "ratio of", "ratio", "goal", "verdict");
+    std::printf("\nComparisons: store of %llu events (table %s); %d rounds of alternating blocks (%d operations, or "
+                "%.2f s with several clients or writers); medians over the rounds\n",
+                static_cast<unsigned long long>(g_config.size), g_config.table.c_str(), g_config.rounds,
+                g_config.block_ops, g_config.block_seconds);
+    std::printf("%-52s %9s  %-50s %9s  %7s  %-13s  %-22s %s\n", "measure", "value", "floor", "value", "ratio",
+                "middle half", "goal", "verdict");
     for (const Row& r : rows) {
         const Line& l = *r.line;
-        const std::string ratio = l.floor_key != nullptr ? fixed(r.ratio, 2) + "x" : "1";
-        std::printf("%-41s %8s %8s %8s %11s  %-36s %7s  %-24s %s\n", l.label, fixed(r.m->p50_us, 0).c_str(),
-                    fixed(r.m->p99_us, 0).c_str(), fixed(r.m->ops_per_s, 0).c_str(), conflicts_text(l, *r.m).c_str(),
-                    floor_description(l).c_str(), ratio.c_str(), r.goal.empty() ? "-" : r.goal.c_str(),
-                    r.verdict.c_str());
+        auto value = [&l](const Side& s) {
+            return l.metric == Metric::p50 ? s.p50_us : l.metric == Metric::p99 ? s.p99_us : s.ops_per_s;
+        };
+        std::printf(
+            "%-52s %9s  %-50s %9s  %7s  %-13s  %-22s %s\n", with_metric(l.label, l.metric).c_str(),
+            fixed(value(r.measure), 0).c_str(), r.has_floor ? with_metric(l.floor_label, l.metric).c_str() : "-",
+            r.has_floor ? fixed(value(r.floor), 0).c_str() : "-", r.has_floor ? (fixed(r.ratio, 2) + "x").c_str() : "-",
+            r.has_floor ? (fixed(r.ratio_p25, 2) + "-" + fixed(r.ratio_p75, 2) + "x").c_str() : "-", r.goal.c_str(),
+            r.verdict.c_str());
     }
+    std::printf("\nEach side, medians over its blocks (conflicts and samples: totals)\n");
+    std::printf("%-52s %9s %9s %9s %10s %10s\n", "", "p50 us", "p99 us", "ops/s", "samples", "conflicts");
+    auto print_side = [](const std::string& label, const Side& s) {
+        std::printf("%-52s %9s %9s %9s %10llu %10llu\n", label.c_str(), fixed(s.p50_us, 0).c_str(),
+                    fixed(s.p99_us, 0).c_str(), fixed(s.ops_per_s, 0).c_str(),
+                    static_cast<unsigned long long>(s.samples), static_cast<unsigned long long>(s.conflicts));
+    };
     for (const Row& r : rows) {
-        if (r.m->background_ops_per_s > 0) {
-            std::printf("  %s: the 2 writers appended %.0f events/s meanwhile\n", r.line->key,
-                        r.m->background_ops_per_s);
+        print_side(r.line->label, r.measure);
+        if (r.has_floor) {
+            print_side("  floor: " + r.line->floor_label, r.floor);
+        }
+        if (r.writer_ops_per_s > 0) {
+            std::printf("  the 2 writers appended %.0f events/s meanwhile\n", r.writer_ops_per_s);
         }
     }
 }
 
-// One line per measure; the label, the only field that may hold a comma, is last and quoted.
+// One line per comparison; no field holds a comma.
 void write_csv(const std::vector<Row>& rows) {
     std::ofstream out(g_config.csv);
     if (!out) {
         throw std::runtime_error("cannot write " + g_config.csv);
     }
-    out << "size,key,p50_us,p99_us,ops_per_s,samples,conflicts,writer_ops_per_s,compared,floor_key,floor_value,ratio,"
-           "goal,verdict,label\n";
+    out << "size,key,compared,rounds,ratio,ratio_p25,ratio_p75,goal,verdict,measure_p50_us,measure_p99_us,"
+           "measure_ops_per_s,measure_samples,measure_conflicts,floor_p50_us,floor_p99_us,floor_ops_per_s,"
+           "floor_samples,writer_ops_per_s,measure,floor\n";
     for (const Row& r : rows) {
         const Line& l = *r.line;
-        const bool has_floor = l.floor_key != nullptr;
-        out << g_config.size << ',' << l.key << ',' << fixed(r.m->p50_us, 1) << ',' << fixed(r.m->p99_us, 1) << ','
-            << fixed(r.m->ops_per_s, 1) << ',' << fixed(r.m->samples, 0) << ',' << fixed(r.m->conflicts, 0) << ','
-            << fixed(r.m->background_ops_per_s, 1) << ',' << metric_name(l.metric) << ','
-            << (has_floor ? l.floor_key : "") << ',' << (has_floor ? fixed(r.floor_value, 1) : "") << ','
-            << (has_floor ? fixed(r.ratio, 3) : "") << ',' << r.goal << ',' << r.verdict << ",\"" << l.label << "\"\n";
+        auto opt = [&r](double v, int decimals) { return r.has_floor ? fixed(v, decimals) : std::string(); };
+        out << g_config.size << ',' << l.key << ',' << metric_name(l.metric) << ',' << r.rounds << ','
+            << opt(r.ratio, 3) << ',' << opt(r.ratio_p25, 3) << ',' << opt(r.ratio_p75, 3) << ',' << r.goal << ','
+            << r.verdict << ',' << fixed(r.measure.p50_us, 1) << ',' << fixed(r.measure.p99_us, 1) << ','
+            << fixed(r.measure.ops_per_s, 1) << ',' << r.measure.samples << ',' << r.measure.conflicts << ','
+            << opt(r.floor.p50_us, 1) << ',' << opt(r.floor.p99_us, 1) << ',' << opt(r.floor.ops_per_s, 1) << ','
+            << (r.has_floor ? std::to_string(r.floor.samples) : "") << ',' << fixed(r.writer_ops_per_s, 1) << ','
+            << l.label << ',' << l.floor_label << '\n';
     }
 }
 
@@ -1190,13 +1173,14 @@ int main(int argc, char** argv) {
         if (g_books.empty()) {
             throw std::runtime_error("the table holds no BookCopyAddedToCirculation event: not a fixture");
         }
-        // Warm-up, untimed: every sampled book once through each read path.
+        // Warm-up, untimed: every sampled book once through both read paths, which also checks that the
+        // hand-written read returns the rows the library's query does.
         const auto warm_start = Clock::now();
         {
-            PgSession c(g_config.dsn);
+            UnpreparedReader reader(g_config.dsn);
             for (const std::string& book : g_books) {
                 check_book(g_store->query(book_filter(book)).events.size(), book);
-                check_book(static_cast<std::size_t>(c.exec(go_query_sql(book)).rows()), book);
+                check_book(reader.read(reader.params(book)), book);
             }
         }
         std::printf("eventstore_bench: %zu books sampled, warm-up %.1f s\n", g_books.size(),
@@ -1204,15 +1188,13 @@ int main(int argc, char** argv) {
         std::fflush(stdout);
 
         register_benchmarks();
-        CollectingReporter reporter; // plain console output (no colours: it goes to log files)
+        benchmark::ConsoleReporter reporter(benchmark::ConsoleReporter::OO_None); // no colours: it goes to logs
         benchmark::RunSpecifiedBenchmarks(&reporter);
         benchmark::Shutdown();
-        g_results = reporter.medians();
-        g_repetitions = reporter.repetitions();
 
         g_store.reset();
         g_pool.reset();
-        std::printf("eventstore_bench: %llu benchmark events deleted between benchmarks (%d VACUUMs)\n",
+        std::printf("eventstore_bench: %llu benchmark events deleted between comparisons (%d VACUUMs)\n",
                     static_cast<unsigned long long>(g_trimmed), g_vacuums);
         restore_fixture(admin, fixture, "after the run");
 

@@ -1,18 +1,22 @@
 #!/usr/bin/env bash
-# The comparison benchmark of docs/performance.md: floors, the Go library's SQL and this library, on
-# one durable PostgreSQL 15 cluster, against a cached fixture of the spec §7 shape.
+# The comparison benchmark of docs/performance.md: each operation of the library against its floor
+# (plain libpq), measured in alternating blocks, on one durable PostgreSQL 15 cluster, against a cached
+# fixture made by tools/generate_fixture (40% book-lending events, 4 per book; 60% noise of 50,000
+# types). Prints every measure with its floor, their ratio and the goal's verdict.
 #
 #   bash scripts/bench.sh                                   # 2.5M events (generated once, then cached)
 #   bash scripts/bench.sh --sizes 100000,1000000,2500000,10000000   # the scaling plot's sizes
-#   bash scripts/bench.sh -- --benchmark_filter='lib/.*'    # arguments after -- go to eventstore_bench
+#   bash scripts/bench.sh -- --benchmark_filter='append'    # arguments after -- go to eventstore_bench
 #   bench/compare ...                                       # the same
 #
 # Options:
 #   --sizes N[,N...]   store sizes (events) to run, in this order (default 2500000); a missing fixture
 #                      is generated first (tools/generate_fixture), a cached one is reused
+#   --build-dir DIR    build eventstore_bench and generate_fixture in DIR (RelWithDebInfo, no tests, no
+#                      examples) instead of the release preset's build/release
 #   --generate-only    make sure the fixtures exist; run no benchmark
 #   --no-deps          do not run scripts/install-deps.sh / install gnuplot
-#   --no-build         do not configure and build the release preset
+#   --no-build         do not configure and build (the binaries must be in the build directory)
 #   --no-plot          do not redraw docs/performance-scaling.png
 #
 # Environment:
@@ -21,6 +25,7 @@
 #                           results/bench-<size>.{csv,txt}, results/scaling.dat, generation.log
 #   EVENTSTORE_BENCH_PORT   the port number, i.e. the socket's name (default 5499; no TCP is opened)
 #   EVENTSTORE_PG_BINDIR    server binaries (default /usr/lib/postgresql/15/bin)
+#   EVENTSTORE_BENCH_BUILD_DIR  the same as --build-dir
 #
 # The cluster is durable (fsync on, synchronous_commit on: the floors must be realistic), with
 # shared_buffers 1GB, max_connections 100, max_locks_per_transaction 256 and the rest at defaults.
@@ -40,10 +45,11 @@ generate_only=false
 do_deps=true
 do_build=true
 do_plot=true
+build_dir=${EVENTSTORE_BENCH_BUILD_DIR:-}
 bench_args=()
 
 usage() {
-    sed -n '2,30p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,34p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
     exit 2
 }
 
@@ -51,6 +57,8 @@ while [[ $# -gt 0 ]]; do
     case "$1" in
     --sizes) sizes=${2:?--sizes needs a value}; shift 2 ;;
     --sizes=*) sizes=${1#--sizes=}; shift ;;
+    --build-dir) build_dir=${2:?--build-dir needs a value}; shift 2 ;;
+    --build-dir=*) build_dir=${1#--build-dir=}; shift ;;
     --generate-only) generate_only=true; shift ;;
     --no-deps) do_deps=false; shift ;;
     --no-build) do_build=false; shift ;;
@@ -86,15 +94,37 @@ if $do_deps; then
         "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends gnuplot-nox
     fi
 fi
-if $do_build; then
-    cmake --preset release >/dev/null
-    cmake --build --preset release --target eventstore_bench generate_fixture
+# A build directory of its own lets a run build while others build the presets on the same checkout.
+if [[ -n "$build_dir" ]]; then
+    [[ "$build_dir" == /* ]] || build_dir=$root/$build_dir
+    if $do_build; then
+        cmake -S "$root" -B "$build_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEVENTSTORE_BUILD_BENCHMARKS=ON \
+            -DEVENTSTORE_BUILD_TESTS=OFF -DEVENTSTORE_BUILD_EXAMPLES=OFF >/dev/null
+        cmake --build "$build_dir" -j2 --target eventstore_bench generate_fixture
+    fi
+else
+    build_dir=$root/build/release
+    if $do_build; then
+        cmake --preset release >/dev/null
+        cmake --build --preset release --target eventstore_bench generate_fixture
+    fi
 fi
-bench_bin=$root/build/release/bench/eventstore_bench
-generate_bin=$root/build/release/tools/generate_fixture
+bench_bin=$build_dir/bench/eventstore_bench
+generate_bin=$build_dir/tools/generate_fixture
 for b in "$bench_bin" "$generate_bin"; do
-    [[ -x "$b" ]] || { log "missing $b (build the release preset)"; exit 1; }
+    [[ -x "$b" ]] || { log "missing $b (build first, or drop --no-build)"; exit 1; }
 done
+
+# What was measured: the commit, and whether the library's sources (src/, include/) differ from it.
+library_state() {
+    local commit state="src/ and include/ as committed"
+    commit=$(git -C "$root" rev-parse --short HEAD 2>/dev/null) || { echo "not a git checkout"; return; }
+    if ! git -C "$root" diff --quiet HEAD -- src include 2>/dev/null ||
+        [[ -n "$(git -C "$root" ls-files --others --exclude-standard -- src include 2>/dev/null)" ]]; then
+        state="with uncommitted changes under src/ or include/"
+    fi
+    echo "commit $commit, $state"
+}
 
 # --- the persistent cluster ------------------------------------------------------------------------
 mkdir -p "$bench_dir/results"
@@ -212,28 +242,58 @@ EOF
     log "$line"
 }
 
+ran_sizes=()
 for size in "${size_list[@]}"; do
     ensure_fixture "$size"
     $generate_only && continue
     db=fixture_$size
     log "$db: running eventstore_bench"
-    "$bench_bin" --dsn "$(dsn_of "$db")" --table events --size "$size" \
-        --csv "$bench_dir/results/bench-$size.csv" "${bench_args[@]}" | tee "$bench_dir/results/bench-$size.txt"
+    {
+        # The load average before and after: other work on the machine changes what a run measures.
+        echo "bench: library $(library_state), $bench_bin"
+        echo "bench: before the run: $(uptime)"
+        "$bench_bin" --dsn "$(dsn_of "$db")" --table events --size "$size" \
+            --csv "$bench_dir/results/bench-$size.csv" "${bench_args[@]}"
+        echo "bench: after the run: $(uptime)"
+    } | tee "$bench_dir/results/bench-$size.txt"
+    ran_sizes+=("$size")
 done
 
 stop_cluster
+
+# --- every measure with its floor, ratio and verdict ---------------------------------------------------
+for size in "${ran_sizes[@]}"; do
+    csv=$bench_dir/results/bench-$size.csv
+    [[ -f "$csv" ]] || continue
+    echo
+    echo "Goals at $size events (ratio: median of the per-round ratios of alternating blocks)"
+    awk -F, 'NR > 1 {
+        unit = $3
+        if ($5 == "") {
+            v = (unit == "ops/s") ? $12 : (unit == "p99 us") ? $11 : $10
+            printf "  %-58s %9.0f %-6s  (no floor)\n", $20 " (" unit ")", v, unit
+            next
+        }
+        mv = (unit == "ops/s") ? $12 : (unit == "p99 us") ? $11 : $10
+        fv = (unit == "ops/s") ? $17 : (unit == "p99 us") ? $16 : $15
+        printf "  %-58s %9.0f against %-44s %9.0f = %6.2fx  goal %-22s %s\n", $20 " (" unit ")", mv,
+            $21, fv, $5, $8, $9
+    }' "$csv"
+done
 
 # --- the scaling plot: p50 of query and single append against store size ---------------------------
 if ! $generate_only && $do_plot; then
     dat=$bench_dir/results/scaling.dat
     {
-        echo "# size lib_query_p50_us lib_append_p50_us go_query_p50_us go_append_p50_us select1_p50_us insert_p50_us"
+        echo "# size lib_query_p50_us lib_append_p50_us sql_read_p50_us insert_p50_us select1_p50_us"
         for csv in "$bench_dir"/results/bench-*.csv; do
             [[ -f "$csv" ]] || continue
-            awk -F, 'NR > 1 { v[$2] = $3; size = $1 }
-                END { if (size > 0 && ("lib/query_book" in v) && ("lib/append_1" in v))
-                      print size, v["lib/query_book"], v["lib/append_1"], v["go/query_book"], v["go/append_1"],
-                            v["floor/select_1"], v["floor/insert"] }' "$csv"
+            # Only the CSVs of this benchmark's layout (an older one has no "compared" column).
+            awk -F, 'NR == 1 && $3 != "compared" { exit }
+                NR > 1 { m[$2] = $10; f[$2] = $15; size = $1 }
+                END { if (size > 0 && ("query_vs_sql_read" in m) && ("append_1_vs_insert" in m))
+                      print size, m["query_vs_sql_read"], m["append_1_vs_insert"], f["query_vs_sql_read"],
+                            f["append_1_vs_insert"], (("query_vs_select_1" in f) ? f["query_vs_select_1"] : "NaN") }' "$csv"
         done | sort -n
     } >"$dat"
     if [[ $(grep -vc '^#' "$dat") -ge 1 ]] && command -v gnuplot >/dev/null; then
@@ -252,11 +312,10 @@ set xrange [50000:20000000]
 set yrange [*:*]
 set format y "%.0f"
 plot "$dat" using 1:3 with linespoints lw 2 pt 7 title "append, 1 event (this library)", \
-     "$dat" using 1:5 with linespoints lw 1 pt 6 dt 2 title "append, 1 event (Go CTE replayed)", \
-     "$dat" using 1:7 with linespoints lw 1 pt 4 dt 3 title "floor: plain INSERT", \
+     "$dat" using 1:5 with linespoints lw 1 pt 4 dt 3 title "floor: plain INSERT", \
      "$dat" using 1:2 with linespoints lw 2 pt 5 title "query, 4-event book (this library)", \
-     "$dat" using 1:4 with linespoints lw 1 pt 8 dt 2 title "query, 4-event book (Go SQL replayed)", \
-     "$dat" using 1:6 with linespoints lw 1 pt 12 dt 3 title "floor: prepared SELECT 1"
+     "$dat" using 1:4 with linespoints lw 1 pt 8 dt 2 title "floor: hand-written SQL read, unprepared", \
+     "$dat" using 1:6 with linespoints lw 1 pt 12 dt 3 title "prepared SELECT 1"
 EOF
     fi
 fi
