@@ -12,14 +12,6 @@ namespace eventstore::postgres {
 
 namespace {
 
-// An empty snapshot table name is not the Go library's empty_events_table_name: it has no sentinel.
-std::string_view checked_snapshot_table(const std::string& name) {
-    if (name.empty()) {
-        throw Error(Errc::invalid_table_name, "the snapshot table name is empty");
-    }
-    return name;
-}
-
 // A pool as the engine sees it: a source of sessions, kept alive by the store.
 std::shared_ptr<detail::SessionSource> sessions_of(std::shared_ptr<ConnectionPool> pool) {
     if (!pool) {
@@ -34,7 +26,7 @@ std::shared_ptr<detail::SessionSource> sessions_of(std::shared_ptr<ConnectionPoo
 EventStore::Impl::Impl(std::shared_ptr<detail::SessionSource> primary, std::shared_ptr<detail::SessionSource> replica,
                        const StoreOptions& options)
     : m_primary(std::move(primary)), m_replica(std::move(replica)), m_instruments(options),
-      m_schema(options.table_name, checked_snapshot_table(options.snapshot_table_name)) {}
+      m_schema(options.table_name, options.snapshot_table_name) {}
 
 void EventStore::Impl::import_events(const Context& ctx, std::span<const StorableEvent> events) {
     if (events.empty()) {

@@ -16,8 +16,24 @@ constexpr std::int64_t migrate_lock_key = 0x6576656e7473746fLL; // "eventsto"
 
 } // namespace
 
-Schema::Schema(std::string_view events_table, std::string_view snapshots_table)
-    : m_events(parse_table_name(events_table)), m_snapshots(parse_table_name(snapshots_table)) {
+Schema::Schema(std::string_view events_table, std::optional<std::string_view> snapshots_table)
+    : m_events(parse_table_name(events_table)) {
+    if (!snapshots_table) {
+        m_snapshots = default_snapshot_table(m_events);
+    } else if (snapshots_table->empty()) {
+        // Not the Go library's empty_events_table_name: the Go library has no snapshot table name.
+        throw Error(Errc::invalid_table_name, "the snapshot table name is empty");
+    } else {
+        m_snapshots = parse_table_name(*snapshots_table);
+    }
+    // One table for both would pass the factory and then fail in migrate() with a confusing column
+    // error (or, migrated by hand, mix snapshot rows into the event log).
+    if (same_table_possible(m_events, m_snapshots)) {
+        throw Error(Errc::invalid_table_name,
+                    "the events table " + m_events.quoted + " and the snapshot table " + m_snapshots.quoted +
+                        " may be the same table (an unqualified name is resolved through search_path): give the "
+                        "snapshot table another name, or qualify both with different schemas");
+    }
     m_select_events = "SELECT e.sequence_number, e.occurred_at, e.event_type, e.payload, e.metadata FROM " +
                       m_events.quoted + " e WHERE ";
     m_insert_events = "INSERT INTO " + m_events.quoted +
@@ -77,6 +93,19 @@ Snapshot Schema::snapshot(const Row& row) {
     s.data_json = row[3].as_jsonb();
     s.created_at = row[4].as_timestamptz();
     return s;
+}
+
+TableName Schema::default_snapshot_table(const TableName& events) {
+    TableName t;
+    t.schema = events.schema;
+    t.table = events.table == "events" ? std::string("snapshots") : fitted_identifier(events.table + "_snapshots");
+    t.quoted =
+        t.schema.empty() ? quote_identifier(t.table) : quote_identifier(t.schema) + "." + quote_identifier(t.table);
+    return t;
+}
+
+bool Schema::same_table_possible(const TableName& a, const TableName& b) noexcept {
+    return a.table == b.table && (a.schema == b.schema || a.schema.empty() || b.schema.empty());
 }
 
 std::string Schema::index_name(const TableName& table, std::string_view suffix) {

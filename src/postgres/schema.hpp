@@ -5,6 +5,7 @@
 // statement migrate() runs, and how rows of each table decode. The layout is the Go library's, so
 // that both libraries can share a database.
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -20,8 +21,19 @@ namespace eventstore::postgres::detail {
 
 class Schema {
 public:
-    // Throws Error(empty_events_table_name, invalid_table_name) for names it cannot use.
-    Schema(std::string_view events_table, std::string_view snapshots_table);
+    // No snapshot table: default_snapshot_table(events). Throws Error(empty_events_table_name,
+    // invalid_table_name) for names it cannot use, and invalid_table_name for two names that may be
+    // one table (same_table_possible).
+    Schema(std::string_view events_table, std::optional<std::string_view> snapshots_table);
+
+    // The snapshot table of an events table that was given none: "snapshots" beside a table named
+    // "events" (the Go library's pair, so that both libraries share snapshots), "<table>_snapshots"
+    // in the same schema otherwise (fitted to 63 bytes), so that stores on different events tables
+    // never share snapshots by default.
+    [[nodiscard]] static TableName default_snapshot_table(const TableName& events);
+    // Whether two names may resolve to one table, as far as the names alone tell: the same table part,
+    // and the same schema or at least one unqualified (search_path decides which schema that is).
+    [[nodiscard]] static bool same_table_possible(const TableName& a, const TableName& b) noexcept;
 
     [[nodiscard]] const TableName& events() const noexcept { return m_events; }
     [[nodiscard]] const TableName& snapshots() const noexcept { return m_snapshots; }

@@ -63,7 +63,10 @@ TableName parse_table_name(std::string_view name) {
 }
 
 std::string derived_name(const TableName& table, std::string_view suffix) {
-    std::string name = "idx_" + table.table + std::string(suffix);
+    return fitted_identifier("idx_" + table.table + std::string(suffix));
+}
+
+std::string fitted_identifier(std::string name) {
     if (name.size() <= max_identifier_bytes) {
         return name;
     }

@@ -23,8 +23,12 @@ struct TableName {
 // `name` in double quotes, inner quotes doubled.
 [[nodiscard]] std::string quote_identifier(std::string_view name);
 
-// "idx_" + table + suffix (an index's name), cut to 63 bytes at a UTF-8 boundary and made unique by
-// a hash of the whole name when too long.
+// `name` if it fits in 63 bytes; otherwise cut at a UTF-8 boundary and made unique by a hash of the
+// whole name, 63 bytes in all. For names the engine derives from the caller's, which PostgreSQL would
+// otherwise truncate (and two long ones would then collide).
+[[nodiscard]] std::string fitted_identifier(std::string name);
+
+// "idx_" + table + suffix (an index's name), fitted to 63 bytes (fitted_identifier).
 [[nodiscard]] std::string derived_name(const TableName& table, std::string_view suffix);
 
 } // namespace eventstore::postgres::detail

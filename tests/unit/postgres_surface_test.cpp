@@ -1,6 +1,7 @@
 // The engine's public surface, checked at compile time: what a user can and cannot build.
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <type_traits>
 
@@ -25,10 +26,12 @@ static_assert(!std::is_default_constructible_v<ConnectionPool>);
 static_assert(!std::is_copy_constructible_v<ConnectionPool>);
 static_assert(!std::is_constructible_v<ConnectionPool, std::string, PoolOptions>);
 
+// The snapshot table is unset by default: the store derives it from the events table ("snapshots"
+// beside "events", the Go library's pair).
 TEST(PublicSurface, StoreOptionsDefaultToTheGoLibrarysTables) {
     const StoreOptions options;
     EXPECT_EQ(options.table_name, "events");
-    EXPECT_EQ(options.snapshot_table_name, "snapshots");
+    EXPECT_FALSE(options.snapshot_table_name.has_value());
     EXPECT_EQ(options.logger, nullptr);
     EXPECT_EQ(options.metrics, nullptr);
 }
@@ -38,7 +41,10 @@ TEST(PublicSurface, OptionsSetTheFieldsOfStoreOptions) {
     eventstore::postgres::with_table_name("app.events").apply(options);
     eventstore::postgres::with_snapshot_table_name("app.snaps").apply(options);
     EXPECT_EQ(options.table_name, "app.events");
-    EXPECT_EQ(options.snapshot_table_name, "app.snaps");
+    EXPECT_EQ(options.snapshot_table_name, std::optional<std::string>("app.snaps"));
+    // Set to the empty name: refused by the factory, not taken for "unset".
+    eventstore::postgres::with_snapshot_table_name("").apply(options);
+    EXPECT_EQ(options.snapshot_table_name, std::optional<std::string>(""));
 }
 
 TEST(PublicSurface, ANullPoolIsTheGoLibrarysNilConnection) {

@@ -76,6 +76,8 @@ public:
     // to 10 s more, even after a cancel, to tidy the index before it throws (docs/design/bulk-import.md).
     void import_events(const Context& ctx, std::span<const StorableEvent> events);
 
+    // The tables the store uses, as quoted SQL names ("\"events\"", "\"app\".\"events\""); the
+    // snapshot table is the default one (StoreOptions::snapshot_table_name) when none was given.
     [[nodiscard]] const std::string& table_name() const noexcept;
     [[nodiscard]] const std::string& snapshot_table_name() const noexcept;
 

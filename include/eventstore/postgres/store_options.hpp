@@ -3,6 +3,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -23,9 +24,13 @@ struct StoreOptions {
     // Empty: Errc::empty_events_table_name; a part that is empty, longer than 63 bytes or not UTF-8
     // text without NUL bytes: Errc::invalid_table_name (thrown by the factory).
     std::string table_name = "events";
-    // Snapshot table (the Go library hard-codes "snapshots"); the same rules, and empty is
-    // Errc::invalid_table_name.
-    std::string snapshot_table_name = "snapshots";
+    // Snapshot table; the same rules, and empty is Errc::invalid_table_name, as is a name that may be
+    // the events table's (the same table part, in the same schema or with either unqualified).
+    // Unset, it follows the events table, so that stores on different events tables never share
+    // snapshots: "snapshots" beside a table named "events" (the Go library's pair, shared with it),
+    // "<table>_snapshots" in the events table's schema otherwise (a derived name over 63 bytes is
+    // cut and ends in a hash of the whole). EventStore::snapshot_table_name() tells which it is.
+    std::optional<std::string> snapshot_table_name;
     // Hooks, each optional (docs/observability.md).
     std::shared_ptr<Logger> logger;
     std::shared_ptr<ContextualLogger> contextual_logger;
