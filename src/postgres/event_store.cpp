@@ -12,6 +12,8 @@ namespace eventstore::postgres {
 
 namespace {
 
+constexpr std::string_view insufficient_privilege = "42501";
+
 // A pool as the engine sees it: a source of sessions, kept alive by the store.
 std::shared_ptr<detail::SessionSource> sessions_of(std::shared_ptr<ConnectionPool> pool) {
     if (!pool) {
@@ -39,12 +41,38 @@ void EventStore::Impl::import_events(const Context& ctx, std::span<const Storabl
     });
 }
 
+// The common case is a schema that is already current, migrated by a role that may read the catalog
+// but not create anything (the application's, under least privilege): one catalog query, no DDL, no
+// lock. Only when something is missing does it run the DDL, under the advisory lock.
 void EventStore::Impl::migrate(const Context& ctx) {
-    const std::vector<detail::Statement> statements = m_schema.migration();
+    const std::vector<detail::Statement> check{m_schema.migration_check()};
     try {
-        m_primary->acquire(ctx)->run(ctx, statements);
+        const detail::SessionLease session = m_primary->acquire(ctx);
+        const auto look = [&] { return detail::Schema::found(session->run(ctx, check).back()[0]); };
+        const detail::MigrationFound found = look();
+        if (found.everything) {
+            return;
+        }
+        try {
+            session->run(ctx, m_schema.migration(found));
+        } catch (const detail::DatabaseFailure& failure) {
+            // A role that may not create the objects waits for the lock like any other migrator; if
+            // the one ahead of it (the owner) created everything meanwhile, nothing is left to do and
+            // its refused DDL does not matter.
+            if (failure.kind() != detail::FailureKind::statement || session->broken() || !look().everything) {
+                throw;
+            }
+        }
     } catch (const detail::DatabaseFailure& failure) {
-        throw failure.to_error(Errc::migration_failed);
+        if (failure.sqlstate() != insufficient_privilege) {
+            throw failure.to_error(Errc::migration_failed);
+        }
+        throw Error(Errc::migration_failed, failure.cause(),
+                    std::string(failure.what()) + " (tables or indexes of " + m_schema.events().quoted + " and " +
+                        m_schema.snapshots().quoted +
+                        " are missing and this role may not create them: run migrate() once as the role that "
+                        "owns the schema)",
+                    failure.sqlstate());
     }
 }
 

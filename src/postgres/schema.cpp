@@ -113,33 +113,65 @@ std::string Schema::index_name(const TableName& table, std::string_view suffix) 
                                                                  : derived_name(table, suffix);
 }
 
-std::vector<Statement> Schema::migration() const {
+std::vector<Schema::Index> Schema::indexes() const {
+    return {
+        {&m_events, "_event_type", "(event_type)"},
+        {&m_events, "_occurred_at", "(occurred_at)"},
+        // fastupdate = off: new entries go straight into the tree instead of a pending list that every
+        // read scans until VACUUM merges it, so read latency does not depend on VACUUM's timing.
+        {&m_events, "_payload_gin", "USING gin (payload jsonb_path_ops) WITH (fastupdate = off)"},
+        {&m_snapshots, "_sequence", "(sequence_number DESC)"},
+        {&m_snapshots, "_created_at", "(created_at DESC)"},
+    };
+}
+
+Statement Schema::migration_check() const {
+    // Every table has indexes, so (table, index) pairs cover the tables too. to_regclass resolves a
+    // table the way the store's statements will (search_path for an unqualified name) and needs no
+    // privilege on it; CREATE INDEX puts an index in its table's schema, so that is where to look.
+    std::vector<std::string> tables;
+    std::vector<std::string> names;
+    for (const Index& index : indexes()) {
+        tables.push_back(index.table->quoted);
+        names.push_back(index_name(*index.table, index.suffix));
+    }
+    return Statement::per_call(
+        "SELECT coalesce(bool_and(EXISTS (SELECT FROM pg_class t JOIN pg_class i ON i.relnamespace = t.relnamespace "
+        "WHERE t.oid = to_regclass(w.table_name) AND i.relname = w.index_name)), false), "
+        "$3 = '' OR EXISTS (SELECT FROM pg_namespace WHERE nspname = $3), "
+        "$4 = '' OR EXISTS (SELECT FROM pg_namespace WHERE nspname = $4) "
+        "FROM unnest($1::text[], $2::text[]) AS w(table_name, index_name)",
+        {text_array_param(tables, oid::text_array), text_array_param(names, oid::text_array),
+         text_param(m_events.schema), text_param(m_snapshots.schema)});
+}
+
+MigrationFound Schema::found(const Row& row) {
+    return MigrationFound{row[0].as_bool(), row[1].as_bool(), row[2].as_bool()};
+}
+
+std::vector<Statement> Schema::migration(const MigrationFound& found) const {
     std::vector<Statement> statements;
     statements.push_back(Statement::per_call("SELECT pg_advisory_xact_lock($1)", {int8_param(migrate_lock_key)}));
     auto ddl = [&statements](std::string sql) { statements.push_back(Statement::per_call(std::move(sql))); };
-    for (const TableName* table : {&m_events, &m_snapshots}) {
-        if (!table->schema.empty()) {
-            ddl("CREATE SCHEMA IF NOT EXISTS " + quote_identifier(table->schema));
-        }
+    const bool create_events_schema = !m_events.schema.empty() && !found.events_schema;
+    if (create_events_schema) {
+        ddl("CREATE SCHEMA IF NOT EXISTS " + quote_identifier(m_events.schema));
     }
-    auto index = [&ddl](const TableName& table, std::string_view suffix, std::string_view definition) {
-        ddl("CREATE INDEX IF NOT EXISTS " + quote_identifier(index_name(table, suffix)) + " ON " + table.quoted + " " +
-            std::string(definition));
-    };
+    if (!m_snapshots.schema.empty() && !found.snapshots_schema &&
+        !(create_events_schema && m_snapshots.schema == m_events.schema)) {
+        ddl("CREATE SCHEMA IF NOT EXISTS " + quote_identifier(m_snapshots.schema));
+    }
     ddl("CREATE TABLE IF NOT EXISTS " + m_events.quoted +
         " (sequence_number BIGSERIAL PRIMARY KEY, occurred_at TIMESTAMPTZ NOT NULL, event_type TEXT NOT NULL, "
         "payload JSONB NOT NULL, metadata JSONB DEFAULT '{}')");
-    index(m_events, "_event_type", "(event_type)");
-    index(m_events, "_occurred_at", "(occurred_at)");
-    // fastupdate = off: new entries go straight into the tree instead of a pending list that every
-    // read scans until VACUUM merges it, so read latency does not depend on VACUUM's timing.
-    index(m_events, "_payload_gin", "USING gin (payload jsonb_path_ops) WITH (fastupdate = off)");
     ddl("CREATE TABLE IF NOT EXISTS " + m_snapshots.quoted +
         " (projection_type TEXT NOT NULL, filter_hash TEXT NOT NULL, sequence_number BIGINT NOT NULL, "
         "snapshot_data JSONB NOT NULL, created_at TIMESTAMPTZ NOT NULL DEFAULT NOW(), "
         "PRIMARY KEY (projection_type, filter_hash))");
-    index(m_snapshots, "_sequence", "(sequence_number DESC)");
-    index(m_snapshots, "_created_at", "(created_at DESC)");
+    for (const Index& index : indexes()) {
+        ddl("CREATE INDEX IF NOT EXISTS " + quote_identifier(index_name(*index.table, index.suffix)) + " ON " +
+            index.table->quoted + " " + std::string(index.definition));
+    }
     return statements;
 }
 

@@ -19,6 +19,16 @@
 
 namespace eventstore::postgres::detail {
 
+// What exists of what Schema::migration() creates, as Schema::migration_check() finds it.
+struct MigrationFound {
+    // Every table and index, each where the store's statements will find it (an unqualified table
+    // through search_path, its indexes beside it).
+    bool everything = false;
+    // The schema of each table name: true for an unqualified one.
+    bool events_schema = false;
+    bool snapshots_schema = false;
+};
+
 class Schema {
 public:
     // No snapshot table: default_snapshot_table(events). Throws Error(empty_events_table_name,
@@ -58,14 +68,27 @@ public:
     // A row of load_snapshot()'s columns.
     [[nodiscard]] static Snapshot snapshot(const Row& row);
 
-    // Every statement migrate() runs, in order, the first one serialising concurrent migrations.
-    [[nodiscard]] std::vector<Statement> migration() const;
+    // One row for found(). Catalog reads only: any role may run it, whatever it may create.
+    [[nodiscard]] Statement migration_check() const;
+    [[nodiscard]] static MigrationFound found(const Row& row);
+    // The statements migrate() runs when not everything was found, in order, the first one serialising
+    // concurrent migrations. Needs the privileges to create what is missing (the schema's owner); a
+    // schema that exists is not created again, which would need CREATE on the database.
+    [[nodiscard]] std::vector<Statement> migration(const MigrationFound& found = {}) const;
 
     // The name of one of the store's indexes: the Go library's for the default table names
     // ("idx_events_event_type"), a derived one (table_name.hpp) otherwise.
     [[nodiscard]] static std::string index_name(const TableName& table, std::string_view suffix);
 
 private:
+    // One index migration() creates: its table, its name's suffix, and what follows "ON <table> ".
+    struct Index {
+        const TableName* table;
+        std::string_view suffix;
+        std::string_view definition;
+    };
+    [[nodiscard]] std::vector<Index> indexes() const;
+
     TableName m_events;
     TableName m_snapshots;
     std::string m_select_events;

@@ -1,9 +1,11 @@
-// The store's tables without a database: the default snapshot table, and the pairs of names refused
-// as possibly one table. On a real server: integration/factory_test.cpp, snapshot_tables_test.cpp.
+// The store's tables without a database: the default snapshot table, the pairs of names refused as
+// possibly one table, and what migrate() sends for what it found. What the statements do on a real
+// server: integration/migrate_test.cpp, least_privilege_test.cpp, snapshot_tables_test.cpp.
 
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -26,6 +28,22 @@ std::optional<Error> error_of(const std::function<void()>& action) {
         return e;
     }
     return std::nullopt;
+}
+
+std::vector<std::string> texts(const std::vector<Statement>& statements) {
+    std::vector<std::string> out;
+    for (const Statement& s : statements) {
+        out.push_back(s.sql);
+    }
+    return out;
+}
+
+std::size_t count_starting_with(const std::vector<std::string>& texts, std::string_view prefix) {
+    std::size_t n = 0;
+    for (const std::string& t : texts) {
+        n += t.rfind(prefix, 0) == 0 ? 1 : 0;
+    }
+    return n;
 }
 
 TEST(DefaultSnapshotTable, IsTheGoLibrarysBesideEventsAndATableOfItsOwnOtherwise) {
@@ -77,6 +95,44 @@ TEST(SnapshotTableName, NamesThatMayBeTheEventsTableAreRefused) {
     EXPECT_FALSE(Schema::same_table_possible(parse_table_name("a.x"), parse_table_name("b.x")));
     EXPECT_FALSE(Schema::same_table_possible(parse_table_name("x"), parse_table_name("X")));
     EXPECT_FALSE(Schema::same_table_possible(parse_table_name("s.x"), parse_table_name("s.y")));
+}
+
+TEST(MigrationCheck, SendsEveryNameAsAParameter) {
+    const Schema schema("app.ev\"il", "other.sn");
+    const Statement check = schema.migration_check();
+    EXPECT_EQ(check.sql.find("ev\"il"), std::string::npos) << check.sql;
+    EXPECT_EQ(check.sql.find("\"app\""), std::string::npos) << check.sql;
+    EXPECT_EQ(check.sql.find("other"), std::string::npos) << check.sql;
+    ASSERT_EQ(check.params.size(), 4U);
+    EXPECT_EQ(check.params[0].type, oid::text_array);
+    EXPECT_EQ(check.params[1].type, oid::text_array);
+    // The tables' quoted names (to_regclass parses them as SQL names) and the schemas' plain ones.
+    EXPECT_NE(check.params[0].value.find("app"), std::string::npos);
+    EXPECT_EQ(check.params[2].value, "app");
+    EXPECT_EQ(check.params[3].value, "other");
+    EXPECT_EQ(Schema("ev", std::nullopt).migration_check().params[2].value, "");
+}
+
+TEST(Migration, CreatesOnlySchemasThatWereNotFound) {
+    const Schema schema("app.ev", "other.sn");
+    const auto all = texts(schema.migration());
+    EXPECT_EQ(count_starting_with(all, "CREATE SCHEMA IF NOT EXISTS \"app\""), 1U);
+    EXPECT_EQ(count_starting_with(all, "CREATE SCHEMA IF NOT EXISTS \"other\""), 1U);
+
+    // A role that owns its schema but may not create schemas in the database can still migrate.
+    const auto existing = texts(schema.migration(MigrationFound{false, true, true}));
+    EXPECT_EQ(count_starting_with(existing, "CREATE SCHEMA"), 0U);
+    EXPECT_EQ(count_starting_with(existing, "CREATE TABLE IF NOT EXISTS"), 2U);
+    EXPECT_EQ(count_starting_with(existing, "CREATE INDEX IF NOT EXISTS"), 5U);
+    EXPECT_EQ(existing.front(), "SELECT pg_advisory_xact_lock($1)");
+
+    const auto one = texts(schema.migration(MigrationFound{false, true, false}));
+    EXPECT_EQ(count_starting_with(one, "CREATE SCHEMA"), 1U);
+    EXPECT_EQ(count_starting_with(one, "CREATE SCHEMA IF NOT EXISTS \"other\""), 1U);
+
+    // One schema for both tables is created once; an unqualified name creates none.
+    EXPECT_EQ(count_starting_with(texts(Schema("app.ev", "app.sn").migration()), "CREATE SCHEMA"), 1U);
+    EXPECT_EQ(count_starting_with(texts(Schema("ev", "sn").migration()), "CREATE SCHEMA"), 0U);
 }
 
 } // namespace

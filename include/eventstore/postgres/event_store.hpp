@@ -60,9 +60,12 @@ public:
     SequenceNumber query_stream(const Context& ctx, const Filter& filter,
                                 const std::function<void(StorableEvent&&)>& on_event);
 
-    // Creates every table, index and function the store needs. Idempotent; safe when several processes
-    // run it at once (they take turns on an advisory lock). Throws Error(Errc::migration_failed), with
-    // the cause (database_connection_failed, canceled, ...) and the SQLSTATE.
+    // Creates every table and index the store needs. When they all exist already it only reads the
+    // catalog, so any role that may use the tables may call it at startup; creating them needs a role
+    // that may (the schema's owner: docs/operations.md lists the grants of each role). Idempotent;
+    // safe when several processes run it at once (they take turns on an advisory lock). Throws
+    // Error(Errc::migration_failed), with the cause (database_connection_failed, canceled, ...) and
+    // the SQLSTATE: 42501 when something is missing and this role may not create it.
     void migrate(const Context& ctx = {});
 
     // Appends the events unconditionally and atomically, in order: for migrations from other stores,
