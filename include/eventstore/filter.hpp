@@ -100,7 +100,8 @@ struct FilterDraft {
     void add_event_types(std::span<const std::string> types);
     void add_predicates(std::span<const FilterPredicate> predicates, bool all_must_match);
     void start_next_item();
-    [[nodiscard]] Filter finalize() const;
+    [[nodiscard]] Filter finalize() const&; // copies the items
+    [[nodiscard]] Filter finalize() &&;     // moves them
 };
 
 template <typename... T>
@@ -135,6 +136,18 @@ protected:
 // argument; the span overloads take lists built at run time. Empty event types, and predicates with
 // an empty key or value, are dropped; each call's types are sorted and de-duplicated, its predicates
 // sorted by key (equal keys keep their order) with adjacent duplicates removed.
+//
+// Every step has two overloads, so that building n items costs O(n) rather than O(n^2). Called on a
+// temporary (the next link of a chain, or std::move(builder)), a step hands the items built so far on
+// to the next state without copying them. Called on a builder kept in a variable, it copies them and
+// leaves that builder as it was, to be reused. So a builder extended in a loop is moved, and a builder
+// moved from is left without items:
+//
+//     auto builder = build_event_filter().matching().any_event_type_of(types.front());
+//     for (std::size_t i = 1; i < types.size(); ++i) {
+//         builder = std::move(builder).or_matching().any_event_type_of(types[i]);
+//     }
+//     Filter filter = std::move(builder).finalize();
 class CompletedFilterItemBuilderWithOccurredFromToUntil;
 class CompletedFilterItemBuilderWithOccurredFrom;
 class CompletedFilterItemBuilderWithOccurredUntil;
@@ -147,52 +160,66 @@ class EmptyFilterItemBuilder;
 class CompletedFilterItemBuilderWithSequenceNumber : detail::BuilderBase {
 public:
     explicit CompletedFilterItemBuilderWithSequenceNumber(detail::FilterDraft draft) : BuilderBase(std::move(draft)) {}
-    [[nodiscard]] Filter finalize() const { return m_draft.finalize(); }
+    [[nodiscard]] Filter finalize() const& { return m_draft.finalize(); }
+    [[nodiscard]] Filter finalize() && { return std::move(m_draft).finalize(); }
 };
 
 class CompletedFilterItemBuilderWithOccurredUntil : detail::BuilderBase {
 public:
     explicit CompletedFilterItemBuilderWithOccurredUntil(detail::FilterDraft draft) : BuilderBase(std::move(draft)) {}
-    [[nodiscard]] Filter finalize() const { return m_draft.finalize(); }
+    [[nodiscard]] Filter finalize() const& { return m_draft.finalize(); }
+    [[nodiscard]] Filter finalize() && { return std::move(m_draft).finalize(); }
 };
 
 class CompletedFilterItemBuilderWithOccurredFromToUntil : detail::BuilderBase {
 public:
     explicit CompletedFilterItemBuilderWithOccurredFromToUntil(detail::FilterDraft draft)
         : BuilderBase(std::move(draft)) {}
-    [[nodiscard]] Filter finalize() const { return m_draft.finalize(); }
+    [[nodiscard]] Filter finalize() const& { return m_draft.finalize(); }
+    [[nodiscard]] Filter finalize() && { return std::move(m_draft).finalize(); }
 };
 
 class CompletedFilterItemBuilderWithOccurredFrom : detail::BuilderBase {
 public:
     explicit CompletedFilterItemBuilderWithOccurredFrom(detail::FilterDraft draft) : BuilderBase(std::move(draft)) {}
-    [[nodiscard]] CompletedFilterItemBuilderWithOccurredFromToUntil and_occurred_until(TimePoint until) const;
-    [[nodiscard]] Filter finalize() const { return m_draft.finalize(); }
+    [[nodiscard]] CompletedFilterItemBuilderWithOccurredFromToUntil and_occurred_until(TimePoint until) const&;
+    [[nodiscard]] CompletedFilterItemBuilderWithOccurredFromToUntil and_occurred_until(TimePoint until) &&;
+    [[nodiscard]] Filter finalize() const& { return m_draft.finalize(); }
+    [[nodiscard]] Filter finalize() && { return std::move(m_draft).finalize(); }
 };
 
 namespace detail {
-// The steps shared by every state in which the current item may be closed.
+// The steps shared by every state in which the current item may be closed. Each const& overload is
+// the && one applied to a copy.
 template <typename Self>
 class ClosableItemSteps : protected BuilderBase {
 public:
-    [[nodiscard]] CompletedFilterItemBuilderWithOccurredFrom occurred_from(TimePoint from) const {
-        FilterDraft d = m_draft;
-        d.from = from;
-        return CompletedFilterItemBuilderWithOccurredFrom(std::move(d));
+    [[nodiscard]] CompletedFilterItemBuilderWithOccurredFrom occurred_from(TimePoint from) const& {
+        return ClosableItemSteps(*this).occurred_from(from);
     }
-    [[nodiscard]] CompletedFilterItemBuilderWithOccurredUntil occurred_until(TimePoint until) const {
-        FilterDraft d = m_draft;
-        d.until = until;
-        return CompletedFilterItemBuilderWithOccurredUntil(std::move(d));
+    [[nodiscard]] CompletedFilterItemBuilderWithOccurredFrom occurred_from(TimePoint from) && {
+        m_draft.from = from;
+        return CompletedFilterItemBuilderWithOccurredFrom(std::move(m_draft));
+    }
+    [[nodiscard]] CompletedFilterItemBuilderWithOccurredUntil occurred_until(TimePoint until) const& {
+        return ClosableItemSteps(*this).occurred_until(until);
+    }
+    [[nodiscard]] CompletedFilterItemBuilderWithOccurredUntil occurred_until(TimePoint until) && {
+        m_draft.until = until;
+        return CompletedFilterItemBuilderWithOccurredUntil(std::move(m_draft));
     }
     [[nodiscard]] CompletedFilterItemBuilderWithSequenceNumber
-    with_sequence_number_higher_than(SequenceNumber n) const {
-        FilterDraft d = m_draft;
-        d.sequence_number_higher_than = n;
-        return CompletedFilterItemBuilderWithSequenceNumber(std::move(d));
+    with_sequence_number_higher_than(SequenceNumber n) const& {
+        return ClosableItemSteps(*this).with_sequence_number_higher_than(n);
     }
-    [[nodiscard]] EmptyFilterItemBuilder or_matching() const;
-    [[nodiscard]] Filter finalize() const { return m_draft.finalize(); }
+    [[nodiscard]] CompletedFilterItemBuilderWithSequenceNumber with_sequence_number_higher_than(SequenceNumber n) && {
+        m_draft.sequence_number_higher_than = n;
+        return CompletedFilterItemBuilderWithSequenceNumber(std::move(m_draft));
+    }
+    [[nodiscard]] EmptyFilterItemBuilder or_matching() const&;
+    [[nodiscard]] EmptyFilterItemBuilder or_matching() &&;
+    [[nodiscard]] Filter finalize() const& { return m_draft.finalize(); }
+    [[nodiscard]] Filter finalize() && { return std::move(m_draft).finalize(); }
 
 protected:
     using BuilderBase::BuilderBase;
@@ -211,18 +238,34 @@ public:
     template <typename... Rest>
         requires detail::Predicates<Rest...>
     [[nodiscard]] CompletedFilterItemBuilder and_any_predicate_of(const FilterPredicate& first,
-                                                                  const Rest&... rest) const {
+                                                                  const Rest&... rest) const& {
         return and_any_predicate_of(std::span<const FilterPredicate>(detail::collect_predicates(first, rest...)));
     }
-    [[nodiscard]] CompletedFilterItemBuilder and_any_predicate_of(std::span<const FilterPredicate> predicates) const;
+    template <typename... Rest>
+        requires detail::Predicates<Rest...>
+    [[nodiscard]] CompletedFilterItemBuilder and_any_predicate_of(const FilterPredicate& first,
+                                                                  const Rest&... rest) && {
+        return std::move(*this).and_any_predicate_of(
+            std::span<const FilterPredicate>(detail::collect_predicates(first, rest...)));
+    }
+    [[nodiscard]] CompletedFilterItemBuilder and_any_predicate_of(std::span<const FilterPredicate> predicates) const&;
+    [[nodiscard]] CompletedFilterItemBuilder and_any_predicate_of(std::span<const FilterPredicate> predicates) &&;
 
     template <typename... Rest>
         requires detail::Predicates<Rest...>
     [[nodiscard]] CompletedFilterItemBuilder and_all_predicates_of(const FilterPredicate& first,
-                                                                   const Rest&... rest) const {
+                                                                   const Rest&... rest) const& {
         return and_all_predicates_of(std::span<const FilterPredicate>(detail::collect_predicates(first, rest...)));
     }
-    [[nodiscard]] CompletedFilterItemBuilder and_all_predicates_of(std::span<const FilterPredicate> predicates) const;
+    template <typename... Rest>
+        requires detail::Predicates<Rest...>
+    [[nodiscard]] CompletedFilterItemBuilder and_all_predicates_of(const FilterPredicate& first,
+                                                                   const Rest&... rest) && {
+        return std::move(*this).and_all_predicates_of(
+            std::span<const FilterPredicate>(detail::collect_predicates(first, rest...)));
+    }
+    [[nodiscard]] CompletedFilterItemBuilder and_all_predicates_of(std::span<const FilterPredicate> predicates) const&;
+    [[nodiscard]] CompletedFilterItemBuilder and_all_predicates_of(std::span<const FilterPredicate> predicates) &&;
 };
 
 class FilterItemBuilderLackingEventTypes : public detail::ClosableItemSteps<FilterItemBuilderLackingEventTypes> {
@@ -231,10 +274,17 @@ public:
 
     template <typename... Rest>
         requires detail::StringLikes<Rest...>
-    [[nodiscard]] CompletedFilterItemBuilder and_any_event_type_of(std::string_view first, const Rest&... rest) const {
+    [[nodiscard]] CompletedFilterItemBuilder and_any_event_type_of(std::string_view first, const Rest&... rest) const& {
         return and_any_event_type_of(std::span<const std::string>(detail::collect_strings(first, rest...)));
     }
-    [[nodiscard]] CompletedFilterItemBuilder and_any_event_type_of(std::span<const std::string> event_types) const;
+    template <typename... Rest>
+        requires detail::StringLikes<Rest...>
+    [[nodiscard]] CompletedFilterItemBuilder and_any_event_type_of(std::string_view first, const Rest&... rest) && {
+        return std::move(*this).and_any_event_type_of(
+            std::span<const std::string>(detail::collect_strings(first, rest...)));
+    }
+    [[nodiscard]] CompletedFilterItemBuilder and_any_event_type_of(std::span<const std::string> event_types) const&;
+    [[nodiscard]] CompletedFilterItemBuilder and_any_event_type_of(std::span<const std::string> event_types) &&;
 };
 
 class EmptyFilterItemBuilder : detail::BuilderBase {
@@ -244,31 +294,54 @@ public:
     template <typename... Rest>
         requires detail::StringLikes<Rest...>
     [[nodiscard]] FilterItemBuilderLackingPredicates any_event_type_of(std::string_view first,
-                                                                       const Rest&... rest) const {
+                                                                       const Rest&... rest) const& {
         return any_event_type_of(std::span<const std::string>(detail::collect_strings(first, rest...)));
     }
-    [[nodiscard]] FilterItemBuilderLackingPredicates any_event_type_of(std::span<const std::string> event_types) const;
+    template <typename... Rest>
+        requires detail::StringLikes<Rest...>
+    [[nodiscard]] FilterItemBuilderLackingPredicates any_event_type_of(std::string_view first, const Rest&... rest) && {
+        return std::move(*this).any_event_type_of(
+            std::span<const std::string>(detail::collect_strings(first, rest...)));
+    }
+    [[nodiscard]] FilterItemBuilderLackingPredicates any_event_type_of(std::span<const std::string> event_types) const&;
+    [[nodiscard]] FilterItemBuilderLackingPredicates any_event_type_of(std::span<const std::string> event_types) &&;
 
     template <typename... Rest>
         requires detail::Predicates<Rest...>
     [[nodiscard]] FilterItemBuilderLackingEventTypes any_predicate_of(const FilterPredicate& first,
-                                                                      const Rest&... rest) const {
+                                                                      const Rest&... rest) const& {
         return any_predicate_of(std::span<const FilterPredicate>(detail::collect_predicates(first, rest...)));
     }
+    template <typename... Rest>
+        requires detail::Predicates<Rest...>
+    [[nodiscard]] FilterItemBuilderLackingEventTypes any_predicate_of(const FilterPredicate& first,
+                                                                      const Rest&... rest) && {
+        return std::move(*this).any_predicate_of(
+            std::span<const FilterPredicate>(detail::collect_predicates(first, rest...)));
+    }
     [[nodiscard]] FilterItemBuilderLackingEventTypes
-    any_predicate_of(std::span<const FilterPredicate> predicates) const;
+    any_predicate_of(std::span<const FilterPredicate> predicates) const&;
+    [[nodiscard]] FilterItemBuilderLackingEventTypes any_predicate_of(std::span<const FilterPredicate> predicates) &&;
 
     template <typename... Rest>
         requires detail::Predicates<Rest...>
     [[nodiscard]] FilterItemBuilderLackingEventTypes all_predicates_of(const FilterPredicate& first,
-                                                                       const Rest&... rest) const {
+                                                                       const Rest&... rest) const& {
         return all_predicates_of(std::span<const FilterPredicate>(detail::collect_predicates(first, rest...)));
     }
+    template <typename... Rest>
+        requires detail::Predicates<Rest...>
+    [[nodiscard]] FilterItemBuilderLackingEventTypes all_predicates_of(const FilterPredicate& first,
+                                                                       const Rest&... rest) && {
+        return std::move(*this).all_predicates_of(
+            std::span<const FilterPredicate>(detail::collect_predicates(first, rest...)));
+    }
     [[nodiscard]] FilterItemBuilderLackingEventTypes
-    all_predicates_of(std::span<const FilterPredicate> predicates) const;
+    all_predicates_of(std::span<const FilterPredicate> predicates) const&;
+    [[nodiscard]] FilterItemBuilderLackingEventTypes all_predicates_of(std::span<const FilterPredicate> predicates) &&;
 };
 
-// The root state.
+// The root state. It holds no items, so its steps need no moving overloads.
 class FilterBuilder : detail::BuilderBase {
 public:
     FilterBuilder() = default;
@@ -288,7 +361,9 @@ class SequenceFilteringCapable : detail::BuilderBase {
 public:
     explicit SequenceFilteringCapable(detail::FilterDraft draft) : BuilderBase(std::move(draft)) {}
     // Replaces any earlier sequence bound; 0 means no bound.
-    [[nodiscard]] CompletedFilterItemBuilderWithSequenceNumber with_sequence_number_higher_than(SequenceNumber n) const;
+    [[nodiscard]] CompletedFilterItemBuilderWithSequenceNumber
+    with_sequence_number_higher_than(SequenceNumber n) const&;
+    [[nodiscard]] CompletedFilterItemBuilderWithSequenceNumber with_sequence_number_higher_than(SequenceNumber n) &&;
 };
 
 // reopen_for_sequence_filtering() of a filter with time bounds.
@@ -300,10 +375,13 @@ public:
 
 namespace detail {
 template <typename Self>
-EmptyFilterItemBuilder ClosableItemSteps<Self>::or_matching() const {
-    FilterDraft d = m_draft;
-    d.start_next_item();
-    return EmptyFilterItemBuilder(std::move(d));
+EmptyFilterItemBuilder ClosableItemSteps<Self>::or_matching() const& {
+    return ClosableItemSteps(*this).or_matching();
+}
+template <typename Self>
+EmptyFilterItemBuilder ClosableItemSteps<Self>::or_matching() && {
+    m_draft.start_next_item();
+    return EmptyFilterItemBuilder(std::move(m_draft));
 }
 } // namespace detail
 

@@ -52,12 +52,13 @@ void FilterDraft::start_next_item() {
     has_current = true;
 }
 
-Filter FilterDraft::finalize() const {
+Filter FilterDraft::finalize() const& { return FilterDraft(*this).finalize(); }
+
+Filter FilterDraft::finalize() && {
     Filter filter;
-    filter.m_items.reserve(items.size() + 1);
-    filter.m_items.assign(items.begin(), items.end());
+    filter.m_items = std::move(items);
     if (has_current) {
-        filter.m_items.push_back(current);
+        filter.m_items.push_back(std::move(current));
     }
     filter.m_occurred_from = from;
     filter.m_occurred_until = until;
@@ -202,53 +203,83 @@ SequenceFilteringReopened Filter::reopen_for_sequence_filtering() const {
     return SequenceFilteringCapable(std::move(draft));
 }
 
+// Each const& step is its && step applied to a copy of the builder, which keeps the builder as it was.
+
 CompletedFilterItemBuilderWithOccurredFromToUntil
-CompletedFilterItemBuilderWithOccurredFrom::and_occurred_until(TimePoint until) const {
-    detail::FilterDraft draft = m_draft;
-    draft.until = until;
-    return CompletedFilterItemBuilderWithOccurredFromToUntil(std::move(draft));
+CompletedFilterItemBuilderWithOccurredFrom::and_occurred_until(TimePoint until) const& {
+    return CompletedFilterItemBuilderWithOccurredFrom(*this).and_occurred_until(until);
+}
+
+CompletedFilterItemBuilderWithOccurredFromToUntil
+CompletedFilterItemBuilderWithOccurredFrom::and_occurred_until(TimePoint until) && {
+    m_draft.until = until;
+    return CompletedFilterItemBuilderWithOccurredFromToUntil(std::move(m_draft));
 }
 
 CompletedFilterItemBuilder
-FilterItemBuilderLackingPredicates::and_any_predicate_of(std::span<const FilterPredicate> predicates) const {
-    detail::FilterDraft draft = m_draft;
-    draft.add_predicates(predicates, false);
-    return CompletedFilterItemBuilder(std::move(draft));
+FilterItemBuilderLackingPredicates::and_any_predicate_of(std::span<const FilterPredicate> predicates) const& {
+    return FilterItemBuilderLackingPredicates(*this).and_any_predicate_of(predicates);
 }
 
 CompletedFilterItemBuilder
-FilterItemBuilderLackingPredicates::and_all_predicates_of(std::span<const FilterPredicate> predicates) const {
-    detail::FilterDraft draft = m_draft;
-    draft.add_predicates(predicates, true);
-    return CompletedFilterItemBuilder(std::move(draft));
+FilterItemBuilderLackingPredicates::and_any_predicate_of(std::span<const FilterPredicate> predicates) && {
+    m_draft.add_predicates(predicates, false);
+    return CompletedFilterItemBuilder(std::move(m_draft));
 }
 
 CompletedFilterItemBuilder
-FilterItemBuilderLackingEventTypes::and_any_event_type_of(std::span<const std::string> event_types) const {
-    detail::FilterDraft draft = m_draft;
-    draft.add_event_types(event_types);
-    return CompletedFilterItemBuilder(std::move(draft));
+FilterItemBuilderLackingPredicates::and_all_predicates_of(std::span<const FilterPredicate> predicates) const& {
+    return FilterItemBuilderLackingPredicates(*this).and_all_predicates_of(predicates);
+}
+
+CompletedFilterItemBuilder
+FilterItemBuilderLackingPredicates::and_all_predicates_of(std::span<const FilterPredicate> predicates) && {
+    m_draft.add_predicates(predicates, true);
+    return CompletedFilterItemBuilder(std::move(m_draft));
+}
+
+CompletedFilterItemBuilder
+FilterItemBuilderLackingEventTypes::and_any_event_type_of(std::span<const std::string> event_types) const& {
+    return FilterItemBuilderLackingEventTypes(*this).and_any_event_type_of(event_types);
+}
+
+CompletedFilterItemBuilder
+FilterItemBuilderLackingEventTypes::and_any_event_type_of(std::span<const std::string> event_types) && {
+    m_draft.add_event_types(event_types);
+    return CompletedFilterItemBuilder(std::move(m_draft));
 }
 
 FilterItemBuilderLackingPredicates
-EmptyFilterItemBuilder::any_event_type_of(std::span<const std::string> event_types) const {
-    detail::FilterDraft draft = m_draft;
-    draft.add_event_types(event_types);
-    return FilterItemBuilderLackingPredicates(std::move(draft));
+EmptyFilterItemBuilder::any_event_type_of(std::span<const std::string> event_types) const& {
+    return EmptyFilterItemBuilder(*this).any_event_type_of(event_types);
+}
+
+FilterItemBuilderLackingPredicates
+EmptyFilterItemBuilder::any_event_type_of(std::span<const std::string> event_types) && {
+    m_draft.add_event_types(event_types);
+    return FilterItemBuilderLackingPredicates(std::move(m_draft));
 }
 
 FilterItemBuilderLackingEventTypes
-EmptyFilterItemBuilder::any_predicate_of(std::span<const FilterPredicate> predicates) const {
-    detail::FilterDraft draft = m_draft;
-    draft.add_predicates(predicates, false);
-    return FilterItemBuilderLackingEventTypes(std::move(draft));
+EmptyFilterItemBuilder::any_predicate_of(std::span<const FilterPredicate> predicates) const& {
+    return EmptyFilterItemBuilder(*this).any_predicate_of(predicates);
 }
 
 FilterItemBuilderLackingEventTypes
-EmptyFilterItemBuilder::all_predicates_of(std::span<const FilterPredicate> predicates) const {
-    detail::FilterDraft draft = m_draft;
-    draft.add_predicates(predicates, true);
-    return FilterItemBuilderLackingEventTypes(std::move(draft));
+EmptyFilterItemBuilder::any_predicate_of(std::span<const FilterPredicate> predicates) && {
+    m_draft.add_predicates(predicates, false);
+    return FilterItemBuilderLackingEventTypes(std::move(m_draft));
+}
+
+FilterItemBuilderLackingEventTypes
+EmptyFilterItemBuilder::all_predicates_of(std::span<const FilterPredicate> predicates) const& {
+    return EmptyFilterItemBuilder(*this).all_predicates_of(predicates);
+}
+
+FilterItemBuilderLackingEventTypes
+EmptyFilterItemBuilder::all_predicates_of(std::span<const FilterPredicate> predicates) && {
+    m_draft.add_predicates(predicates, true);
+    return FilterItemBuilderLackingEventTypes(std::move(m_draft));
 }
 
 CompletedFilterItemBuilderWithOccurredFrom FilterBuilder::occurred_from(TimePoint from) const {
@@ -270,10 +301,14 @@ CompletedFilterItemBuilderWithSequenceNumber FilterBuilder::with_sequence_number
 }
 
 CompletedFilterItemBuilderWithSequenceNumber
-SequenceFilteringCapable::with_sequence_number_higher_than(SequenceNumber n) const {
-    detail::FilterDraft draft = m_draft;
-    draft.sequence_number_higher_than = n;
-    return CompletedFilterItemBuilderWithSequenceNumber(std::move(draft));
+SequenceFilteringCapable::with_sequence_number_higher_than(SequenceNumber n) const& {
+    return SequenceFilteringCapable(*this).with_sequence_number_higher_than(n);
+}
+
+CompletedFilterItemBuilderWithSequenceNumber
+SequenceFilteringCapable::with_sequence_number_higher_than(SequenceNumber n) && {
+    m_draft.sequence_number_higher_than = n;
+    return CompletedFilterItemBuilderWithSequenceNumber(std::move(m_draft));
 }
 
 // An instance method, as in Go, so that the variant's two alternatives read alike.
