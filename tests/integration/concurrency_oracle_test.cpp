@@ -9,10 +9,12 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <iostream>
 #include <map>
 #include <mutex>
 #include <random>
-#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -31,17 +33,32 @@ using eventstore::P;
 using eventstore::SequenceNumber;
 using eventstore::StorableEvent;
 
-// The filter semantics, evaluated in C++ on a decoded event, independently of the SQL and of the
-// library's own JSON reader.
-bool matches(const Filter& f, const StorableEvent& e) {
+// An event of the log as the oracle reads it: its type and its payload's string members, decoded once
+// with nlohmann-json, independently of the library's own JSON reader.
+struct DecodedEvent {
+    const StorableEvent* event = nullptr;
+    std::map<std::string, std::string> strings; // jsonb keeps the last of duplicate keys; there are none
+};
+
+DecodedEvent decode(const StorableEvent& e) {
+    DecodedEvent d{&e, {}};
     const auto payload = nlohmann::json::parse(e.payload_json, nullptr, /*allow_exceptions=*/false);
-    if (!payload.is_object()) {
-        return false;
+    if (payload.is_object()) {
+        for (const auto& [key, value] : payload.items()) {
+            if (value.is_string()) {
+                d.strings.emplace(key, value.get<std::string>());
+            }
+        }
     }
+    return d;
+}
+
+// The filter semantics, evaluated in C++ on a decoded event, independently of the SQL.
+bool matches(const Filter& f, const DecodedEvent& d) {
+    const StorableEvent& e = *d.event;
     auto has = [&](const FilterPredicate& p) {
-        // jsonb keeps the last of duplicate keys; the payloads here have none.
-        const auto member = payload.find(p.key());
-        return member != payload.end() && member->is_string() && member->get<std::string>() == p.val();
+        const auto member = d.strings.find(p.key());
+        return member != d.strings.end() && member->second == p.val();
     };
     if (f.sequence_number_higher_than() > 0 && e.sequence_number <= f.sequence_number_higher_than()) {
         return false;
@@ -67,15 +84,33 @@ bool matches(const Filter& f, const StorableEvent& e) {
     return !constrained;
 }
 
-const std::vector<std::string> types{"Opened", "Moved", "Closed"};
-const std::vector<std::string> keys{"k1", "k2"};
-const std::vector<std::string> values{"v1", "v2", "v3"};
+// The small vocabulary of one round: its filters and events draw on it, so boundaries overlap. Round 0
+// (the whole run at the default size) uses the plain words; a soak's later rounds suffix them, so that no
+// filter of one round matches an event of another: each round is an oracle run of its own on one
+// growing table, and a query's result stays the size of one round's log.
+struct Vocabulary {
+    std::vector<std::string> types{"Opened", "Moved", "Closed"};
+    std::vector<std::string> keys{"k1", "k2"};
+    std::vector<std::string> values{"v1", "v2", "v3"};
 
-Filter random_filter(std::mt19937& rng) {
+    explicit Vocabulary(int round) {
+        if (round > 0) {
+            for (auto* words : {&types, &values}) {
+                for (auto& w : *words) {
+                    w += "_r" + std::to_string(round);
+                }
+            }
+        }
+    }
+};
+
+Filter random_filter(std::mt19937& rng, const Vocabulary& vocabulary) {
     auto pick = [&](const std::vector<std::string>& from) {
         return from[std::uniform_int_distribution<std::size_t>(0, from.size() - 1)(rng)];
     };
-    auto pred = [&] { return P(pick(keys), pick(values)); };
+    const auto& types = vocabulary.types;
+    const auto& values = vocabulary.values;
+    auto pred = [&] { return P(pick(vocabulary.keys), pick(values)); };
     switch (std::uniform_int_distribution<int>(0, 4)(rng)) {
     case 0:
         return build_event_filter().matching().any_event_type_of(pick(types), pick(types)).finalize();
@@ -113,36 +148,54 @@ struct QueryRecord {
     std::vector<SequenceNumber> seen;
 };
 
-class ConcurrencyOracle : public eventstore::test::StoreTest {
-protected:
-    [[nodiscard]] eventstore::postgres::PoolOptions pool_options() const override { return {.max_connections = 16}; }
-};
-
-constexpr int thread_count = 10;
-constexpr int cycles_per_thread = 60;
-
-TEST_F(ConcurrencyOracle, OverlappingBoundariesNeverLoseAConflictOrSkipAnEvent) {
-    std::mutex mutex;
+// What one round recorded.
+struct Round {
     std::vector<AppendRecord> appends;
     std::vector<QueryRecord> queries;
-    std::atomic<int> conflicts{0};
-    std::atomic<int> failures{0};
+};
 
+// The size of the run. By default (CI) one round of 10 threads x 60 cycles. A soak run sets
+// EVENTSTORE_SOAK_APPENDS (at least that many appends, in as many rounds as it takes) and optionally
+// EVENTSTORE_SOAK_THREADS.
+int env_int(const char* name, int fallback) {
+    const char* value = std::getenv(name); // NOLINT(concurrency-mt-unsafe): read before any thread starts
+    return value != nullptr && *value != '\0' ? std::max(1, std::atoi(value)) : fallback;
+}
+const int thread_count = env_int("EVENTSTORE_SOAK_THREADS", 10);
+constexpr int cycles_per_thread = 60;
+const int round_count =
+    (env_int("EVENTSTORE_SOAK_APPENDS", 1) + thread_count * cycles_per_thread - 1) / (thread_count * cycles_per_thread);
+
+class ConcurrencyOracle : public eventstore::test::StoreTest {
+protected:
+    [[nodiscard]] eventstore::postgres::PoolOptions pool_options() const override {
+        return {.max_connections = static_cast<std::size_t>(std::max(16, thread_count))};
+    }
+};
+
+// Runs one round: every thread does read-decide-append cycles on the round's vocabulary.
+Round run_round(eventstore::EventStore& store, int round, std::atomic<int>& conflicts, std::atomic<int>& failures) {
+    const Vocabulary vocabulary(round);
+    const auto& values = vocabulary.values;
+    const auto& types = vocabulary.types;
+    std::mutex mutex;
+    Round result;
     std::vector<std::thread> threads;
     for (int t = 0; t < thread_count; ++t) {
         threads.emplace_back([&, t] {
-            std::mt19937 rng(static_cast<unsigned>(1000 + t));
+            std::mt19937 rng(static_cast<unsigned>(1000 + t + 7919 * round));
             for (int c = 0; c < cycles_per_thread; ++c) {
-                Filter filter = random_filter(rng);
+                Filter filter = random_filter(rng, vocabulary);
                 try {
-                    auto [events, max] = store().query(filter);
+                    auto [events, max] = store.query(filter);
                     QueryRecord q{filter, max, {}};
                     for (const auto& e : events) {
                         q.seen.push_back(e.sequence_number);
                     }
                     // Decide: 1 or 2 events whose payloads draw from the same small vocabulary as the
                     // filters, so that other threads' boundaries overlap with them.
-                    AppendRecord a{filter, max, "t" + std::to_string(t) + "c" + std::to_string(c),
+                    AppendRecord a{filter, max,
+                                   "r" + std::to_string(round) + "t" + std::to_string(t) + "c" + std::to_string(c),
                                    std::uniform_int_distribution<std::size_t>(1, 2)(rng), false};
                     std::vector<StorableEvent> batch;
                     for (std::size_t i = 0; i < a.event_count; ++i) {
@@ -154,14 +207,14 @@ TEST_F(ConcurrencyOracle, OverlappingBoundariesNeverLoseAConflictOrSkipAnEvent) 
                             types[rng() % types.size()], std::chrono::system_clock::now(), payload));
                     }
                     try {
-                        store().append(filter, max, batch);
+                        store.append(filter, max, batch);
                         a.succeeded = true;
                     } catch (const eventstore::ConcurrencyConflict&) {
                         ++conflicts;
                     }
                     std::lock_guard lock(mutex);
-                    queries.push_back(std::move(q));
-                    appends.push_back(std::move(a));
+                    result.queries.push_back(std::move(q));
+                    result.appends.push_back(std::move(a));
                 } catch (const std::exception& e) {
                     ADD_FAILURE() << "unexpected error: " << e.what();
                     ++failures;
@@ -172,63 +225,126 @@ TEST_F(ConcurrencyOracle, OverlappingBoundariesNeverLoseAConflictOrSkipAnEvent) 
     for (auto& th : threads) {
         th.join();
     }
-    ASSERT_EQ(failures.load(), 0);
+    return result;
+}
 
-    const auto log = store().query(build_event_filter().matching_any_event()).events;
-    std::map<std::string, std::vector<const StorableEvent*>> by_id;
-    for (const auto& e : log) {
-        const auto payload = nlohmann::json::parse(e.payload_json, nullptr, /*allow_exceptions=*/false);
-        ASSERT_TRUE(payload.is_object()) << e.payload_json;
-        if (const auto id = payload.find("id"); id != payload.end() && id->is_string()) {
-            by_id[id->get<std::string>()].push_back(&e);
+// Checks one round's records against the round's events in the log (ascending sequence numbers).
+// Returns the number of violations; the first few fail the test with their details.
+int check_round(const Round& round, const std::vector<DecodedEvent>& log, int& successes) {
+    int violations = 0;
+    auto violation = [&](const std::string& what) {
+        if (++violations <= 20) {
+            ADD_FAILURE() << what;
+        }
+    };
+    std::map<std::string, std::vector<const DecodedEvent*>> by_id;
+    for (const auto& d : log) {
+        if (const auto id = d.strings.find("id"); id != d.strings.end()) {
+            by_id[id->second].push_back(&d);
         }
     }
-
-    int successes = 0;
-    for (const auto& a : appends) {
+    for (const auto& a : round.appends) {
         const auto it = by_id.find(a.id);
         if (!a.succeeded) {
-            EXPECT_TRUE(it == by_id.end()) << "conflicting append " << a.id << " left events behind";
+            if (it != by_id.end()) {
+                violation("conflicting append " + a.id + " left events behind");
+            }
             continue;
         }
         ++successes;
-        ASSERT_TRUE(it != by_id.end()) << "successful append " << a.id << " left no events";
-        ASSERT_EQ(it->second.size(), a.event_count) << a.id;
-        const SequenceNumber first = it->second.front()->sequence_number;
-        const SequenceNumber last = it->second.back()->sequence_number;
+        const std::size_t found = it == by_id.end() ? 0 : it->second.size();
+        if (found != a.event_count) {
+            violation("successful append " + a.id + " left " + std::to_string(found) + " of its " +
+                      std::to_string(a.event_count) + " events");
+            continue;
+        }
+        const SequenceNumber first = it->second.front()->event->sequence_number;
+        const SequenceNumber last = it->second.back()->event->sequence_number;
         SequenceNumber greatest_before = 0;
-        for (const auto& e : log) {
-            if (!matches(a.filter, e)) {
+        for (const auto& d : log) {
+            if (!matches(a.filter, d)) {
                 continue;
             }
-            if (e.sequence_number < first) {
-                greatest_before = std::max(greatest_before, e.sequence_number);
-            } else if (e.sequence_number < last) {
+            const SequenceNumber n = d.event->sequence_number;
+            if (n < first) {
+                greatest_before = std::max(greatest_before, n);
+            } else if (n < last) {
                 const bool own = std::any_of(it->second.begin(), it->second.end(),
-                                             [&](const StorableEvent* mine) { return mine == &e; });
-                EXPECT_TRUE(own) << "event " << e.sequence_number << " of another append sits inside " << a.id;
+                                             [&](const DecodedEvent* mine) { return mine == &d; });
+                if (!own) {
+                    violation("event " + std::to_string(n) + " of another append sits inside " + a.id);
+                }
             }
         }
-        EXPECT_EQ(greatest_before, a.expected)
-            << "append " << a.id << " succeeded on a stale maximum (filter " << a.filter.serialize() << ")";
+        if (greatest_before != a.expected) {
+            violation("append " + a.id + " succeeded on a stale maximum " + std::to_string(a.expected) +
+                      " (greatest matching event before it: " + std::to_string(greatest_before) + ", filter " +
+                      a.filter.serialize() + ")");
+        }
     }
-
-    for (const auto& q : queries) {
+    for (const auto& q : round.queries) {
         std::vector<SequenceNumber> expected;
-        for (const auto& e : log) {
-            if (e.sequence_number <= q.max && matches(q.filter, e)) {
-                expected.push_back(e.sequence_number);
+        for (const auto& d : log) {
+            if (d.event->sequence_number <= q.max && matches(q.filter, d)) {
+                expected.push_back(d.event->sequence_number);
             }
         }
-        EXPECT_EQ(q.seen, expected) << "a query reporting maximum " << q.max << " for " << q.filter.serialize()
-                                    << " missed or invented events";
+        if (q.seen != expected) {
+            violation("a query reporting maximum " + std::to_string(q.max) + " for " + q.filter.serialize() + " saw " +
+                      std::to_string(q.seen.size()) + " events, the log holds " + std::to_string(expected.size()));
+        }
     }
+    return violations;
+}
+
+TEST_F(ConcurrencyOracle, OverlappingBoundariesNeverLoseAConflictOrSkipAnEvent) {
+    std::atomic<int> conflicts{0};
+    std::atomic<int> failures{0};
+    int successes = 0;
+    int violations = 0;
+    std::size_t appends = 0;
+    std::size_t queries = 0;
+    std::size_t events = 0;
+    const auto started = std::chrono::steady_clock::now();
+    std::chrono::steady_clock::duration checking{};
+    int round = 0;
+    for (; round < round_count; ++round) {
+        const Round records = run_round(store(), round, conflicts, failures);
+        ASSERT_EQ(failures.load(), 0);
+        const auto checked = std::chrono::steady_clock::now();
+        // The round's events: every one has a type of the round's vocabulary, and no other round's event
+        // can match the round's filters, so they are all its checks need. Once the round's calls have
+        // returned, none of its events can appear later, so checking now is checking the final log.
+        const Vocabulary vocabulary(round);
+        const auto log =
+            store()
+                .query(build_event_filter()
+                           .matching()
+                           .any_event_type_of(vocabulary.types[0], vocabulary.types[1], vocabulary.types[2])
+                           .finalize())
+                .events;
+        std::vector<DecodedEvent> decoded;
+        decoded.reserve(log.size());
+        for (const auto& e : log) {
+            decoded.push_back(decode(e));
+        }
+        violations += check_round(records, decoded, successes);
+        appends += records.appends.size();
+        queries += records.queries.size();
+        events += log.size();
+        checking += std::chrono::steady_clock::now() - checked;
+    }
+    const auto seconds = [](auto d) { return std::chrono::duration<double>(d).count(); };
+    std::cout << "oracle: " << appends << " appends by " << thread_count << " threads in " << round
+              << (round == 1 ? " round: " : " rounds: ") << successes << " successful, " << conflicts.load()
+              << " conflicts; " << queries << " queries checked; " << events << " events; " << violations
+              << " violations; " << seconds(std::chrono::steady_clock::now() - started - checking) << " s running, "
+              << seconds(checking) << " s checking\n";
+    EXPECT_EQ(violations, 0) << "the oracle found violations (the first 20 are reported above)";
 
     // The run must have exercised both outcomes, or it proved nothing.
-    EXPECT_GT(successes, thread_count * cycles_per_thread / 10);
+    EXPECT_GT(successes, static_cast<int>(appends) / 10);
     EXPECT_GT(conflicts.load(), 0);
-    std::cout << "oracle: " << successes << " successful appends, " << conflicts.load() << " conflicts, "
-              << queries.size() << " queries checked, " << log.size() << " events\n";
 }
 
 TEST_F(ConcurrencyOracle, DisjointBoundariesNeverConflict) {

@@ -1,7 +1,10 @@
 #include "support/postgres_server.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
+#include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -12,8 +15,10 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <libpq-fe.h>
@@ -265,19 +270,20 @@ done >/dev/null 2>&1
 
 class PostgresServer::Impl {
 public:
-    Impl() {
-        if (auto external = env("EVENTSTORE_TEST_CONNINFO"); external && !external->empty()) {
+    explicit Impl(const ServerOptions& options) {
+        if (auto external = env("EVENTSTORE_TEST_CONNINFO"); external && !external->empty() && !options.own_cluster) {
             m_external = true;
             m_conninfo = *external;
             return;
         }
-        if (auto shared = shared_server_conninfo()) {
+        if (auto shared = shared_server_conninfo(); shared && !options.own_cluster) {
             m_external = true;
             m_conninfo = *shared;
             return;
         }
         m_bindir = find_bindir();
         m_fast = env_flag("EVENTSTORE_PG_FAST", true);
+        m_crash_safe = options.crash_safe;
         m_keep = env_flag("EVENTSTORE_TEST_KEEP_CLUSTER", false);
         create_directory();
         start_watchdog();
@@ -313,7 +319,10 @@ public:
             "max_replication_slots = 10",
         };
         if (m_fast) {
-            settings.insert(settings.end(), {"fsync = off", "synchronous_commit = off", "full_page_writes = off"});
+            settings.emplace_back("fsync = off");
+            if (!m_crash_safe) {
+                settings.insert(settings.end(), {"synchronous_commit = off", "full_page_writes = off"});
+            }
         }
         append_lines(m_dir + "/data/postgresql.conf", settings);
         start_cluster(m_dir + "/data", m_dir + "/server.log");
@@ -367,12 +376,174 @@ public:
         return make_conninfo(m_dir, port, dbname);
     }
 
+    void crash(CrashKind kind) {
+        check_own_cluster("crash");
+        const std::lock_guard lock(m_mutex);
+        const std::string data = m_dir + "/data";
+        const pid_t postmaster = postmaster_pid(data);
+        if (postmaster <= 0 || process_state(postmaster) <= 0) {
+            throw std::runtime_error("crash: the server of " + data + " is not running");
+        }
+        switch (kind) {
+        case CrashKind::kill_all:
+            kill_all(data, postmaster);
+            break;
+        case CrashKind::immediate_shutdown: {
+            const std::string log = m_dir + "/commands.log";
+            const std::vector<std::string> stop = as_server_user(
+                {bin(m_bindir, "pg_ctl"), "-D", data, "-m", "immediate", "-w", "-t", "60", "-s", "stop"});
+            if (run(stop, log) != 0) {
+                throw std::runtime_error("could not stop PostgreSQL (" + join(stop) + "):\n" + tail_of(log));
+            }
+            break;
+        }
+        case CrashKind::kill_backend: {
+            std::vector<pid_t> clients;
+            for (const pid_t child : children_of(postmaster)) {
+                // Backends serving a client over the socket are titled "postgres: <user> <db> [local] ...".
+                if (command_line(child).find("[local]") != std::string::npos) {
+                    clients.push_back(child);
+                }
+            }
+            if (clients.empty()) {
+                throw std::runtime_error("crash: no backend serves a client");
+            }
+            ::kill(clients.front(), SIGKILL);
+            wait_until_dead({clients.front()});
+            break;
+        }
+        }
+    }
+
+    void restart() {
+        check_own_cluster("restart");
+        const std::lock_guard lock(m_mutex);
+        const std::string data = m_dir + "/data";
+        const std::string log = m_dir + "/commands.log";
+        if (const pid_t postmaster = postmaster_pid(data); postmaster > 0 && process_state(postmaster) > 0) {
+            const std::vector<std::string> stop =
+                as_server_user({bin(m_bindir, "pg_ctl"), "-D", data, "-m", "fast", "-w", "-t", "60", "-s", "stop"});
+            if (run(stop, log) != 0) {
+                throw std::runtime_error("could not stop PostgreSQL (" + join(stop) + "):\n" + tail_of(log));
+            }
+        }
+        start_cluster(data, m_dir + "/server.log");
+    }
+
     std::string m_conninfo;
     std::string m_dir;
     int m_port = default_port;
     bool m_external = false;
 
 private:
+    void kill_all(const std::string& data, pid_t postmaster) {
+        // Stopped, the postmaster forks no new backend while we collect its children, and cannot react
+        // to their deaths (a crash restart of its own) before it dies too.
+        if (::kill(postmaster, SIGSTOP) != 0) {
+            throw std::runtime_error("crash: cannot signal the postmaster: " + std::string(std::strerror(errno)));
+        }
+        std::vector<pid_t> processes = children_of(postmaster);
+        for (const pid_t child : processes) {
+            ::kill(child, SIGKILL);
+        }
+        ::kill(postmaster, SIGKILL);
+        processes.push_back(postmaster);
+        wait_until_dead(processes);
+        // The postmaster's new parent (init) may take seconds to reap it. Until then its pid exists, and
+        // the lock files naming it would make the next postmaster refuse to start: they are stale.
+        if (process_state(postmaster) == 0) {
+            ::unlink((data + "/postmaster.pid").c_str());
+            ::unlink((m_dir + "/.s.PGSQL." + std::to_string(m_port) + ".lock").c_str());
+        }
+    }
+
+    static void wait_until_dead(const std::vector<pid_t>& processes) {
+        const auto limit = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+        while (std::any_of(processes.begin(), processes.end(), [](pid_t pid) { return process_state(pid) > 0; })) {
+            if (std::chrono::steady_clock::now() > limit) {
+                throw std::runtime_error("crash: the server's processes did not die within 10 s");
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        }
+    }
+
+    // The process's title: its command line, arguments joined by spaces.
+    static std::string command_line(pid_t pid) {
+        std::ifstream in("/proc/" + std::to_string(pid) + "/cmdline", std::ios::binary);
+        std::string text;
+        for (std::string argument; std::getline(in, argument, '\0');) {
+            text += argument + ' ';
+        }
+        return text;
+    }
+
+    void check_own_cluster(const char* what) const {
+        if (m_external) {
+            throw std::logic_error(std::string(what) +
+                                   ": the server is not this process's own cluster (use ServerOptions::own_cluster)");
+        }
+    }
+
+    // The postmaster's pid from the first line of its lock file, or 0.
+    static pid_t postmaster_pid(const std::string& data) {
+        std::ifstream in(data + "/postmaster.pid");
+        long pid = 0;
+        if (!(in >> pid)) {
+            return 0;
+        }
+        return static_cast<pid_t>(pid);
+    }
+
+    // 1: running (or stopped), 0: dead but not yet reaped (a zombie), -1: gone.
+    static int process_state(pid_t pid) {
+        std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+        std::string stat;
+        if (!std::getline(in, stat)) {
+            return -1;
+        }
+        // "pid (comm) state ppid ...": comm may hold spaces and parentheses, the last ')' ends it.
+        const auto end = stat.rfind(')');
+        if (end == std::string::npos || end + 2 >= stat.size()) {
+            return -1;
+        }
+        const char state = stat[end + 2];
+        return state == 'Z' || state == 'X' ? 0 : 1;
+    }
+
+    // The processes whose parent is `parent`, from /proc.
+    static std::vector<pid_t> children_of(pid_t parent) {
+        std::vector<pid_t> children;
+        DIR* proc = ::opendir("/proc");
+        if (proc == nullptr) {
+            throw std::runtime_error("cannot list /proc: " + std::string(std::strerror(errno)));
+        }
+        // NOLINTNEXTLINE(concurrency-mt-unsafe): this stream is ours alone
+        while (const dirent* entry = ::readdir(proc)) {
+            char* end = nullptr;
+            const long pid = std::strtol(entry->d_name, &end, 10);
+            if (pid <= 0 || *end != '\0') {
+                continue;
+            }
+            std::ifstream in(std::string("/proc/") + entry->d_name + "/stat");
+            std::string stat;
+            if (!std::getline(in, stat)) {
+                continue;
+            }
+            const auto close = stat.rfind(')');
+            if (close == std::string::npos) {
+                continue;
+            }
+            std::istringstream fields(stat.substr(close + 1));
+            char state = 0;
+            long ppid = 0;
+            if (fields >> state >> ppid && ppid == parent) {
+                children.push_back(static_cast<pid_t>(pid));
+            }
+        }
+        ::closedir(proc);
+        return children;
+    }
+
     void create_directory() {
         std::string pattern = "/tmp/eventstore-pg.XXXXXX";
         if (::mkdtemp(pattern.data()) == nullptr) {
@@ -506,6 +677,7 @@ private:
 
     std::string m_bindir;
     bool m_fast = true;
+    bool m_crash_safe = false;
     bool m_keep = false;
     uid_t m_server_uid = 0;
     pid_t m_watchdog = -1;
@@ -516,7 +688,8 @@ private:
     std::vector<std::string> m_created_databases;
 };
 
-PostgresServer::PostgresServer() : m_impl(std::make_unique<Impl>()) {}
+PostgresServer::PostgresServer() : PostgresServer(ServerOptions{}) {}
+PostgresServer::PostgresServer(const ServerOptions& options) : m_impl(std::make_unique<Impl>(options)) {}
 PostgresServer::~PostgresServer() = default;
 
 const std::string& PostgresServer::conninfo() const noexcept { return m_impl->m_conninfo; }
@@ -527,6 +700,8 @@ int PostgresServer::port() const noexcept { return m_impl->m_external ? 0 : m_im
 std::string PostgresServer::create_database(std::string_view name) { return m_impl->create_database(name); }
 std::string PostgresServer::fresh_database(std::string_view prefix) { return m_impl->fresh_database(prefix); }
 std::string PostgresServer::start_replica(std::string_view dbname) { return m_impl->start_replica(dbname); }
+void PostgresServer::crash(CrashKind kind) { m_impl->crash(kind); }
+void PostgresServer::restart() { m_impl->restart(); }
 
 std::string shared_server_conninfo_file(const std::string& dir, long ctest) {
     return dir + "/ctest-" + std::to_string(ctest) + ".conninfo";

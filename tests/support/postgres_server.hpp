@@ -33,6 +33,9 @@
 //   EVENTSTORE_PG_BINDIR              server binaries (default /usr/lib/postgresql/15/bin, else PATH)
 //   EVENTSTORE_TEST_KEEP_CLUSTER=1    keep the folder (server logs) after stopping
 //   EVENTSTORE_TEST_PG_TEMPLATE=0     always run initdb instead of copying a cached initdb result
+//
+// A test that kills or restarts the server makes a PostgresServer of its own (ServerOptions::own_cluster)
+// and calls crash() and restart() on it.
 
 #include <memory>
 #include <string>
@@ -40,11 +43,38 @@
 
 namespace eventstore::test {
 
+// How PostgresServer::crash() brings the server down.
+enum class CrashKind {
+    // SIGKILL to every process of the cluster at once: no process says anything, connections drop. The
+    // cluster stays down until restart().
+    kill_all,
+    // pg_ctl stop -m immediate: every backend is told to quit at once (SIGQUIT) and tells its client so
+    // (SQLSTATE 57P01) if it can; no checkpoint. The cluster stays down until restart().
+    immediate_shutdown,
+    // SIGKILL to one backend serving a client (the busiest kind of crash a server survives by itself):
+    // the postmaster ends every other backend (57P02 to their clients), recovers from its WAL and accepts
+    // connections again without restart().
+    kill_backend,
+};
+
+struct ServerOptions {
+    // Start a throwaway cluster even when EVENTSTORE_TEST_CONNINFO or the shared cluster is there: the
+    // test kills or restarts it.
+    bool own_cluster = false;
+    // A server whose processes are killed keeps every commit it acknowledged: synchronous_commit and
+    // full_page_writes on, whatever EVENTSTORE_PG_FAST says (with synchronous_commit off, an
+    // acknowledged commit's WAL may still be in the server's shared memory). fsync stays as
+    // EVENTSTORE_PG_FAST says: when only the server's processes die, the kernel keeps what they wrote
+    // (and with fsync on, each start after a kill first syncs the whole data folder, for seconds).
+    bool crash_safe = false;
+};
+
 class PostgresServer {
 public:
     // Starts a throwaway cluster, or attaches to EVENTSTORE_TEST_CONNINFO. Throws std::runtime_error
     // (with the server log's tail) when the cluster cannot be started.
     PostgresServer();
+    explicit PostgresServer(const ServerOptions& options);
     ~PostgresServer();
     PostgresServer(const PostgresServer&) = delete;
     PostgresServer& operator=(const PostgresServer&) = delete;
@@ -69,6 +99,14 @@ public:
     // conninfo for `dbname`. It is stopped with the primary. Each call makes another replica.
     // External servers: returns EVENTSTORE_TEST_REPLICA_CONNINFO, or throws when unset.
     std::string start_replica(std::string_view dbname = "postgres");
+
+    // Crashes the primary (CrashKind says how) and returns once the processes it killed are gone.
+    // Throws std::logic_error on an external server, std::runtime_error when it cannot.
+    void crash(CrashKind kind = CrashKind::kill_all);
+    // Starts the primary again, stopping it first (pg_ctl stop -m fast) if it runs, and returns once it
+    // accepts connections. After crash() the server first recovers from its WAL. Same socket and port,
+    // so conninfos stay valid. Replicas are left alone. Throws as the constructor does.
+    void restart();
 
     class Impl;
 
