@@ -1,8 +1,10 @@
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <pthread.h>
 
 #include "core/json.hpp"
 
@@ -41,7 +43,8 @@ INSTANTIATE_TEST_SUITE_P(Json, ValidDocument,
                                          "{\"a\":\"Z\xC3\xBCrich \xE6\x97\xA5\xE6\x9C\xAC \xF0\x9F\x98\x80\"}"s,
                                          "{\"\xC3\xA9\":\"\xF4\x8F\xBF\xBF\"}"s, R"({"a":{"b":{"c":[]}}})"s,
                                          R"({"a":1,"a":2})"s, R"({ "a" : [ 1 , 2 ] , "b" : { } })"s, R"({"a":[]})"s,
-                                         R"({"a":[[],[[]]]})"s, "{\"a\":\"\x7F\"}"s, nested(512), nested_arrays(511)));
+                                         R"({"a":[[],[[]]]})"s, "{\"a\":\"\x7F\"}"s, nested(6000),
+                                         nested_arrays(5999)));
 
 class InvalidDocument : public testing::TestWithParam<std::string> {};
 
@@ -78,7 +81,7 @@ INSTANTIATE_TEST_SUITE_P(
         "{\"a\":\"\xE2\x82\"}"s, "{\"a\":\"\x80\"}"s, "{\"a\":\"\xF8\x88\x80\x80\x80\"}"s, "{\"\xC3\":1}"s,
         "{\xC3\xA9:1}"s, "{\"a\":\"\xE2\x82\xAC\xE2\"}"s,
         // depth
-        nested(513), nested_arrays(512)));
+        nested(6001), nested_arrays(6000)));
 
 TEST(JsonCheck, DescribesTheProblemWithItsByteOffset) {
     EXPECT_EQ(json::check_object(R"({"a":1 "b":2})"), "expected ',' or '}' at byte 7");
@@ -103,8 +106,37 @@ TEST(JsonCheck, SurrogateProblemsAreNamed) {
 }
 
 TEST(JsonCheck, DepthLimitIsReported) {
-    EXPECT_NE(json::check_object(nested(513)).find("nesting deeper than 512 levels"), std::string::npos);
-    EXPECT_EQ(json::check_object(nested(512)), "");
+    EXPECT_EQ(json::check_object(nested(6001)), "nesting deeper than 6000 levels at byte 30000");
+    EXPECT_EQ(json::check_object(nested(6000)), "");
+    json::DocumentStats stats;
+    ASSERT_EQ(json::check_object(nested_arrays(5999), nullptr, &stats), "");
+    EXPECT_EQ(stats.depth, 6000U);
+}
+
+// PostgreSQL 15 with its default stack accepts more than 13,000 levels; the reader must take the
+// 6,000 it accepts on a small stack too (a thread's, or one with a sanitizer's larger frames).
+TEST(JsonCheck, DeepestNestingNeedsLittleStack) {
+    struct Work {
+        std::string objects = nested(6000);
+        std::string arrays = nested_arrays(5999);
+        std::string objects_result = "not run";
+        std::string arrays_result = "not run";
+    } work;
+    pthread_attr_t attributes;
+    ASSERT_EQ(pthread_attr_init(&attributes), 0);
+    ASSERT_EQ(pthread_attr_setstacksize(&attributes, std::size_t{128} * 1024), 0);
+    pthread_t thread;
+    const auto run = [](void* arg) -> void* {
+        auto* w = static_cast<Work*>(arg);
+        w->objects_result = json::check_object(w->objects);
+        w->arrays_result = json::check_object(w->arrays);
+        return nullptr;
+    };
+    ASSERT_EQ(pthread_create(&thread, &attributes, run, &work), 0);
+    ASSERT_EQ(pthread_join(thread, nullptr), 0);
+    pthread_attr_destroy(&attributes);
+    EXPECT_EQ(work.objects_result, "");
+    EXPECT_EQ(work.arrays_result, "");
 }
 
 TEST(JsonCheck, ExtremeNestingDoesNotOverflowTheStack) {
@@ -234,3 +266,122 @@ TEST(JsonNumbers, RejectsWhatPostgresNumericCannotHold) {
         EXPECT_NE(problem.find("PostgreSQL"), std::string::npos) << n << ": " << problem;
     }
 }
+
+namespace {
+
+// The sizes of a document as PostgreSQL 15 stores and returns it: measured with
+// `SELECT pg_column_size(d::jsonb) - 4, octet_length(d::jsonb::text)`.
+struct MeasuredDocument {
+    std::string text;
+    std::uint64_t jsonb_size;
+    std::uint64_t jsonb_text_size;
+    // What the reader may count in excess: 3 bytes for each number or container inside an object
+    // (alignment), and duplicate keys.
+    std::uint64_t slack = 0;
+};
+
+TEST(JsonSizes, AsPostgresStoresAndReturnsTheDocument) {
+    const std::vector<MeasuredDocument> documents = {
+        {"{}", 4, 2},
+        {R"({"a":1})", 24, 8},
+        {R"({"a":[1,2]})", 44, 13},
+        {R"({"a":[1,"xy",2.5,[],{},true,null,-0.001e-5,123456789]})", 108, 65},
+        {R"({"a":"\u0001\n\"\\\/\u00e9\ud83d\ude00\u007f x"})", 27, 31},
+        {R"({"a":1e300})", 26, 308},
+        {R"({"a":1.50e1})", 24, 11},
+        {R"({"a":-0.0})", 22, 10},
+        {R"({"a":0e-100})", 24, 109},
+        {R"({"a":123.456e-5})", 26, 17},
+        {R"({"a":1e-16383})", 26, 16392},
+        {R"({"a":99999999})", 26, 15},
+        {R"({"a":-12345678.87654321})", 30, 25},
+        {R"({"a":[[[1,"abc"],2],"x",[3]]})", 96, 34},
+        {R"({"b":1,"a":"xyz"})", 36, 20},
+        {R"({"a":{"b":{"c":[1,{"d":"e"},"f"]}},"g":[true,false,null]})", 112, 67, 9},
+        {R"({"k":[0.1,0.01,0.001,0.0001,0.00001,10000,100000000,1e63,1e64,1e-64,1e-65]})", 158, 330},
+        {R"({"k":[1e256,1e255,1e252,1e-256,1e-257,1e-260,0.0,0.000,1E+2,1.0e-1]})", 156, 1587},
+        {R"({"\u00e9":"\u00e9","":"", " ":[ ]})", 38, 29, 3},
+        {R"({"a":"x","a":"yy"})", 15, 11, 10},
+    };
+    for (const MeasuredDocument& d : documents) {
+        json::DocumentStats stats;
+        ASSERT_EQ(json::check_object(d.text, nullptr, &stats), "") << d.text;
+        EXPECT_GE(stats.jsonb_size, d.jsonb_size) << d.text;
+        EXPECT_LE(stats.jsonb_size, d.jsonb_size + d.slack) << d.text;
+        EXPECT_GE(stats.jsonb_text_size, d.jsonb_text_size) << d.text;
+        EXPECT_LE(stats.jsonb_text_size, d.jsonb_text_size + d.slack) << d.text;
+    }
+}
+
+// The longest string value PostgreSQL 15 stores in a one-member object: the object's binary form
+// (4-byte header, two 4-byte entries, the key, the string) reaches jsonb's limit of 268,435,455 bytes.
+// One byte more and PostgreSQL refuses it ("total size of jsonb object elements exceeds the maximum of
+// 268435455 bytes"), after the upload; the reader refuses it before.
+TEST(JsonLimits, LongestStringPostgresStores) {
+    constexpr std::size_t longest = 268435442;
+    std::string document = R"({"a":")" + std::string(longest, 'x') + R"("})";
+    json::DocumentStats stats;
+    EXPECT_EQ(json::check_object(document, nullptr, &stats), "");
+    EXPECT_EQ(stats.jsonb_size, json::max_document_size);
+    document.insert(6, "x");
+    EXPECT_EQ(json::check_object(document),
+              "document would take more than 268435455 bytes as PostgreSQL jsonb at byte 268435450");
+}
+
+TEST(JsonLimits, TextLongerThanTheLimit) {
+    std::string document = "{}" + std::string(json::max_document_size - 2, ' ');
+    EXPECT_EQ(json::check_object(document), "");
+    document += ' ';
+    EXPECT_EQ(json::check_object(document), "document is longer than 268435455 bytes at byte 268435455");
+}
+
+// PostgreSQL stores {"a":[1e131071, ... 8,999 more]}, 81 kB, and then fails to return it: its text is
+// 1.2 GB ("out of memory: Cannot enlarge string buffer"), so every read of that event would fail.
+TEST(JsonLimits, NumbersWhoseTextPostgresCouldNotReturn) {
+    const auto numbers = [](std::size_t n) {
+        std::string document = R"({"a":[)";
+        for (std::size_t i = 0; i < n; ++i) {
+            document += i == 0 ? "1e131071" : ",1e131071";
+        }
+        return document + "]}";
+    };
+    json::DocumentStats stats;
+    ASSERT_EQ(json::check_object(numbers(2047), nullptr, &stats), "");
+    EXPECT_EQ(stats.jsonb_text_size, 7 + 2047 * 131072 + 2046 * 2 + 2);
+    const std::string problem = json::check_object(numbers(2048));
+    EXPECT_NE(problem.find("longer than 268435455 bytes as the text PostgreSQL returns for it"), std::string::npos)
+        << problem;
+}
+
+// Measured with PostgreSQL 15: {"a":[1, ...]} of 16,777,216 elements is stored, one more fails with
+// "invalid memory alloc request size 1073741824"; an object of 8,388,608 members (duplicates
+// included) is stored, one more fails with "... 1207959552". The counts are checked here with small
+// limits, to keep the test fast.
+TEST(JsonLimits, ElementsAndMembersOfOneContainer) {
+    EXPECT_EQ(json::max_array_elements, 16777216U);
+    EXPECT_EQ(json::max_object_members, 8388608U);
+    json::Limits limits;
+    limits.array_elements = 3;
+    limits.object_members = 2;
+    EXPECT_EQ(json::check_object(R"({"a":[1,[2,3,4],"x"],"b":{"c":[],"d":{}}})", nullptr, nullptr, limits), "");
+    EXPECT_EQ(json::check_object(R"({"a":[1,2,3,4]})", nullptr, nullptr, limits),
+              "array of more than 3 elements (PostgreSQL jsonb reads at most that many) at byte 12");
+    EXPECT_EQ(json::check_object(R"({"a":{"x":1,"x":2,"x":3}})", nullptr, nullptr, limits),
+              "object of more than 2 members (PostgreSQL jsonb reads at most that many) at byte 18");
+    EXPECT_EQ(json::check_object(R"({"a":1,"b":2,"c":3})", nullptr, nullptr, limits),
+              "object of more than 2 members (PostgreSQL jsonb reads at most that many) at byte 13");
+}
+
+TEST(JsonLimits, SmallerLimitsForTests) {
+    json::Limits limits;
+    limits.depth = 3;
+    limits.document_size = 40; // {"a":{"b":[]}} takes 36 bytes as jsonb, {"a":"<27 bytes>"} 40
+    EXPECT_EQ(json::check_object(R"({"a":{"b":[]}})", nullptr, nullptr, limits), "");
+    EXPECT_EQ(json::check_object(R"({"a":{"b":[[]]}})", nullptr, nullptr, limits),
+              "nesting deeper than 3 levels at byte 11");
+    EXPECT_EQ(json::check_object(R"({"a":")" + std::string(27, 'x') + R"("})", nullptr, nullptr, limits), "");
+    EXPECT_EQ(json::check_object(R"({"a":")" + std::string(28, 'x') + R"("})", nullptr, nullptr, limits),
+              "document would take more than 40 bytes as PostgreSQL jsonb at byte 35");
+}
+
+} // namespace
