@@ -42,6 +42,10 @@ enum class Errc {
     // Every connection of the pool stayed in use for the pool's acquire timeout (PoolOptions): the
     // database may be fine, the client is saturated.
     pool_exhausted,
+    // A write was sent, and then its outcome could not be learned (the connection was lost, or the
+    // server did not end a cancelled statement in time): it may or may not have committed. Query to
+    // find out before deciding again (docs/errors.md, "In doubt").
+    in_doubt,
 };
 
 // The Go sentinel's message for a code ("concurrency error, no rows were affected", ...).
@@ -70,10 +74,9 @@ public:
 
     // The same call may succeed when made again, unchanged: the connection failed or was lost, the
     // pool was exhausted, or the server ended the call for reasons of its own (serialization failure,
-    // deadlock, lock timeout, shutdown, too many connections). An append whose connection was lost
-    // may have committed before the loss: query before deciding again. A ConcurrencyConflict is not
-    // retryable as it is: query again and decide again. Cancellation and deadlines are the caller's
-    // own and are not retryable either.
+    // deadlock, lock timeout, shutdown, too many connections). Not an in_doubt write (it may have
+    // committed: query first), nor a ConcurrencyConflict (query again and decide again), nor a
+    // cancellation or deadline (the caller's own).
     [[nodiscard]] bool is_retryable() const noexcept;
     // The caller's input was rejected before any database work (an event, a filter, a snapshot, a
     // table name or a handle that cannot be used); making the same call again fails the same way.

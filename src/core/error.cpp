@@ -63,6 +63,8 @@ std::string_view message(Errc code) noexcept {
         return "migrating the schema failed";
     case Errc::pool_exhausted:
         return "no free connection in the pool";
+    case Errc::in_doubt:
+        return "the outcome is unknown: the write may have committed";
     }
     // Only reachable through a cast of an out-of-range integer.
     return "unknown error";
@@ -124,6 +126,8 @@ std::string_view name(Errc code) noexcept {
         return "migration_failed";
     case Errc::pool_exhausted:
         return "pool_exhausted";
+    case Errc::in_doubt:
+        return "in_doubt";
     }
     return "unknown";
 }
@@ -158,6 +162,9 @@ Error::Error(Errc code, std::optional<Errc> cause, std::string detail, std::stri
       m_sqlstate(std::move(sqlstate)) {}
 
 bool Error::is_retryable() const noexcept {
+    if (is(Errc::in_doubt)) {
+        return false;
+    }
     if (is(Errc::database_connection_failed) || is(Errc::pool_exhausted)) {
         return true;
     }

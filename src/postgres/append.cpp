@@ -66,19 +66,15 @@ void EventStore::Impl::append(const Context& ctx, const Filter& filter, Sequence
                                std::move(params));
         op.built(insert.sql);
 
-        detail::SessionLease session = m_primary->acquire(op.context());
-        // Writers lock their keys' stripe of this backend, readers every stripe of theirs: see
-        // lock_keys.hpp.
-        const auto locks = detail::plan_locks(std::move(reader_keys), std::move(writer_keys),
-                                              static_cast<std::uint32_t>(session->backend_pid()));
-        // Beyond the advisory-lock budget, ACCESS EXCLUSIVE conflicts with every reader (ACCESS SHARE)
-        // and writer (ROW EXCLUSIVE) of the table, so it stands in for any set of keys; held until
-        // commit like the advisory locks.
-        const std::vector<Statement> statements{locks.size() <= detail::max_advisory_locks
-                                                    ? detail::lock_statement(locks)
-                                                    : m_schema.lock_events("ACCESS EXCLUSIVE"),
-                                                std::move(insert)};
-        const std::uint64_t inserted = session->run(op.context(), statements).back().affected_rows();
+        std::vector<Statement> statements{Statement(), std::move(insert)};
+        const std::uint64_t inserted =
+            detail::with_session(*m_primary, op.context(), false, [&](detail::Session& session) {
+                // Writers lock their keys' stripe of their backend, readers every stripe of theirs,
+                // and a call with too many keys every stripe of the global key (lock_keys.hpp).
+                statements.front() = detail::lock_statement(
+                    detail::plan_locks(reader_keys, writer_keys, static_cast<std::uint32_t>(session.backend_pid())));
+                return session.run(op.context(), statements).back().affected_rows();
+            });
         op.executed();
 
         if (inserted == 0) {

@@ -6,6 +6,9 @@
 #include <chrono>
 #include <limits>
 #include <optional>
+#include <string_view>
+#include <system_error>
+#include <thread>
 
 #include <poll.h>
 
@@ -15,20 +18,10 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// How often a wait wakes up to look at the stop token: well inside the promised 100 ms.
-constexpr auto stop_poll_interval = std::chrono::milliseconds(10);
 // How long a cancelled call may take to wind down before the connection is given up.
 constexpr auto cancel_grace = std::chrono::seconds(5);
 // Beyond this many distinct statements per connection, further ones are parsed per call instead.
 constexpr std::size_t max_prepared_statements = 256;
-
-std::string trimmed(const char* message) {
-    std::string s = message != nullptr ? message : "";
-    while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) {
-        s.pop_back();
-    }
-    return s;
-}
 
 } // namespace
 
@@ -50,62 +43,6 @@ DatabaseFailure Connection::interrupted(Interruption why) {
     return DatabaseFailure::interrupted(why == Interruption::deadline_exceeded);
 }
 
-std::unique_ptr<Connection> Connection::open(const std::string& conninfo, const Context& ctx) {
-    if (Interruption why = interruption_of(ctx); why != Interruption::none) {
-        throw interrupted(why);
-    }
-    const std::array<const char*, 2> keywords{"dbname", nullptr};
-    const std::array<const char*, 2> values{conninfo.c_str(), nullptr};
-    ConnPtr conn(PQconnectStartParams(keywords.data(), values.data(), 1));
-    if (!conn) {
-        throw DatabaseFailure("out of memory creating a connection", {}, FailureKind::connection);
-    }
-    if (PQstatus(conn.get()) == CONNECTION_BAD) {
-        throw DatabaseFailure(trimmed(PQerrorMessage(conn.get())), "08001", FailureKind::connection);
-    }
-    auto connection = std::make_unique<Connection>(std::move(conn));
-    PGconn* c = connection->m_conn.get();
-    // libpq drives the handshake; we only wait on the socket, so the context can end it.
-    for (PostgresPollingStatusType state = PGRES_POLLING_WRITING;;) {
-        if (state == PGRES_POLLING_OK) {
-            break;
-        }
-        if (state == PGRES_POLLING_FAILED) {
-            throw DatabaseFailure(trimmed(PQerrorMessage(c)), "08001", FailureKind::connection);
-        }
-        const int fd = PQsocket(c);
-        pollfd pfd{fd, static_cast<short>(state == PGRES_POLLING_READING ? POLLIN : POLLOUT), 0};
-        for (;;) {
-            if (Interruption why = interruption_of(ctx); why != Interruption::none) {
-                throw interrupted(why);
-            }
-            int timeout_ms = static_cast<int>(stop_poll_interval.count());
-            if (auto d = ctx.deadline()) {
-                auto left = std::chrono::duration_cast<std::chrono::milliseconds>(*d - Clock::now()).count() + 1;
-                timeout_ms = static_cast<int>(std::clamp<long long>(left, 0, timeout_ms));
-            }
-            const int n = ::poll(&pfd, 1, timeout_ms);
-            if (n > 0) {
-                break;
-            }
-            if (n < 0 && errno != EINTR) {
-                throw DatabaseFailure("poll failed while connecting", "08001", FailureKind::connection);
-            }
-        }
-        state = PQconnectPoll(c);
-    }
-    // NOTICEs ("relation ... already exists, skipping") are not errors and must not reach stderr.
-    PQsetNoticeProcessor(
-        c, [](void* /*arg*/, const char* /*message*/) {}, nullptr);
-    if (PQsetnonblocking(c, 1) != 0 || PQenterPipelineMode(c) != 1) {
-        throw DatabaseFailure(trimmed(PQerrorMessage(c)), "08001", FailureKind::connection);
-    }
-    connection->m_cancel.reset(PQgetCancel(c));
-    connection->m_backend_pid = PQbackendPID(c);
-    connection->session_setup(ctx);
-    return connection;
-}
-
 void Connection::session_setup(const Context& ctx) {
     // The append's correctness argument needs each statement to take a fresh snapshot after the
     // locks: READ COMMITTED, whatever the server's default. Prepared statements are only those whose
@@ -123,16 +60,24 @@ void Connection::session_setup(const Context& ctx) {
     run(ctx, setup);
 }
 
-bool Connection::broken() const noexcept {
-    return m_broken || PQstatus(m_conn.get()) != CONNECTION_OK || PQtransactionStatus(m_conn.get()) != PQTRANS_IDLE;
+Outcome Connection::outcome_so_far() const noexcept {
+    if (!m_flushed) {
+        return Outcome::not_sent;
+    }
+    return m_commits ? Outcome::unknown : Outcome::nothing_written;
 }
 
 void Connection::fail_connection(const std::string& message) {
     m_broken = true;
     if (m_interruption != Interruption::none) {
-        throw DatabaseFailure::interrupted(m_interruption == Interruption::deadline_exceeded, message, "08006");
+        throw DatabaseFailure::interrupted(m_interruption == Interruption::deadline_exceeded, message, "08006",
+                                           outcome_so_far());
     }
-    throw DatabaseFailure(message, "08006", FailureKind::connection);
+    // The server's own reason, when it sent one before closing.
+    if (!m_fatal_message.empty()) {
+        throw DatabaseFailure(m_fatal_message, m_fatal_sqlstate, FailureKind::connection, outcome_so_far());
+    }
+    throw DatabaseFailure(message, "08006", FailureKind::connection, outcome_so_far());
 }
 
 void Connection::request_cancel(Interruption why) {
@@ -141,10 +86,21 @@ void Connection::request_cancel(Interruption why) {
     }
     m_interruption = why;
     m_cancel_sent_at = Clock::now();
-    if (m_cancel) {
+    if (!m_cancel) {
+        return;
+    }
+    // PQcancel opens a connection of its own and waits for the server to close it, without a time
+    // limit: a server that accepts and never answers would hold the call forever. So it runs on a
+    // thread of its own, which shares the cancel object; the call goes on waiting for its results,
+    // bounded by the grace period below, whether the request arrives or not.
+    const auto send = [cancel = m_cancel] {
         std::array<char, 256> errbuf{};
-        // Best effort: if the request cannot be delivered, the grace period below ends the call.
-        (void)PQcancel(m_cancel.get(), errbuf.data(), static_cast<int>(errbuf.size()));
+        (void)PQcancel(cancel.get(), errbuf.data(), static_cast<int>(errbuf.size())); // best effort
+    };
+    try {
+        std::thread(send).detach();
+    } catch (const std::system_error&) {
+        send(); // no thread to be had: send it from here
     }
 }
 
@@ -235,6 +191,7 @@ bool Connection::send(const Statement& st) {
 
 void Connection::flush(const Context& ctx) {
     PGconn* c = m_conn.get();
+    m_flushed = true;
     if (PQpipelineSync(c) != 1) {
         fail_connection(trimmed(PQerrorMessage(c)));
     }
@@ -268,13 +225,15 @@ DatabaseFailure Connection::failure_of(const PGresult* res, const Context& ctx) 
     const char* state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
     std::string sqlstate = state != nullptr ? state : "";
     std::string message = trimmed(PQresultErrorMessage(res));
+    // The server ended the transaction with this error: nothing of the pipeline commits.
     if (sqlstate == "57014") { // query_canceled: ours, or the server's statement_timeout
         const Interruption why = m_interruption != Interruption::none ? m_interruption
                                  : ctx.deadline_passed()              ? Interruption::deadline_exceeded
                                                                       : Interruption::canceled;
-        return DatabaseFailure::interrupted(why == Interruption::deadline_exceeded, message, std::move(sqlstate));
+        return DatabaseFailure::interrupted(why == Interruption::deadline_exceeded, message, std::move(sqlstate),
+                                            Outcome::nothing_written);
     }
-    return DatabaseFailure::from_server(message, sqlstate);
+    return DatabaseFailure::from_server(message, sqlstate, Outcome::nothing_written);
 }
 
 std::vector<Result> Connection::run(const Context& ctx, std::span<const Statement> statements) {
@@ -290,7 +249,24 @@ std::vector<Result> Connection::execute(const Context& ctx, std::span<const Stat
     if (Interruption why = interruption_of(ctx); why != Interruption::none) {
         throw interrupted(why);
     }
+    // The protocol counts a statement's parameters in 16 bits. Checked before anything is queued, so
+    // that the session stays usable.
+    for (const Statement& st : statements) {
+        if (st.params.size() > max_statement_parameters) {
+            throw DatabaseFailure("a statement has " + std::to_string(st.params.size()) +
+                                      " parameters; PostgreSQL accepts at most " +
+                                      std::to_string(max_statement_parameters),
+                                  "54000", FailureKind::statement);
+        }
+    }
     m_interruption = Interruption::none;
+    m_flushed = false;
+    check_alive();
+    // Whether the pipeline ends its transaction by committing: outside an explicit transaction block
+    // its Sync commits; inside one (an import's), only a COMMIT does.
+    m_commits =
+        PQtransactionStatus(m_conn.get()) == PQTRANS_IDLE ||
+        std::any_of(statements.begin(), statements.end(), [](const Statement& st) { return st.sql == "COMMIT"; });
 
     // What each result coming back belongs to: a statement of the caller's (or our own plan-mode
     // switch), and whether it is the Parse we sent for it or its execution.
@@ -336,7 +312,16 @@ std::vector<Result> Connection::execute(const Context& ctx, std::span<const Stat
     std::optional<DatabaseFailure> failure;
     std::size_t next_slot = 0;
     for (;;) {
-        ResultPtr res = next_result(ctx);
+        ResultPtr res;
+        try {
+            res = next_result(ctx);
+        } catch (const DatabaseFailure&) {
+            // The server said why before it closed the session (57P01, ...): that is the failure.
+            if (failure && failure->kind() == FailureKind::connection) {
+                throw std::move(*failure);
+            }
+            throw;
+        }
         if (!res) {
             // The end of one slot's results; the next one's follow.
             if (streamed_next(next_slot)) {
@@ -362,6 +347,7 @@ std::vector<Result> Connection::execute(const Context& ctx, std::span<const Stat
             }
             if (status == PGRES_FATAL_ERROR && !failure) {
                 failure.emplace(failure_of(res.get(), ctx));
+                m_commits = false; // the transaction is aborted, whatever happens to the session next
             }
         } else if (!slot.prepare && slot.index != ours) {
             if (on_row == nullptr) {

@@ -1,3 +1,5 @@
+#include <algorithm>
+
 #include <eventstore/postgres/connection_pool.hpp>
 
 #include "postgres/connection.hpp"
@@ -15,7 +17,13 @@ ConnectionPool::Impl::Impl(std::string conninfo, PoolOptions options)
     }
 }
 
+std::size_t ConnectionPool::Impl::may_open(Clock::time_point now) const noexcept {
+    return now < m_server_full_until ? std::min(m_options.max_connections, m_server_full_at)
+                                     : m_options.max_connections;
+}
+
 detail::SessionLease ConnectionPool::Impl::acquire(const Context& ctx) {
+    // One bound for the whole acquisition, opening a connection included.
     auto limit = Clock::now() + m_options.acquire_timeout;
     bool own_deadline = false;
     if (auto d = ctx.deadline(); d && *d <= limit) {
@@ -32,16 +40,27 @@ detail::SessionLease ConnectionPool::Impl::acquire(const Context& ctx) {
             m_idle.pop_back();
             const bool stale =
                 m_options.max_idle_time.count() > 0 && Clock::now() - idle.since > m_options.max_idle_time;
-            if (!idle.session->broken() && !stale) {
+            if (!stale && !idle.session->broken()) {
                 return detail::SessionLease(*this, std::move(idle.session));
             }
-            --m_open; // a connection the server closed while it sat idle: replace it
+            --m_open; // the server closed it while it sat idle, or it idled too long: replace it
         }
-        if (m_open < m_options.max_connections) {
+        if (m_open < may_open(Clock::now())) {
             ++m_open;
             lock.unlock();
             try {
-                return detail::SessionLease(*this, detail::Connection::open(m_conninfo, ctx));
+                return detail::SessionLease(*this, detail::Connection::open(m_conninfo, ctx, limit));
+            } catch (const DatabaseFailure& failure) {
+                lock.lock();
+                --m_open;
+                m_available.notify_one();
+                // The server is out of connection slots, but some are ours: wait for one of them to
+                // come back (for a second, then try opening again) rather than fail the call.
+                if (failure.sqlstate() != "53300" || m_open == 0) {
+                    throw;
+                }
+                m_server_full_at = m_open;
+                m_server_full_until = Clock::now() + std::chrono::seconds(1);
             } catch (...) {
                 lock.lock();
                 --m_open;
@@ -49,8 +68,10 @@ detail::SessionLease ConnectionPool::Impl::acquire(const Context& ctx) {
                 throw;
             }
         }
-        if (!m_available.wait_until(lock, ctx.stop_token(), limit,
-                                    [&] { return !m_idle.empty() || m_open < m_options.max_connections; })) {
+        const auto wake = std::min(limit, std::max(m_server_full_until, Clock::now()));
+        const auto until = wake > Clock::now() ? wake : limit;
+        if (!m_available.wait_until(lock, ctx.stop_token(), until,
+                                    [&] { return !m_idle.empty() || m_open < may_open(Clock::now()); })) {
             if (ctx.stop_requested()) {
                 continue; // reported at the top of the loop
             }
@@ -58,7 +79,7 @@ detail::SessionLease ConnectionPool::Impl::acquire(const Context& ctx) {
                 if (own_deadline) {
                     throw DatabaseFailure::interrupted(true);
                 }
-                throw DatabaseFailure("all " + std::to_string(m_options.max_connections) +
+                throw DatabaseFailure("all " + std::to_string(m_open) +
                                           " connections stayed in use for the pool's acquire timeout of " +
                                           std::to_string(m_options.acquire_timeout.count()) + " ms",
                                       {}, detail::FailureKind::pool_exhausted);

@@ -47,28 +47,31 @@ void EventStore::Impl::import_events(const Context& ctx, std::span<const Storabl
 void EventStore::Impl::migrate(const Context& ctx) {
     const std::vector<detail::Statement> check{m_schema.migration_check()};
     try {
-        const detail::SessionLease session = m_primary->acquire(ctx);
-        const auto look = [&] { return detail::Schema::found(session->run(ctx, check).back()[0]); };
-        const detail::MigrationFound found = look();
-        if (found.everything) {
-            return;
-        }
-        try {
-            session->run(ctx, m_schema.migration(found));
-        } catch (const detail::DatabaseFailure& failure) {
-            // A role that may not create the objects waits for the lock like any other migrator; if
-            // the one ahead of it (the owner) created everything meanwhile, nothing is left to do and
-            // its refused DDL does not matter.
-            if (failure.kind() != detail::FailureKind::statement || session->broken() || !look().everything) {
-                throw;
+        detail::with_session(*m_primary, ctx, false, [&](detail::Session& session) {
+            const auto look = [&] { return detail::Schema::found(session.run(ctx, check).back()[0]); };
+            const detail::MigrationFound found = look();
+            if (found.everything) {
+                return;
             }
-        }
+            try {
+                session.run(ctx, m_schema.migration(found));
+            } catch (const detail::DatabaseFailure& failure) {
+                // A role that may not create the objects waits for the lock like any other migrator; if
+                // the one ahead of it (the owner) created everything meanwhile, nothing is left to do and
+                // its refused DDL does not matter.
+                if (failure.kind() != detail::FailureKind::statement || session.broken() || !look().everything) {
+                    throw;
+                }
+            }
+        });
     } catch (const detail::DatabaseFailure& failure) {
+        // Never in doubt: whatever a lost migration did, calling migrate() again completes it.
         if (failure.sqlstate() != insufficient_privilege) {
-            throw failure.to_error(Errc::migration_failed);
+            throw failure.to_error(Errc::migration_failed, false);
         }
-        throw Error(Errc::migration_failed, failure.cause(),
-                    std::string(failure.what()) + " (tables or indexes of " + m_schema.events().quoted + " and " +
+        const Error error = failure.to_error(Errc::migration_failed, false);
+        throw Error(Errc::migration_failed, error.cause(),
+                    error.detail() + " (tables or indexes of " + m_schema.events().quoted + " and " +
                         m_schema.snapshots().quoted +
                         " are missing and this role may not create them: run migrate() once as the role that "
                         "owns the schema)",

@@ -175,6 +175,16 @@ FilterClause filter_clause(const Filter& filter, int first_param) {
         clause.sql = "TRUE";
     }
     clause.params = b.take();
+    // The protocol counts a statement's parameters in 16 bits; a filter that needs more is the
+    // caller's to change, told before any database work.
+    const std::size_t needed = static_cast<std::size_t>(first_param) - 1 + clause.params.size();
+    if (needed > max_statement_parameters) {
+        throw Error(Errc::invalid_filter, "the filter needs " + std::to_string(needed) +
+                                              " bind parameters and PostgreSQL takes at most " +
+                                              std::to_string(max_statement_parameters) +
+                                              " in one statement: give it fewer items (an item's event types and "
+                                              "any-of predicates take one parameter each)");
+    }
     clause.generic = generic;
     clause.has_items = !items.empty();
     return clause;

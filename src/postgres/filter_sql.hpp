@@ -22,7 +22,8 @@ struct FilterClause {
     // Whether the filter constrains anything but time and sequence bounds.
     bool has_items = false;
 };
-// Throws Error(invalid_filter) for names or values PostgreSQL cannot hold (NUL bytes, invalid UTF-8).
+// Throws Error(invalid_filter) for names or values PostgreSQL cannot hold (NUL bytes, invalid UTF-8),
+// and for a filter whose statement would need more than max_statement_parameters parameters.
 [[nodiscard]] FilterClause filter_clause(const Filter& filter, int first_param);
 
 // A generic plan cannot know the parameters' values, so its row estimates are defaults. It is only

@@ -6,6 +6,7 @@
 
 #include <cstdlib>
 #include <memory>
+#include <string>
 
 #include <libpq-fe.h>
 
@@ -24,7 +25,17 @@ struct PGcancelDeleter {
 };
 using ConnPtr = std::unique_ptr<PGconn, PGconnDeleter>;
 using ResultPtr = std::unique_ptr<PGresult, PGresultDeleter>;
-using CancelPtr = std::unique_ptr<PGcancel, PGcancelDeleter>;
+// Shared: a cancel request may still be on its way when its session is closed.
+using CancelPtr = std::shared_ptr<PGcancel>;
+
+// libpq's message without its trailing newline.
+[[nodiscard]] inline std::string trimmed(const char* message) {
+    std::string s = message != nullptr ? message : "";
+    while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) {
+        s.pop_back();
+    }
+    return s;
+}
 
 // A view of a PGresult it does not own (a streamed row's result, alive for one callback).
 class PgResultView : public ResultSource {

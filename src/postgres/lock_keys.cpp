@@ -91,6 +91,7 @@ void add_event_keys(std::string_view event_type, std::span<const std::pair<std::
 
 std::vector<LockRequest> plan_locks(std::vector<std::uint64_t> reader_keys, std::vector<std::uint64_t> writer_keys,
                                     std::uint32_t writer_stripe) {
+    const bool writes = !writer_keys.empty();
     std::sort(reader_keys.begin(), reader_keys.end());
     reader_keys.erase(std::unique(reader_keys.begin(), reader_keys.end()), reader_keys.end());
     std::sort(writer_keys.begin(), writer_keys.end());
@@ -116,6 +117,15 @@ std::vector<LockRequest> plan_locks(std::vector<std::uint64_t> reader_keys, std:
     locks.erase(std::unique(locks.begin(), locks.end(),
                             [](const LockRequest& a, const LockRequest& b) { return a.key == b.key; }),
                 locks.end());
+    if (locks.size() > max_advisory_locks) {
+        // The global key stands for every key: every event has it. Its stripes are adjacent in key
+        // order, so the fallback is sorted like any other plan.
+        locks.clear();
+        for (std::uint64_t s = 0; s < lock_stripes; ++s) {
+            locks.push_back({static_cast<std::int64_t>(global_key() | s), writes});
+        }
+        std::sort(locks.begin(), locks.end(), [](const LockRequest& a, const LockRequest& b) { return a.key < b.key; });
+    }
     return locks;
 }
 

@@ -43,15 +43,21 @@ void add_filter_keys(const Filter& filter, std::vector<std::uint64_t>& keys);
 void add_event_keys(std::string_view event_type, std::span<const std::pair<std::string, std::string>> string_members,
                     std::vector<std::uint64_t>& keys);
 
+// Beyond this many advisory locks in one call, the call locks every stripe of the global key instead
+// (see plan_locks): it keeps one call from exhausting the server's shared lock table, which holds
+// max_locks_per_transaction x max_connections locks for all sessions together.
+inline constexpr std::size_t max_advisory_locks = 256;
+
 // The lock set of one operation, sorted by key so that every session acquires in the same order
 // (no deadlock between our own calls): exclusive on the stripe `writer_stripe` of every writer key,
 // shared on every stripe of every reader key; exclusive wins where both ask for the same lock.
+// When that set would be larger than max_advisory_locks, the call locks every stripe of the global
+// key instead: exclusively when it writes (it then excludes every other writer, since every writer
+// holds a stripe of the global key, and runs alone among writers), shared when it only reads (it
+// then waits for every writer in flight and holds off new ones, as a read of the whole log does).
+// Either way at most lock_stripes locks, no table lock, and no privilege beyond the statement's own.
 [[nodiscard]] std::vector<LockRequest> plan_locks(std::vector<std::uint64_t> reader_keys,
                                                   std::vector<std::uint64_t> writer_keys, std::uint32_t writer_stripe);
-
-// Beyond this many advisory locks in one call, a table lock takes their place: it keeps one call
-// from exhausting the server's shared lock table (max_locks_per_transaction).
-inline constexpr std::size_t max_advisory_locks = 256;
 
 // The statement that takes `locks` in their order, each until the end of the transaction.
 [[nodiscard]] Statement lock_statement(const std::vector<LockRequest>& locks);

@@ -28,6 +28,7 @@ enum class Target { primary, replica };
 struct OperationKind {
     std::string_view name;         // the operation label, and part of every metric and span name
     Errc failure;                  // Error::code() of a failure (querying_events_failed, ...)
+    bool writes;                   // whether a lost session leaves its outcome in doubt
     std::string_view build_failed; // log messages
     std::string_view database_failed;
     std::string_view scan_failed;
@@ -81,7 +82,7 @@ public:
             if (!m_ended) {
                 database_failed(failure);
             }
-            throw failure.to_error(m_kind.failure);
+            throw failure.to_error(m_kind.failure, m_kind.writes);
         } catch (const Error& error) {
             if (m_ended) {
                 throw;

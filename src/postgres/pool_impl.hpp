@@ -28,7 +28,12 @@ public:
     std::size_t idle_connections() const;
 
 private:
+    using Clock = std::chrono::steady_clock;
+
     void give_back(std::unique_ptr<detail::Session> session) noexcept override;
+    // How many connections the pool may have open now: max_connections, or fewer for a while after
+    // the server refused one for want of slots.
+    [[nodiscard]] std::size_t may_open(Clock::time_point now) const noexcept;
 
     struct Idle {
         std::unique_ptr<detail::Session> session;
@@ -41,6 +46,8 @@ private:
     std::condition_variable_any m_available;
     std::vector<Idle> m_idle; // most recently returned last
     std::size_t m_open = 0;
+    std::size_t m_server_full_at = 0; // connections open when the server last refused one (53300)
+    Clock::time_point m_server_full_until;
 };
 
 // How the engine reaches a pool's sessions; ConnectionPool keeps them from its users.

@@ -42,7 +42,9 @@ QueryResult EventStore::Impl::query(const Context& ctx, const Filter& filter) {
             read.clause.generic, m_schema.select_events() + read.clause.sql + " ORDER BY e.sequence_number",
             std::move(read.clause.params)));
         op.built(statements.back().sql);
-        const auto results = source(target).acquire(op.context())->run(op.context(), statements);
+        const auto results = detail::with_session(source(target), op.context(), true, [&](detail::Session& session) {
+            return session.run(op.context(), statements);
+        });
         op.executed();
 
         QueryResult out;
@@ -74,28 +76,31 @@ SequenceNumber EventStore::Impl::query_stream(const Context& ctx, const Filter& 
         Statement rows = Statement::per_call(m_schema.select_events() + "(" + read.clause.sql +
                                              ") AND e.sequence_number <= $1 ORDER BY e.sequence_number");
         op.built(rows.sql);
-        detail::SessionLease session = m_primary->acquire(op.context());
-        const auto results = session->run(op.context(), bound);
         rows.params.reserve(1 + read.clause.params.size());
-        rows.params.push_back(detail::int8_param(results.back()[0][0].as_int8()));
+        rows.params.emplace_back(); // the bound, once phase 1 has found it
         for (Param& p : read.clause.params) {
             rows.params.push_back(std::move(p));
         }
         SequenceNumber last = 0;
         std::size_t count = 0;
-        session->stream(op.context(), rows, [&](const Row& row) {
-            StorableEvent e = detail::Schema::event(row);
-            last = e.sequence_number;
-            ++count;
-            try {
-                on_event(std::move(e));
-            } catch (const std::exception& failure) {
-                op.caller_failed(failure.what());
-                throw;
-            } catch (...) {
-                op.caller_failed("an exception not derived from std::exception");
-                throw;
-            }
+        // Retried on another session only when nothing was sent: rows already handed to the
+        // callback must not come twice.
+        detail::with_session(*m_primary, op.context(), false, [&](detail::Session& session) {
+            rows.params.front() = detail::int8_param(session.run(op.context(), bound).back()[0][0].as_int8());
+            session.stream(op.context(), rows, [&](const Row& row) {
+                StorableEvent e = detail::Schema::event(row);
+                last = e.sequence_number;
+                ++count;
+                try {
+                    on_event(std::move(e));
+                } catch (const std::exception& failure) {
+                    op.caller_failed(failure.what());
+                    throw;
+                } catch (...) {
+                    op.caller_failed("an exception not derived from std::exception");
+                    throw;
+                }
+            });
         });
         op.executed();
         op.read_succeeded(count, last);

@@ -9,6 +9,7 @@
 #include <functional>
 #include <memory>
 #include <span>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -95,6 +96,27 @@ private:
 SessionLease::~SessionLease() {
     if (m_session) {
         m_source->give_back(std::move(m_session));
+    }
+}
+
+// Runs `use` with a session of `source`. When that session turns out to be lost before anything of
+// the call reached the server, or, for a call that only reads (`reads_only`), lost at all, `use`
+// runs once more on another session: the first attempt left nothing behind. So a session that died
+// while it sat idle (a server restart, idle_session_timeout, a proxy) costs no failed call.
+template <typename Use>
+std::invoke_result_t<Use&, Session&> with_session(SessionSource& source, const Context& ctx, bool reads_only,
+                                                  Use&& use) {
+    for (int attempt = 1;; ++attempt) {
+        SessionLease lease = source.acquire(ctx);
+        try {
+            return use(*lease);
+        } catch (const DatabaseFailure& failure) {
+            const bool again = attempt == 1 && failure.kind() == FailureKind::connection &&
+                               (failure.outcome() == Outcome::not_sent || reads_only);
+            if (!again) {
+                throw;
+            }
+        }
     }
 }
 

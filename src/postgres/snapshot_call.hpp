@@ -43,7 +43,7 @@ public:
             return body();
         } catch (const DatabaseFailure& failure) {
             database_failed(failure);
-            throw failure.to_error(failure_code());
+            throw failure.to_error(failure_code(), m_action != SnapshotAction::load);
         } catch (const Error& error) {
             decode_failed(error);
             throw Error(failure_code(), error.code(), error.detail(), error.sqlstate());

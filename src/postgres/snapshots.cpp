@@ -22,7 +22,10 @@ void EventStore::Impl::save_snapshot(const Context& ctx, const Snapshot& snapsho
     const std::vector<Statement> statements{m_schema.save_snapshot(snapshot)};
     SnapshotCall call(m_instruments, ctx, SnapshotAction::save, Target::primary, snapshot.projection_type,
                       snapshot.filter_hash);
-    call.run([&] { m_primary->acquire(call.context())->run(call.context(), statements); });
+    call.run([&] {
+        detail::with_session(*m_primary, call.context(), false,
+                             [&](detail::Session& session) { session.run(call.context(), statements); });
+    });
     call.saved(snapshot.sequence_number);
 }
 
@@ -36,7 +39,9 @@ std::optional<Snapshot> EventStore::Impl::load_snapshot(const Context& ctx, std:
     const Target target = read_target(ctx);
     SnapshotCall call(m_instruments, ctx, SnapshotAction::load, target, projection_type, hash);
     return call.run([&]() -> std::optional<Snapshot> {
-        const auto results = source(target).acquire(call.context())->run(call.context(), statements);
+        const auto results = detail::with_session(source(target), call.context(), true, [&](detail::Session& session) {
+            return session.run(call.context(), statements);
+        });
         if (results.back().empty()) {
             call.missed();
             return std::nullopt;

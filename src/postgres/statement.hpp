@@ -4,6 +4,7 @@
 // What the engine sends: statements whose every value is a bind parameter. No value is ever spliced
 // into SQL text; a statement's text depends only on the shape of what it does.
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <utility>
@@ -24,6 +25,9 @@ inline constexpr std::uint32_t text_array = 1009;
 inline constexpr std::uint32_t jsonb_array = 3807;
 inline constexpr std::uint32_t timestamptz_array = 1185;
 } // namespace oid
+
+// The most bind parameters one statement may have: the protocol counts them in 16 bits.
+inline constexpr std::size_t max_statement_parameters = 65535;
 
 // The wire format of a parameter: PostgreSQL's text input syntax, or its binary send format.
 enum class Format : std::uint8_t { text, binary };

@@ -310,6 +310,11 @@ protected:
     [[nodiscard]] const std::string& table() const { return m_table; }
     [[nodiscard]] const std::string& snapshot_table() const { return m_snapshot_table; }
 
+    // The sequence that numbers the fixture's events, as an SQL name.
+    std::string sequence_of_table() {
+        return raw().exec("SELECT pg_get_serial_sequence($1, 'sequence_number')", {std::optional<std::string>(quote_identifier(table()))}).value(0, 0);
+    }
+
     // Rows in the fixture's events or snapshots table, or in `table` (an SQL name, quoted as needed).
     using DatabaseTest::count_rows;
     std::int64_t count_rows() { return count_rows(quote_identifier(m_table)); }

@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <optional>
+#include <thread>
 #include <string>
 #include <utility>
 #include <vector>
@@ -28,12 +29,13 @@ using postgres::detail::Row;
 using postgres::detail::Session;
 using postgres::detail::Statement;
 using postgres::detail::text_param;
+using eventstore::devsupport::PgSession;
 
 class SessionTest : public StoreTest {
 protected:
     void SetUp() override {
         StoreTest::SetUp();
-        m_session = Connection::open(conninfo(), Context());
+        m_session = Connection::open(conninfo(), Context(), std::chrono::steady_clock::now() + std::chrono::seconds(30));
         m_probe = unique_table_name("probe");
         raw().exec("CREATE TABLE " + m_probe + " (id bigint PRIMARY KEY, v int)");
     }
@@ -135,8 +137,9 @@ TEST_F(SessionTest, AFailingStatementEndsThePipelineAndLeavesTheSessionUsable) {
     ASSERT_TRUE(failure.has_value());
     EXPECT_EQ(failure->kind(), FailureKind::statement);
     EXPECT_EQ(failure->sqlstate(), "22012");
-    EXPECT_FALSE(failure->cause().has_value());
-    const Error error = failure->to_error(Errc::querying_events_failed);
+    EXPECT_FALSE(failure->cause(true).has_value());
+    EXPECT_EQ(failure->outcome(), postgres::detail::Outcome::nothing_written);
+    const Error error = failure->to_error(Errc::querying_events_failed, false);
     EXPECT_EQ(error.code(), Errc::querying_events_failed);
     EXPECT_EQ(error.sqlstate(), "22012");
     // One implicit transaction: the first insert rolled back, the third never ran.
@@ -147,11 +150,33 @@ TEST_F(SessionTest, AFailingStatementEndsThePipelineAndLeavesTheSessionUsable) {
 
 TEST_F(SessionTest, AKilledBackendIsAConnectionFailure) {
     raw().exec("SELECT pg_terminate_backend(" + std::to_string(session().backend_pid()) + ")");
+    std::this_thread::sleep_for(std::chrono::milliseconds(100)); // the server's FATAL arrives
     const auto failure = failure_of({Statement::cached("SELECT 1")});
     ASSERT_TRUE(failure.has_value());
     EXPECT_EQ(failure->kind(), FailureKind::connection);
-    EXPECT_EQ(failure->cause(), Errc::database_connection_failed);
-    EXPECT_TRUE(failure->to_error(Errc::appending_event_failed).is_retryable());
+    // Seen before anything was sent: the call may go to another session.
+    EXPECT_EQ(failure->outcome(), postgres::detail::Outcome::not_sent);
+    // The server said why before it closed the session: its code is kept.
+    EXPECT_EQ(failure->sqlstate(), "57P01") << failure->what();
+    EXPECT_EQ(failure->cause(true), Errc::database_connection_failed);
+    EXPECT_TRUE(failure->to_error(Errc::appending_event_failed, true).is_retryable());
+    EXPECT_TRUE(session().broken());
+}
+
+TEST_F(SessionTest, ABackendKilledDuringAStatementKeepsTheServersCode) {
+    std::thread killer([&, pid = session().backend_pid()] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        PgSession(conninfo()).exec("SELECT pg_terminate_backend(" + std::to_string(pid) + ")");
+    });
+    const auto failure = failure_of({Statement::cached("INSERT INTO " + probe() + " SELECT 1, 1 FROM pg_sleep(5)")});
+    killer.join();
+    ASSERT_TRUE(failure.has_value());
+    EXPECT_EQ(failure->kind(), FailureKind::connection);
+    EXPECT_EQ(failure->sqlstate(), "57P01") << failure->what();
+    // The server ended the transaction with the session: the write is not in doubt.
+    EXPECT_EQ(failure->outcome(), postgres::detail::Outcome::nothing_written);
+    EXPECT_EQ(failure->cause(true), Errc::database_connection_failed);
+    EXPECT_EQ(count_rows(probe()), 0);
     EXPECT_TRUE(session().broken());
 }
 
@@ -160,7 +185,7 @@ TEST_F(SessionTest, TheContextsDeadlineCancelsTheStatement) {
     const auto failure = failure_of({Statement::cached("SELECT pg_sleep(5)")}, ctx);
     ASSERT_TRUE(failure.has_value());
     EXPECT_EQ(failure->kind(), FailureKind::deadline_exceeded);
-    EXPECT_EQ(failure->cause(), Errc::deadline_exceeded);
+    EXPECT_EQ(failure->cause(true), Errc::deadline_exceeded); // the server ended it: nothing in doubt
     EXPECT_FALSE(session().broken());
 }
 

@@ -43,6 +43,7 @@ const std::vector<std::pair<Errc, std::string>> all_messages = {
     {Errc::database_connection_failed, "database connection failed"},
     {Errc::migration_failed, "migrating the schema failed"},
     {Errc::pool_exhausted, "no free connection in the pool"},
+    {Errc::in_doubt, "the outcome is unknown: the write may have committed"},
 };
 
 TEST(ErrorMessage, MatchesGoSentinels) {
@@ -52,8 +53,8 @@ TEST(ErrorMessage, MatchesGoSentinels) {
 }
 
 TEST(ErrorMessage, EveryEnumeratorIsCovered) {
-    // pool_exhausted is the last enumerator; the table must hold one row per value.
-    EXPECT_EQ(all_messages.size(), static_cast<std::size_t>(Errc::pool_exhausted) + 1);
+    // in_doubt is the last enumerator; the table must hold one row per value.
+    EXPECT_EQ(all_messages.size(), static_cast<std::size_t>(Errc::in_doubt) + 1);
     std::set<std::string_view> distinct;
     for (const auto& row : all_messages) {
         distinct.insert(eventstore::message(row.first));
@@ -147,6 +148,9 @@ TEST(ErrorPredicates, RetryableAreTheTransientFailures) {
     EXPECT_FALSE(Error(Errc::querying_events_failed, Errc::canceled).is_retryable());
     EXPECT_FALSE(Error(Errc::querying_events_failed, Errc::deadline_exceeded).is_retryable());
     EXPECT_FALSE(ConcurrencyConflict().is_retryable());
+    // Retrying an in-doubt write could write it twice.
+    EXPECT_FALSE(Error(Errc::appending_event_failed, Errc::in_doubt, "x").is_retryable());
+    EXPECT_FALSE(Error(Errc::appending_event_failed, Errc::in_doubt, std::string("x"), "08006").is_retryable());
     EXPECT_FALSE(Error(Errc::appending_event_failed, std::nullopt, "x", "23505").is_retryable());
     EXPECT_FALSE(Error(Errc::appending_event_failed, Errc::invalid_payload_json).is_retryable());
 }

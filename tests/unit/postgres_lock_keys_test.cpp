@@ -111,4 +111,35 @@ TEST(LockKeys, TheLockStatementTakesThePlannedLocksInOrder) {
     EXPECT_NE(s.sql.find("unnest"), std::string::npos);
 }
 
+// Past the budget a call locks every stripe of the global key instead of its own keys: a bounded
+// number of locks, no table lock, and still every conflict (the global key is every event's).
+TEST(LockKeys, ACallWithTooManyKeysLocksEveryStripeOfTheGlobalKey) {
+    std::vector<std::uint64_t> many;
+    for (int i = 0; i < 500; ++i) {
+        many.push_back(event_type_key("Type" + std::to_string(i)));
+    }
+    const auto global_stripes = [](const std::vector<LockRequest>& locks, bool exclusive) {
+        if (locks.size() != lock_stripes) {
+            return false;
+        }
+        for (std::uint64_t s = 0; s < lock_stripes; ++s) {
+            const LockRequest expected{static_cast<std::int64_t>(global_key() | s), exclusive};
+            if (std::find(locks.begin(), locks.end(), expected) == locks.end()) {
+                return false;
+            }
+        }
+        return std::is_sorted(locks.begin(), locks.end(),
+                              [](const LockRequest& a, const LockRequest& b) { return a.key < b.key; });
+    };
+    // A read of 500 types: shared, like a read of the whole log.
+    EXPECT_TRUE(global_stripes(plan_locks(many, {}, 0), false));
+    // A write with a 500-type filter, and a write of 500 keys: exclusive, alone among writers.
+    EXPECT_TRUE(global_stripes(plan_locks(many, {event_type_key("W")}, 3), true));
+    EXPECT_TRUE(global_stripes(plan_locks({}, many, 3), true));
+    // At the budget, the keys themselves.
+    std::vector<std::uint64_t> budget(many.begin(), many.begin() + max_advisory_locks / lock_stripes);
+    EXPECT_EQ(plan_locks(budget, {}, 0).size(), max_advisory_locks);
+    EXPECT_FALSE(global_stripes(plan_locks(budget, {}, 0), false));
+}
+
 } // namespace

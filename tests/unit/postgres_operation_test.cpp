@@ -99,26 +99,57 @@ private:
     std::optional<Instruments> m_instruments;
 };
 
+constexpr Outcome nothing = Outcome::nothing_written;
+
 TEST(Failure, ServerFailuresAreClassifiedBySqlstate) {
-    EXPECT_EQ(DatabaseFailure::from_server("m", "08006").kind(), FailureKind::connection);
-    EXPECT_EQ(DatabaseFailure::from_server("m", "08P01").kind(), FailureKind::connection);
-    EXPECT_EQ(DatabaseFailure::from_server("m", "23505").kind(), FailureKind::statement);
-    EXPECT_EQ(DatabaseFailure::from_server("m", "").kind(), FailureKind::statement);
+    EXPECT_EQ(DatabaseFailure::from_server("m", "08006", nothing).kind(), FailureKind::connection);
+    EXPECT_EQ(DatabaseFailure::from_server("m", "08P01", nothing).kind(), FailureKind::connection);
+    // The server ending the session: administrator command, crash, not accepting connections yet,
+    // database dropped, idle session timeout.
+    for (const char* state : {"57P01", "57P02", "57P03", "57P04", "57P05"}) {
+        EXPECT_EQ(DatabaseFailure::from_server("m", state, nothing).kind(), FailureKind::connection) << state;
+    }
+    EXPECT_EQ(DatabaseFailure::from_server("m", "57P06", nothing).kind(), FailureKind::statement);
+    EXPECT_EQ(DatabaseFailure::from_server("m", "57014", nothing).kind(), FailureKind::statement);
+    EXPECT_EQ(DatabaseFailure::from_server("m", "23505", nothing).kind(), FailureKind::statement);
+    EXPECT_EQ(DatabaseFailure::from_server("m", "", nothing).kind(), FailureKind::statement);
+    EXPECT_EQ(DatabaseFailure::from_server("m", "57P01", nothing).sqlstate(), "57P01");
     EXPECT_EQ(DatabaseFailure::interrupted(true).kind(), FailureKind::deadline_exceeded);
     EXPECT_EQ(DatabaseFailure::interrupted(false).kind(), FailureKind::canceled);
 }
 
 TEST(Failure, EachKindHasOneCause) {
-    EXPECT_EQ(DatabaseFailure::interrupted(false).cause(), Errc::canceled);
-    EXPECT_EQ(DatabaseFailure::interrupted(true).cause(), Errc::deadline_exceeded);
-    EXPECT_EQ(DatabaseFailure("m", "", FailureKind::connection).cause(), Errc::database_connection_failed);
-    EXPECT_EQ(DatabaseFailure("m", "", FailureKind::pool_exhausted).cause(), Errc::pool_exhausted);
-    EXPECT_FALSE(DatabaseFailure::from_server("m", "42P01").cause().has_value());
-    const Error e =
-        DatabaseFailure::from_server("relation does not exist", "42P01").to_error(Errc::appending_event_failed);
+    for (const bool writes : {false, true}) {
+        EXPECT_EQ(DatabaseFailure::interrupted(false).cause(writes), Errc::canceled);
+        EXPECT_EQ(DatabaseFailure::interrupted(true).cause(writes), Errc::deadline_exceeded);
+        EXPECT_EQ(DatabaseFailure("m", "", FailureKind::connection).cause(writes), Errc::database_connection_failed);
+        EXPECT_EQ(DatabaseFailure("m", "", FailureKind::pool_exhausted).cause(writes), Errc::pool_exhausted);
+        EXPECT_FALSE(DatabaseFailure::from_server("m", "42P01", nothing).cause(writes).has_value());
+    }
+    const Error e = DatabaseFailure::from_server("relation does not exist", "42P01", nothing)
+                        .to_error(Errc::appending_event_failed, true);
     EXPECT_EQ(e.code(), Errc::appending_event_failed);
     EXPECT_EQ(e.sqlstate(), "42P01");
     EXPECT_EQ(e.detail(), "relation does not exist");
+}
+
+TEST(Failure, AWriteLostAfterItWasSentIsInDoubt) {
+    const DatabaseFailure lost("server closed the connection", "08006", FailureKind::connection, Outcome::unknown);
+    const Error write = lost.to_error(Errc::appending_event_failed, true);
+    EXPECT_EQ(write.cause(), Errc::in_doubt);
+    EXPECT_FALSE(write.is_retryable());
+    EXPECT_FALSE(write.is(Errc::database_connection_failed));
+    EXPECT_NE(write.detail().find("may have committed"), std::string::npos) << write.detail();
+    // A read has nothing in doubt; a write lost before it was sent, or aborted, neither.
+    EXPECT_EQ(lost.cause(false), Errc::database_connection_failed);
+    EXPECT_EQ(DatabaseFailure("m", "08006", FailureKind::connection, Outcome::not_sent).cause(true),
+              Errc::database_connection_failed);
+    EXPECT_EQ(DatabaseFailure("m", "57P01", FailureKind::connection, nothing).cause(true),
+              Errc::database_connection_failed);
+    // A cancel the server did not end in time: the write may still commit.
+    const DatabaseFailure unanswered = DatabaseFailure::interrupted(false, "gave up", "08006", Outcome::unknown);
+    EXPECT_EQ(unanswered.cause(true), Errc::in_doubt);
+    EXPECT_EQ(unanswered.cause(false), Errc::canceled);
 }
 
 TEST_F(Boundary, ADatabaseFailureIsTheOperationsErrorWithItsCause) {
@@ -175,7 +206,7 @@ TEST_F(Boundary, ADatabaseFailureWhileExecutingNamesTheStatementOnce) {
     Operation op(instruments(), Context(), append_kind, {}, std::nullopt);
     EXPECT_THROW(op.run([&] {
         op.built("INSERT ...");
-        throw DatabaseFailure::from_server("boom", "XX000");
+        throw DatabaseFailure::from_server("boom", "XX000", Outcome::nothing_written);
     }),
                  Error);
     EXPECT_EQ(recorder().logs(), (std::vector<std::string>{"debug: executed sql for: append",

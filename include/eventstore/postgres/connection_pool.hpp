@@ -15,15 +15,28 @@ struct PoolAccess;
 struct PoolOptions {
     // Connections are opened lazily, up to this many; callers beyond it wait for one to be returned.
     std::size_t max_connections = 8;
-    // How long a caller without a deadline of its own waits for a free connection.
+    // How long getting a connection may take, opening one included, for a call without a deadline of
+    // its own (a call's Context deadline, when sooner, bounds it instead). Waiting for a free
+    // connection that long fails the call with Errc::pool_exhausted; a server that does not complete
+    // the connection in time, with Errc::database_connection_failed. libpq's connect_timeout in the
+    // connection string bounds opening further. When the server refuses a connection for want of
+    // slots (SQLSTATE 53300) while the pool has connections of its own, the call waits for one of
+    // them instead of failing.
     std::chrono::milliseconds acquire_timeout{30'000};
-    // Connections idle for longer than this are closed when next seen (0: never).
+    // Connections idle for longer than this are closed when next seen (0: never). Connections the
+    // server closed while idle (a restart, idle_session_timeout, a proxy) are noticed without a round
+    // trip and replaced, whatever this says.
     std::chrono::milliseconds max_idle_time{0};
 };
 
 // A thread-safe, bounded pool of libpq connections (the role of pgx's pgxpool.Pool). A connection is
 // handed to one operation at a time; one found broken after use is closed and replaced by a new one
 // when next needed. Every store built on the pool shares ownership of it.
+//
+// Every wait is bounded: getting a connection by acquire_timeout (or the call's deadline), a
+// statement by the call's Context, a cancelled statement by a 5 s grace period after which its
+// connection is given up, and a server gone silent on a TCP network by keepalives (on by default:
+// 60 s idle, then 3 probes 10 s apart; keepalives* in the connection string override them).
 class ConnectionPool {
     // Only create() can name or build this, so a pool is always owned by a shared_ptr.
     struct private_key {
