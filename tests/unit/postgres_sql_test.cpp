@@ -138,6 +138,30 @@ TEST(FilterClause, TextPostgresCannotHoldIsAnInvalidFilter) {
     EXPECT_EQ(code_of([&] { (void)filter_clause(bad_utf8, 1); }), Errc::invalid_filter);
 }
 
+TEST(FilterClause, AFilterNeedingMoreThan65535ParametersIsAnInvalidFilter) {
+    // Two parameters an item (its types, its predicate): 32,767 items fit with the first parameter
+    // at 2, one more does not.
+    const auto filter_of = [](int items) {
+        auto builder = build_event_filter().matching().any_event_type_of("T0").and_any_predicate_of(P("k", "0"));
+        for (int i = 1; i < items; ++i) {
+            builder = std::move(builder)
+                          .or_matching()
+                          .any_event_type_of("T" + std::to_string(i))
+                          .and_any_predicate_of(P("k", std::to_string(i)));
+        }
+        return std::move(builder).finalize();
+    };
+    EXPECT_EQ(filter_clause(filter_of(32'767), 2).params.size(), 65'534U);
+    const Filter too_wide = filter_of(32'768);
+    try {
+        (void)filter_clause(too_wide, 2);
+        FAIL() << "no error";
+    } catch (const Error& e) {
+        EXPECT_EQ(e.code(), Errc::invalid_filter);
+        EXPECT_NE(std::string(e.what()).find("65535"), std::string::npos) << e.what();
+    }
+}
+
 // --- table and index names -----------------------------------------------------------------------
 
 TEST(TableName, APlainNameIsQuotedAndResolvedBySearchPath) {
