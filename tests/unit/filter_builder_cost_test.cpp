@@ -27,14 +27,25 @@ void* counted_allocation(std::size_t size) {
 
 } // namespace
 
-// Replacements of the global allocation functions (the array forms too, so that every new is paired
-// with its delete under AddressSanitizer as well).
+// Replacements of the global allocation functions (the array and nothrow forms too, so that every new
+// is paired with its delete under AddressSanitizer as well: it intercepts the nothrow new that
+// std::stable_sort's buffer comes from, which would otherwise be freed by the std::free below).
 void* operator new(std::size_t size) { return counted_allocation(size); }
 void* operator new[](std::size_t size) { return counted_allocation(size); }
+void* operator new(std::size_t size, const std::nothrow_t& /*tag*/) noexcept {
+    try {
+        return counted_allocation(size);
+    } catch (const std::bad_alloc&) {
+        return nullptr;
+    }
+}
+void* operator new[](std::size_t size, const std::nothrow_t& tag) noexcept { return operator new(size, tag); }
 void operator delete(void* p) noexcept { std::free(p); }
 void operator delete[](void* p) noexcept { std::free(p); }
 void operator delete(void* p, std::size_t /*size*/) noexcept { std::free(p); }
 void operator delete[](void* p, std::size_t /*size*/) noexcept { std::free(p); }
+void operator delete(void* p, const std::nothrow_t& /*tag*/) noexcept { std::free(p); }
+void operator delete[](void* p, const std::nothrow_t& /*tag*/) noexcept { std::free(p); }
 
 namespace {
 
