@@ -147,9 +147,10 @@ std::unique_ptr<Connection> Connection::open(const std::string& conninfo, const 
 }
 
 bool Connection::broken() const noexcept {
-    if (m_broken || PQstatus(m_conn.get()) != CONNECTION_OK || PQtransactionStatus(m_conn.get()) != PQTRANS_IDLE) {
-        return true;
-    }
+    return m_broken || PQstatus(m_conn.get()) != CONNECTION_OK || PQtransactionStatus(m_conn.get()) != PQTRANS_IDLE;
+}
+
+bool Connection::closed_by_server() noexcept {
     // Between calls the server has nothing to say: anything readable is the end of the session (a
     // restart or idle_session_timeout sends a FATAL, then closes). Seen without a round trip.
     pollfd pfd{PQsocket(m_conn.get()), POLLIN, 0};

@@ -39,6 +39,7 @@ public:
     void stream(const Context& ctx, const Statement& statement, const std::function<void(const Row&)>& on_row) override;
 
     [[nodiscard]] bool broken() const noexcept override;
+    [[nodiscard]] bool closed_by_server() noexcept override;
     [[nodiscard]] int backend_pid() const noexcept override { return m_backend_pid; }
 
 private:
@@ -80,10 +81,10 @@ private:
     ConnPtr m_conn;
     CancelPtr m_cancel;
     int m_backend_pid = 0;
-    mutable bool m_broken = false; // broken() records what it finds
-    bool m_flushed = false;        // the call in progress has handed its pipeline to the socket
-    bool m_commits = false;        // ... and that pipeline ends its transaction by committing
-    std::string m_fatal_message;   // the FATAL the server ended the session with, if it sent one
+    bool m_broken = false;
+    bool m_flushed = false;      // the call in progress has handed its pipeline to the socket
+    bool m_commits = false;      // ... and that pipeline ends its transaction by committing
+    std::string m_fatal_message; // the FATAL the server ended the session with, if it sent one
     std::string m_fatal_sqlstate;
     Interruption m_interruption = Interruption::none;
     std::chrono::steady_clock::time_point m_cancel_sent_at;

@@ -40,7 +40,7 @@ detail::SessionLease ConnectionPool::Impl::acquire(const Context& ctx) {
             m_idle.pop_back();
             const bool stale =
                 m_options.max_idle_time.count() > 0 && Clock::now() - idle.since > m_options.max_idle_time;
-            if (!stale && !idle.session->broken()) {
+            if (!stale && !idle.session->broken() && !idle.session->closed_by_server()) {
                 return detail::SessionLease(*this, std::move(idle.session));
             }
             --m_open; // the server closed it while it sat idle, or it idled too long: replace it

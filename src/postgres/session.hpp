@@ -51,6 +51,9 @@ public:
     [[nodiscard]] virtual int backend_pid() const noexcept = 0;
     // True when the session must not be used again: lost, or left inside a transaction.
     [[nodiscard]] virtual bool broken() const noexcept = 0;
+    // True when the server ended the session while it sat idle (a restart, idle_session_timeout, a
+    // proxy), found without a round trip. For a source to check a session before lending it out.
+    [[nodiscard]] virtual bool closed_by_server() noexcept = 0;
 };
 
 class SessionSource;
