@@ -106,14 +106,22 @@ void append_padded(std::string& out, long long value, int width) {
 }
 
 // Go's time.RFC3339Nano for a UTC time: fraction without trailing zeros, omitted when zero.
+// Whole seconds first (truncating, then borrowing one for a negative remainder), days from those: taking
+// floor<days> of the time itself would overflow for times in the first or last day its clock can
+// represent (1677-09-21 and 2262-04-11 with nanoseconds).
 void append_rfc3339_nano_utc(std::string& out, TimePoint time) {
     using namespace std::chrono;
-    const auto day = floor<days>(time);
-    const year_month_day date{day};
-    const auto since_midnight = duration_cast<nanoseconds>(time - day);
-    const auto whole_seconds = floor<seconds>(since_midnight);
-    const long long nanos = (since_midnight - whole_seconds).count();
-    const long long seconds_of_day = whole_seconds.count();
+    const auto since_epoch = time.time_since_epoch();
+    auto whole = duration_cast<seconds>(since_epoch);
+    auto below_second = since_epoch - whole;
+    if (below_second < below_second.zero()) {
+        whole -= seconds{1};
+        below_second += seconds{1};
+    }
+    const auto day = floor<days>(whole);
+    const year_month_day date{sys_days{day}};
+    const long long nanos = duration_cast<nanoseconds>(below_second).count();
+    const long long seconds_of_day = (whole - day).count();
 
     append_padded(out, static_cast<int>(date.year()), 4);
     out.push_back('-');

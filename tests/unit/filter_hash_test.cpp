@@ -126,6 +126,17 @@ TEST(FilterTimeFormat, Rfc3339NanoUtc) {
     EXPECT_EQ(from_part(utc(1900, 1, 1, 1, 2, 3)), "1900-01-01T01:02:03Z");
 }
 
+// The first and last days the clock can represent (nanoseconds since 1970 in an int64, as libstdc++'s
+// system_clock counts them): finding the day by flooring the time itself overflowed there (found by
+// fuzz/filter_fuzz.cpp, as undefined behaviour under UBSan).
+TEST(FilterTimeFormat, TheClocksFirstAndLastDays) {
+    EXPECT_EQ(from_part(TimePoint::min()), "1677-09-21T00:12:43.145224192Z");
+    EXPECT_EQ(from_part(TimePoint::max()), "2262-04-11T23:47:16.854775807Z");
+    EXPECT_EQ(from_part(TimePoint::min() + std::chrono::hours{23}), "1677-09-21T23:12:43.145224192Z");
+    EXPECT_EQ(from_part(TimePoint::max() - std::chrono::hours{23}), "2262-04-11T00:47:16.854775807Z");
+    EXPECT_EQ(from_part(utc(1677, 9, 22)), "1677-09-22T00:00:00Z");
+}
+
 TEST(FilterTimeFormat, BothBoundsInOrder) {
     const Filter f = build_event_filter()
                          .matching()
