@@ -318,11 +318,12 @@ public:
             "max_wal_senders = 10",
             "max_replication_slots = 10",
         };
-        if (m_fast) {
-            settings.emplace_back("fsync = off");
-            if (!m_crash_safe) {
-                settings.insert(settings.end(), {"synchronous_commit = off", "full_page_writes = off"});
-            }
+        if (m_crash_safe) {
+            // A start after a crash syncs the data folder first: one syncfs() instead of an fsync() of
+            // every file, which takes seconds.
+            settings.emplace_back("recovery_init_sync_method = syncfs");
+        } else if (m_fast) {
+            settings.insert(settings.end(), {"fsync = off", "synchronous_commit = off", "full_page_writes = off"});
         }
         append_lines(m_dir + "/data/postgresql.conf", settings);
         start_cluster(m_dir + "/data", m_dir + "/server.log");

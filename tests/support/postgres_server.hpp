@@ -61,11 +61,9 @@ struct ServerOptions {
     // Start a throwaway cluster even when EVENTSTORE_TEST_CONNINFO or the shared cluster is there: the
     // test kills or restarts it.
     bool own_cluster = false;
-    // A server whose processes are killed keeps every commit it acknowledged: synchronous_commit and
-    // full_page_writes on, whatever EVENTSTORE_PG_FAST says (with synchronous_commit off, an
-    // acknowledged commit's WAL may still be in the server's shared memory). fsync stays as
-    // EVENTSTORE_PG_FAST says: when only the server's processes die, the kernel keeps what they wrote
-    // (and with fsync on, each start after a kill first syncs the whole data folder, for seconds).
+    // PostgreSQL's own durability settings (fsync, synchronous_commit and full_page_writes on) whatever
+    // EVENTSTORE_PG_FAST says, for a test that kills the server: with synchronous_commit off it
+    // acknowledges commits a crash loses.
     bool crash_safe = false;
 };
 
