@@ -114,7 +114,7 @@ void append_rfc3339_nano_utc(std::string& out, TimePoint time) {
     const auto since_epoch = time.time_since_epoch();
     auto whole = duration_cast<seconds>(since_epoch);
     auto below_second = since_epoch - whole;
-    if (below_second < below_second.zero()) {
+    if (below_second < decltype(below_second)::zero()) {
         whole -= seconds{1};
         below_second += seconds{1};
     }
