@@ -85,8 +85,8 @@ TEST_F(ConnectionFailures, AServerThatNeverAnswersCostsTheAcquireTimeoutNotForev
     proxy.mute();
     auto store = make_store(ConnectionPool::create(proxy.conninfo(), options(2, 300ms)));
     const auto started = Clock::now();
-    auto call = std::async(std::launch::async,
-                           [&] { return thrown_error([&] { (void)store->query(book_filter("b")); }); });
+    auto call =
+        std::async(std::launch::async, [&] { return thrown_error([&] { (void)store->query(book_filter("b")); }); });
     ASSERT_EQ(call.wait_for(10s), std::future_status::ready) << "the call without a deadline hangs";
     const auto err = call.get();
     const auto elapsed = Clock::now() - started;
@@ -256,8 +256,7 @@ TEST_F(ConnectionFailures, ACancelWhoseAnswerNeverComesLeavesTheWriteInDoubtNotC
     (void)store->query(book_filter("b"));
     proxy.drop_reply_to_next_request();
     const auto ctx = Context().with_timeout(100ms);
-    const auto err =
-        thrown_error([&] { store->append(ctx, book_filter("b"), 0, added_to_circulation("b", at(1))); });
+    const auto err = thrown_error([&] { store->append(ctx, book_filter("b"), 0, added_to_circulation("b", at(1))); });
     ASSERT_TRUE(err.has_value());
     EXPECT_TRUE(err->is(Errc::in_doubt)) << describe(err);
     EXPECT_FALSE(err->is(Errc::deadline_exceeded)) << describe(err);

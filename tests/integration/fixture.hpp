@@ -312,7 +312,10 @@ protected:
 
     // The sequence that numbers the fixture's events, as an SQL name.
     std::string sequence_of_table() {
-        return raw().exec("SELECT pg_get_serial_sequence($1, 'sequence_number')", {std::optional<std::string>(quote_identifier(table()))}).value(0, 0);
+        return raw()
+            .exec("SELECT pg_get_serial_sequence($1, 'sequence_number')",
+                  {std::optional<std::string>(quote_identifier(table()))})
+            .value(0, 0);
     }
 
     // Rows in the fixture's events or snapshots table, or in `table` (an SQL name, quoted as needed).

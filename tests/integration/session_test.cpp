@@ -3,8 +3,8 @@
 
 #include <chrono>
 #include <optional>
-#include <thread>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -20,6 +20,7 @@ namespace {
 
 using namespace eventstore;
 using namespace eventstore::test;
+using eventstore::devsupport::PgSession;
 using postgres::detail::Connection;
 using postgres::detail::DatabaseFailure;
 using postgres::detail::FailureKind;
@@ -29,13 +30,13 @@ using postgres::detail::Row;
 using postgres::detail::Session;
 using postgres::detail::Statement;
 using postgres::detail::text_param;
-using eventstore::devsupport::PgSession;
 
 class SessionTest : public StoreTest {
 protected:
     void SetUp() override {
         StoreTest::SetUp();
-        m_session = Connection::open(conninfo(), Context(), std::chrono::steady_clock::now() + std::chrono::seconds(30));
+        m_session =
+            Connection::open(conninfo(), Context(), std::chrono::steady_clock::now() + std::chrono::seconds(30));
         m_probe = unique_table_name("probe");
         raw().exec("CREATE TABLE " + m_probe + " (id bigint PRIMARY KEY, v int)");
     }

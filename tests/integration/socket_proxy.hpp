@@ -9,11 +9,6 @@
 //     auto pool = ConnectionPool::create(proxy.conninfo());
 //     proxy.drop_reply_to_next_request();          // the next request is served, its reply lost
 
-#include <poll.h>
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <unistd.h>
-
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -27,6 +22,10 @@
 #include <vector>
 
 #include <libpq-fe.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 namespace eventstore::test {
 
