@@ -13,6 +13,14 @@
 
 namespace eventstore::postgres {
 
+namespace {
+
+// What one append's events may take together: under PostgreSQL's 1 GB limit on a protocol message,
+// with room for the filter's parameters and the statement.
+constexpr std::size_t max_append_bytes = 1'000'000'000;
+
+} // namespace
+
 using detail::Operation;
 using detail::Param;
 using detail::Statement;
@@ -24,6 +32,19 @@ void EventStore::Impl::append(const Context& ctx, const Filter& filter, Sequence
     }
     Operation op(m_instruments, ctx, detail::append_kind, events, expected);
     op.run([&] {
+        // One statement is one protocol message, which PostgreSQL takes up to 1 GB (checked first: it
+        // is cheaper than reading a gigabyte of JSON).
+        std::size_t bytes = 0;
+        for (const StorableEvent& e : events) {
+            bytes += e.event_type.size() + e.payload_json.size() + e.metadata_json.size() + 32;
+        }
+        if (bytes > max_append_bytes) {
+            throw Error(Errc::invalid_payload_json,
+                        "the " + std::to_string(events.size()) + " events take " + std::to_string(bytes) +
+                            " bytes together, more than one statement can carry (" + std::to_string(max_append_bytes) +
+                            "): append them in smaller groups, or with "
+                            "import_events, which splits them");
+        }
         // Every event is checked before any database work; its payload's string members are the keys
         // it writes under.
         std::vector<std::uint64_t> writer_keys;

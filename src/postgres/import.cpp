@@ -11,8 +11,10 @@ namespace eventstore::postgres::detail {
 namespace {
 
 // Rows per INSERT: large enough to amortise the round trip, small enough to keep one statement's
-// parameters to a few megabytes.
+// parameters to a few megabytes. Large events cut chunks sooner: a protocol message must stay under
+// 1 GB, and one chunk's columns are held twice in memory (this chunk and the next being prepared).
 constexpr std::size_t chunk_rows = 5000;
+constexpr std::size_t chunk_bytes = 64U << 20U;
 // Imports of at least this many events batch their GIN index maintenance; below it, the two catalog
 // updates that costs are not worth it.
 constexpr std::size_t gin_batching_threshold = 1000;
@@ -27,12 +29,34 @@ constexpr const char* gin_cleanup_lock_timeout = "2s";
 
 } // namespace
 
+std::vector<std::size_t> plan_chunks(std::span<const StorableEvent> events, std::size_t max_rows,
+                                     std::size_t max_bytes) {
+    std::vector<std::size_t> starts;
+    std::size_t rows = 0;
+    std::size_t bytes = 0;
+    for (std::size_t i = 0; i < events.size(); ++i) {
+        const StorableEvent& e = events[i];
+        const std::size_t size = e.event_type.size() + e.payload_json.size() + e.metadata_json.size() + 32;
+        if (i == 0 || rows == max_rows || bytes + size > max_bytes) {
+            starts.push_back(i);
+            rows = 0;
+            bytes = 0;
+        }
+        ++rows;
+        bytes += size;
+    }
+    starts.push_back(events.size());
+    return starts;
+}
+
 Importer::Importer(const Schema& schema, SessionSource& primary, const Instruments& instruments, Operation& op,
                    std::span<const StorableEvent> events)
-    : m_schema(schema), m_primary(primary), m_instruments(instruments), m_op(op), m_events(events) {}
+    : m_schema(schema), m_primary(primary), m_instruments(instruments), m_op(op), m_events(events),
+      m_chunk_starts(plan_chunks(events, chunk_rows, chunk_bytes)) {}
 
-EventColumns Importer::prepare(std::size_t first) const {
-    const auto part = m_events.subspan(first, std::min(chunk_rows, m_events.size() - first));
+EventColumns Importer::prepare(std::size_t chunk) const {
+    const std::size_t first = m_chunk_starts[chunk];
+    const auto part = m_events.subspan(first, m_chunk_starts[chunk + 1] - first);
     for (std::size_t i = 0; i < part.size(); ++i) {
         eventstore::detail::check_event(part[i], "event " + std::to_string(first + i) + ": ");
     }
@@ -58,12 +82,13 @@ void Importer::run() {
         std::future<EventColumns> next;
         std::optional<EventColumns> cols(std::move(first));
         std::size_t pending = 0;
-        for (std::size_t start = 0; start < m_events.size(); start += chunk_rows) {
-            const std::size_t rows = std::min(chunk_rows, m_events.size() - start);
-            const bool more = start + rows < m_events.size();
+        const std::size_t chunks = m_chunk_starts.size() - 1;
+        for (std::size_t chunk = 0; chunk < chunks; ++chunk) {
+            const std::size_t rows = m_chunk_starts[chunk + 1] - m_chunk_starts[chunk];
+            const bool more = chunk + 1 < chunks;
             if (more) {
                 try {
-                    next = std::async(std::launch::async, [this, start, rows] { return prepare(start + rows); });
+                    next = std::async(std::launch::async, [this, chunk] { return prepare(chunk + 1); });
                 } catch (const std::system_error&) {
                     // No thread to be had: the next chunk is prepared after this one, inline.
                 }
@@ -78,7 +103,7 @@ void Importer::run() {
             }
             session->run(m_op.context(), insert);
             if (more) {
-                cols = next.valid() ? next.get() : prepare(start + rows);
+                cols = next.valid() ? next.get() : prepare(chunk + 1);
             }
         }
         std::vector<Statement> commit;

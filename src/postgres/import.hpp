@@ -18,6 +18,11 @@
 
 namespace eventstore::postgres::detail {
 
+// Where the chunks of an import begin: at most `max_rows` events and, past its first event, at most
+// `max_bytes` of event text a chunk; the last element is events.size().
+[[nodiscard]] std::vector<std::size_t> plan_chunks(std::span<const StorableEvent> events, std::size_t max_rows,
+                                                   std::size_t max_bytes);
+
 // One import_events call: an unconditional, atomic bulk append (docs/design/bulk-import.md).
 //
 // The events go in chunks, all in one transaction under an ACCESS EXCLUSIVE lock on the table, so
@@ -43,8 +48,8 @@ private:
         bool switched_on = false; // fastupdate was off: switched on for the import, off again before commit
     };
 
-    // Validates the chunk starting at `first` and encodes its columns.
-    [[nodiscard]] EventColumns prepare(std::size_t first) const;
+    // Validates chunk number `chunk` and encodes its columns.
+    [[nodiscard]] EventColumns prepare(std::size_t chunk) const;
     void insert_all(Session& session);
     // The payload's GIN indexes switched to batching inside the open transaction, or none when the
     // role does not own them or the database refuses the change.
@@ -59,6 +64,7 @@ private:
     const Instruments& m_instruments;
     Operation& m_op;
     std::span<const StorableEvent> m_events;
+    std::vector<std::size_t> m_chunk_starts; // each chunk's first event, then the end
     std::vector<GinIndex> m_gin;
 };
 

@@ -157,4 +157,38 @@ TEST_F(WideCalls, AWideWriterInFlightHoldsOffWritersButNotOtherReaders) {
     EXPECT_EQ(count_rows(), 3);
 }
 
+// PostgreSQL takes a protocol message of at most 1 GB: an append that large is refused before any
+// database work (and before reading a gigabyte of JSON); import_events cuts its chunks by size as
+// well as by count (their planning: tests/unit/postgres_import_test.cpp).
+TEST_F(WideCalls, AnAppendTooLargeForOneStatementIsRefusedBeforeAnyDatabaseWork) {
+    StorableEvents big;
+    for (int i = 0; i < 5; ++i) {
+        std::string payload = "{\"Big\":\"";
+        payload.append(220U << 20U, static_cast<char>('a' + i));
+        payload += "\"}";
+        big.push_back(StorableEvent{"Big", at(i), std::move(payload), "{}", 0});
+    }
+    const auto err = thrown_error([&] { store().append(filter_of_types({"Big"}), 0, big); });
+    ASSERT_TRUE(err.has_value());
+    EXPECT_TRUE(err->is(Errc::appending_event_failed)) << describe(err);
+    EXPECT_TRUE(err->is_input_error()) << describe(err);
+    EXPECT_EQ(count_rows(), 0);
+}
+
+TEST_F(WideCalls, LargeEventsAreImportedInChunksOfTheirSize) {
+    StorableEvents big;
+    for (int i = 0; i < 3; ++i) {
+        big.push_back(build_storable_event_with_empty_metadata(
+            "Big", at(i), nlohmann::json{{"Big", std::string(40U << 20U, static_cast<char>('a' + i))}}.dump()));
+    }
+    store().import_events(Context(), big);
+    const auto lengths = raw().exec("SELECT octet_length(payload->>'Big'), left(payload->>'Big', 1) FROM " +
+                                    quote_identifier(table()) + " ORDER BY sequence_number");
+    ASSERT_EQ(lengths.rows(), 3);
+    for (int r = 0; r < 3; ++r) {
+        EXPECT_EQ(lengths.value(r, 0), std::to_string(40U << 20U));
+        EXPECT_EQ(lengths.value(r, 1), std::string(1, static_cast<char>('a' + r)));
+    }
+}
+
 } // namespace
