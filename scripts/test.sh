@@ -5,15 +5,16 @@
 #      integration (against a throwaway PostgreSQL 15, unix socket only: one cluster for the whole
 #      ctest run, in which each test process makes a database of its own; the few tests that need a
 #      server to themselves start their own) and the installed-package consumer
-#   3. fuzzing (a short run of the fuzz targets, once they exist)
+#   3. fuzzing: builds the libFuzzer targets (clang 14) and runs each from its seed corpus for a
+#      minute (scripts/fuzz.sh)
 #   4. asan preset: builds everything and runs the whole ctest suite again under AddressSanitizer,
 #      LeakSanitizer and UndefinedBehaviorSanitizer; the first report fails its test
 #   5. tsan preset: builds the test binaries labelled "concurrency" and runs them under
 #      ThreadSanitizer (skipped with a notice while there are none)
 # Exits non-zero on any failure.
 #
-# Environment: EVENTSTORE_SKIP_DEPS=1 skips step 1, EVENTSTORE_SKIP_ASAN=1 step 4, EVENTSTORE_SKIP_TSAN=1
-# step 5. ASAN_OPTIONS, UBSAN_OPTIONS and TSAN_OPTIONS are added to (and override) the options below.
+# Environment: EVENTSTORE_SKIP_DEPS=1 skips step 1, EVENTSTORE_SKIP_FUZZ=1 step 3 (EVENTSTORE_FUZZ_SECONDS
+# sets its time per target), EVENTSTORE_SKIP_ASAN=1 step 4, EVENTSTORE_SKIP_TSAN=1 step 5. ASAN_OPTIONS, UBSAN_OPTIONS and TSAN_OPTIONS are added to (and override) the options below.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -41,7 +42,12 @@ step "dev: test (unit, integration, package)"
 ctest --preset dev -j2 --no-tests=error
 
 # ---- fuzzing ------------------------------------------------------------------------------------
-# The fuzz targets' CI step goes here (their short run, with the dev build in place); nothing yet.
+if [[ "${EVENTSTORE_SKIP_FUZZ:-0}" == 1 ]]; then
+    step "fuzz: skipped (EVENTSTORE_SKIP_FUZZ=1)"
+else
+    step "fuzz: json_fuzz and filter_fuzz, ${EVENTSTORE_FUZZ_SECONDS:-60} s each (clang 14, ASan+UBSan)"
+    bash scripts/fuzz.sh --time "${EVENTSTORE_FUZZ_SECONDS:-60}"
+fi
 # ---- end of fuzzing -----------------------------------------------------------------------------
 
 if [[ "${EVENTSTORE_SKIP_ASAN:-0}" == 1 ]]; then
