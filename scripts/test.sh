@@ -14,7 +14,8 @@
 # Exits non-zero on any failure.
 #
 # Environment: EVENTSTORE_SKIP_DEPS=1 skips step 1, EVENTSTORE_SKIP_FUZZ=1 step 3 (EVENTSTORE_FUZZ_SECONDS
-# sets its time per target), EVENTSTORE_SKIP_ASAN=1 step 4, EVENTSTORE_SKIP_TSAN=1 step 5. ASAN_OPTIONS, UBSAN_OPTIONS and TSAN_OPTIONS are added to (and override) the options below.
+# sets its time per target), EVENTSTORE_SKIP_ASAN=1 step 4, EVENTSTORE_SKIP_TSAN=1 step 5. ASAN_OPTIONS,
+# UBSAN_OPTIONS and TSAN_OPTIONS are added to (and override) the options below.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
