@@ -15,6 +15,7 @@
 #include <map>
 #include <mutex>
 #include <random>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
@@ -111,9 +112,18 @@ Filter random_filter(std::mt19937& rng, const Vocabulary& vocabulary) {
     const auto& types = vocabulary.types;
     const auto& values = vocabulary.values;
     auto pred = [&] { return P(pick(vocabulary.keys), pick(values)); };
-    switch (std::uniform_int_distribution<int>(0, 4)(rng)) {
+    switch (std::uniform_int_distribution<int>(0, 5)(rng)) {
     case 0:
         return build_event_filter().matching().any_event_type_of(pick(types), pick(types)).finalize();
+    case 5: {
+        // More keys than the advisory-lock budget: the read locks the global key's stripes, and so
+        // does an append on it (src/postgres/lock_keys.hpp).
+        std::vector<std::string> wide{pick(types)};
+        for (int i = 0; i < 40; ++i) {
+            wide.push_back("Unused" + std::to_string(i));
+        }
+        return build_event_filter().matching().any_event_type_of(std::span<const std::string>(wide)).finalize();
+    }
     case 1:
         return build_event_filter().matching().any_predicate_of(pred(), pred()).finalize();
     case 2:
@@ -198,11 +208,16 @@ Round run_round(eventstore::EventStore& store, int round, std::atomic<int>& conf
                                    "r" + std::to_string(round) + "t" + std::to_string(t) + "c" + std::to_string(c),
                                    std::uniform_int_distribution<std::size_t>(1, 2)(rng), false};
                     std::vector<StorableEvent> batch;
+                    // One append in eight writes events with more string members than the lock
+                    // budget, so that it takes the global key's stripes exclusively.
+                    const bool wide = rng() % 8 == 0;
                     for (std::size_t i = 0; i < a.event_count; ++i) {
-                        const std::string payload = nlohmann::ordered_json{{"id", a.id},
-                                                                           {"k1", values[rng() % values.size()]},
-                                                                           {"k2", values[rng() % values.size()]}}
-                                                        .dump();
+                        nlohmann::ordered_json document{
+                            {"id", a.id}, {"k1", values[rng() % values.size()]}, {"k2", values[rng() % values.size()]}};
+                        for (int m = 0; wide && m < 300; ++m) {
+                            document["x" + std::to_string(m)] = "y";
+                        }
+                        const std::string payload = document.dump();
                         batch.push_back(eventstore::build_storable_event_with_empty_metadata(
                             types[rng() % types.size()], std::chrono::system_clock::now(), payload));
                     }
