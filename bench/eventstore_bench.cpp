@@ -207,12 +207,12 @@ std::string new_metadata() {
 
 StorableEvent added_event(const std::string& book_id) {
     const std::int64_t now = now_unix_us();
-    return StorableEvent{added_type, time_point(now), added_payload(book_id, now), new_metadata(), 0};
+    return StorableEvent{added_type, time_point(now), added_payload(book_id, now), new_metadata(), 0, {}, {}};
 }
 
 StorableEvent lent_event(const std::string& book_id) {
     const std::int64_t now = now_unix_us();
-    return StorableEvent{lent_type, time_point(now), lent_payload(book_id, new_id(), now), new_metadata(), 0};
+    return StorableEvent{lent_type, time_point(now), lent_payload(book_id, new_id(), now), new_metadata(), 0, {}, {}};
 }
 
 std::vector<StorableEvent> added_events(const std::string& book_id, std::size_t n) {

@@ -46,6 +46,13 @@ enum class Errc {
     // server did not end a cancelled statement in time): it may or may not have committed. Query to
     // find out before deciding again (docs/errors.md, "In doubt").
     in_doubt,
+    // An event's tag is empty, too long, holds a NUL byte or is not UTF-8 (StorableEvent::tags).
+    invalid_tag,
+    // An event's id is not a UUID in text form (StorableEvent::id).
+    invalid_event_id,
+    // An event's id is already stored for a different event (another type, tags or payload), or an
+    // append mixes ids already stored with new ones: nothing was written.
+    duplicate_event_id,
 };
 
 // The Go sentinel's message for a code ("concurrency error, no rows were affected", ...).

@@ -35,15 +35,19 @@ namespace detail {
 struct FilterDraft;
 }
 
-// One alternative of a filter: (any of the event types) AND (the predicates, OR-ed or AND-ed).
-// An empty list puts no constraint on its dimension; an item with neither is dropped from the OR
-// (a filter whose items are all empty matches every event within its bounds).
+// One alternative of a filter: (any of the event types) AND (the predicates, OR-ed or AND-ed) AND
+// (every one of the tags). An empty list puts no constraint on its dimension; an item with none is
+// dropped from the OR (a filter whose items are all empty matches every event within its bounds).
 class FilterItem {
 public:
     [[nodiscard]] const std::vector<std::string>& event_types() const noexcept { return m_event_types; }
     [[nodiscard]] const std::vector<FilterPredicate>& predicates() const noexcept { return m_predicates; }
     [[nodiscard]] bool all_predicates_must_match() const noexcept { return m_all_predicates_must_match; }
-    [[nodiscard]] bool empty() const noexcept { return m_event_types.empty() && m_predicates.empty(); }
+    // Sorted, without repeats: an event matches only when it carries all of them.
+    [[nodiscard]] const std::vector<std::string>& tags() const noexcept { return m_tags; }
+    [[nodiscard]] bool empty() const noexcept {
+        return m_event_types.empty() && m_predicates.empty() && m_tags.empty();
+    }
     friend bool operator==(const FilterItem&, const FilterItem&) = default;
 
 private:
@@ -51,6 +55,7 @@ private:
     std::vector<std::string> m_event_types;
     std::vector<FilterPredicate> m_predicates;
     bool m_all_predicates_must_match = false;
+    std::vector<std::string> m_tags;
 };
 
 class SequenceFilteringCapable;
@@ -99,6 +104,7 @@ struct FilterDraft {
 
     void add_event_types(std::span<const std::string> types);
     void add_predicates(std::span<const FilterPredicate> predicates, bool all_must_match);
+    void add_tags(std::span<const std::string> tags);
     void start_next_item();
     [[nodiscard]] Filter finalize() const&; // copies the items
     [[nodiscard]] Filter finalize() &&;     // moves them
@@ -133,9 +139,16 @@ protected:
 // The builder states, with the Go library's names and grammar. Each is a value; each call returns the
 // next state, so a sequence the grammar forbids does not compile: bounds come last and end the items,
 // and only occurred_from can be followed by and_occurred_until. Variadic methods take at least one
-// argument; the span overloads take lists built at run time. Empty event types, and predicates with
-// an empty key or value, are dropped; each call's types are sorted and de-duplicated, its predicates
-// sorted by key (equal keys keep their order) with adjacent duplicates removed.
+// argument; the span overloads take lists built at run time. Empty event types, tags, and predicates
+// with an empty key or value, are dropped (the Go library's sanitising); each call's types are sorted
+// and de-duplicated, its predicates sorted by key (equal keys keep their order) with adjacent
+// duplicates removed, and an item's tags sorted and de-duplicated.
+//
+// Beyond the Go grammar: all_tags_of may start an item wherever any_predicate_of may, and
+// and_all_tags_of may follow the item's event types or predicates (it keeps the state it follows, so
+// the other dimension may still come). A span overload given an empty list throws
+// Error(Errc::invalid_filter): an item built from a list that happened to be empty would match every
+// event, and a decision would be made on the wrong events. The Go library matches everything there.
 //
 // Every step has two overloads, so that building n items costs O(n) rather than O(n^2). Called on a
 // temporary (the next link of a chain, or std::move(builder)), a step hands the items built so far on
@@ -220,6 +233,25 @@ public:
     [[nodiscard]] EmptyFilterItemBuilder or_matching() &&;
     [[nodiscard]] Filter finalize() const& { return m_draft.finalize(); }
     [[nodiscard]] Filter finalize() && { return std::move(m_draft).finalize(); }
+
+    // Adds tags the item's events must all carry; the item stays in the state it was in.
+    template <typename... Rest>
+        requires StringLikes<Rest...>
+    [[nodiscard]] Self and_all_tags_of(std::string_view first, const Rest&... rest) const& {
+        return and_all_tags_of(std::span<const std::string>(collect_strings(first, rest...)));
+    }
+    template <typename... Rest>
+        requires StringLikes<Rest...>
+    [[nodiscard]] Self and_all_tags_of(std::string_view first, const Rest&... rest) && {
+        return std::move(*this).and_all_tags_of(std::span<const std::string>(collect_strings(first, rest...)));
+    }
+    [[nodiscard]] Self and_all_tags_of(std::span<const std::string> tags) const& {
+        return ClosableItemSteps(*this).and_all_tags_of(tags);
+    }
+    [[nodiscard]] Self and_all_tags_of(std::span<const std::string> tags) && {
+        m_draft.add_tags(tags);
+        return Self(std::move(m_draft));
+    }
 
 protected:
     using BuilderBase::BuilderBase;
@@ -339,6 +371,20 @@ public:
     [[nodiscard]] FilterItemBuilderLackingEventTypes
     all_predicates_of(std::span<const FilterPredicate> predicates) const&;
     [[nodiscard]] FilterItemBuilderLackingEventTypes all_predicates_of(std::span<const FilterPredicate> predicates) &&;
+
+    // An item of events carrying every one of the tags; event types may follow.
+    template <typename... Rest>
+        requires detail::StringLikes<Rest...>
+    [[nodiscard]] FilterItemBuilderLackingEventTypes all_tags_of(std::string_view first, const Rest&... rest) const& {
+        return all_tags_of(std::span<const std::string>(detail::collect_strings(first, rest...)));
+    }
+    template <typename... Rest>
+        requires detail::StringLikes<Rest...>
+    [[nodiscard]] FilterItemBuilderLackingEventTypes all_tags_of(std::string_view first, const Rest&... rest) && {
+        return std::move(*this).all_tags_of(std::span<const std::string>(detail::collect_strings(first, rest...)));
+    }
+    [[nodiscard]] FilterItemBuilderLackingEventTypes all_tags_of(std::span<const std::string> tags) const&;
+    [[nodiscard]] FilterItemBuilderLackingEventTypes all_tags_of(std::span<const std::string> tags) &&;
 };
 
 // The root state. It holds no items, so its steps need no moving overloads.

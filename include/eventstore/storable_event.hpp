@@ -16,6 +16,8 @@ using TimePoint = std::chrono::system_clock::time_point;
 
 // Longest event type accepted, in bytes. Longer names would not fit the event-type index entry.
 inline constexpr std::size_t max_event_type_length = 1024;
+// Longest tag accepted, in bytes, for the same reason (the tag index).
+inline constexpr std::size_t max_tag_length = 1024;
 
 struct StorableEvent {
     std::string event_type;
@@ -23,6 +25,12 @@ struct StorableEvent {
     std::string payload_json;           // a JSON object
     std::string metadata_json;          // a JSON object, "{}" when there is none
     SequenceNumber sequence_number = 0; // set on events a store returns; 0 before they are stored
+    // DCB tags ("course:c1"): each non-empty UTF-8 without NUL, at most max_tag_length bytes. A store
+    // keeps their order and drops repeats (the first of equal tags stays). None by default.
+    std::vector<std::string> tags;
+    // Optional idempotency id, a UUID in text form (any case, with hyphens: 8-4-4-4-12 hex digits);
+    // "" = none. Unique across the store; a store returns it in lowercase. See EventStore::append.
+    std::string id;
 
     friend bool operator==(const StorableEvent&, const StorableEvent&) = default;
 };
@@ -30,6 +38,7 @@ using StorableEvents = std::vector<StorableEvent>;
 
 // Validates and keeps the exact bytes and time given. Throws Error: invalid_event_type (empty, longer
 // than max_event_type_length, or holding a NUL byte), invalid_payload_json, invalid_metadata_json.
+// Tags and id are set on the returned event; append checks them (invalid_tag, invalid_event_id).
 //
 // Payload and metadata must each be one JSON object per RFC 8259, in UTF-8, that PostgreSQL 15 can
 // store as jsonb and return again, so that a document accepted here is never refused after its

@@ -65,6 +65,12 @@ std::string_view message(Errc code) noexcept {
         return "no free connection in the pool";
     case Errc::in_doubt:
         return "the outcome is unknown: the write may have committed";
+    case Errc::invalid_tag:
+        return "tag is not valid";
+    case Errc::invalid_event_id:
+        return "event id is not valid";
+    case Errc::duplicate_event_id:
+        return "event id is already used by another event";
     }
     // Only reachable through a cast of an out-of-range integer.
     return "unknown error";
@@ -128,6 +134,12 @@ std::string_view name(Errc code) noexcept {
         return "pool_exhausted";
     case Errc::in_doubt:
         return "in_doubt";
+    case Errc::invalid_tag:
+        return "invalid_tag";
+    case Errc::invalid_event_id:
+        return "invalid_event_id";
+    case Errc::duplicate_event_id:
+        return "duplicate_event_id";
     }
     return "unknown";
 }
@@ -178,12 +190,13 @@ bool Error::is_retryable() const noexcept {
 }
 
 bool Error::is_input_error() const noexcept {
-    static constexpr std::array<Errc, 11> input{Errc::empty_events_table_name, Errc::cant_build_query_for_zero_events,
+    static constexpr std::array<Errc, 14> input{Errc::empty_events_table_name, Errc::cant_build_query_for_zero_events,
                                                 Errc::nil_database_connection, Errc::invalid_payload_json,
                                                 Errc::invalid_metadata_json,   Errc::invalid_snapshot_json,
                                                 Errc::empty_projection_type,   Errc::empty_filter_hash,
                                                 Errc::invalid_event_type,      Errc::invalid_filter,
-                                                Errc::invalid_table_name};
+                                                Errc::invalid_table_name,      Errc::invalid_tag,
+                                                Errc::invalid_event_id,        Errc::duplicate_event_id};
     return std::any_of(input.begin(), input.end(), [this](Errc code) { return is(code); });
 }
 

@@ -1,7 +1,9 @@
 #ifndef EVENTSTORE_SRC_CORE_EVENT_CHECK_HPP
 #define EVENTSTORE_SRC_CORE_EVENT_CHECK_HPP
 
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include <eventstore/storable_event.hpp>
 
@@ -13,7 +15,15 @@ namespace eventstore::detail {
 // Error(invalid_event_type, invalid_payload_json or invalid_metadata_json) for the first problem,
 // its detail prefixed with `where` ("event 7: "). When `payload_strings` is given, it receives the
 // payload's top-level string members (json::check_object).
+// Also checks the tags (invalid_tag) and the id (invalid_event_id).
 void check_event(const StorableEvent& event, std::string_view where, json::StringMembers* payload_strings = nullptr);
+
+// The tags as a store keeps them: in their order, without repeats.
+[[nodiscard]] std::vector<std::string> unique_tags(const std::vector<std::string>& tags);
+// The id as a store keeps it: lowercase. The id must have passed check_event.
+[[nodiscard]] std::string normalized_id(std::string_view id);
+// What is wrong with a tag (for filters as for events), or "" when it is acceptable.
+[[nodiscard]] std::string tag_problem(std::string_view tag);
 
 } // namespace eventstore::detail
 

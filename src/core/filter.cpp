@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <utility>
 
+#include <eventstore/error.hpp>
 #include <eventstore/filter.hpp>
 
 #include "core/sha256.hpp"
@@ -11,7 +12,21 @@ namespace eventstore {
 
 namespace detail {
 
+namespace {
+
+// A list built at run time that came out empty would otherwise make an item that matches every event.
+void require_entries(std::size_t size, std::string_view what) {
+    if (size == 0) {
+        throw Error(Errc::invalid_filter, "the list of " + std::string(what) +
+                                              " is empty: an item without them would match every event; "
+                                              "leave the call out, or use matching_any_event() to mean all events");
+    }
+}
+
+} // namespace
+
 void FilterDraft::add_event_types(std::span<const std::string> types) {
+    require_entries(types.size(), "event types");
     // As in Go, only the batch being added is sorted and de-duplicated before it is appended.
     std::vector<std::string> batch;
     batch.reserve(types.size());
@@ -27,6 +42,7 @@ void FilterDraft::add_event_types(std::span<const std::string> types) {
 }
 
 void FilterDraft::add_predicates(std::span<const FilterPredicate> predicates, bool all_must_match) {
+    require_entries(predicates.size(), "predicates");
     std::vector<FilterPredicate> batch;
     batch.reserve(predicates.size());
     for (const FilterPredicate& predicate : predicates) {
@@ -42,6 +58,19 @@ void FilterDraft::add_predicates(std::span<const FilterPredicate> predicates, bo
     auto& target = current.m_predicates;
     target.insert(target.end(), std::make_move_iterator(batch.begin()), std::make_move_iterator(batch.end()));
     current.m_all_predicates_must_match = all_must_match;
+}
+
+void FilterDraft::add_tags(std::span<const std::string> tags) {
+    require_entries(tags.size(), "tags");
+    // Tags are AND-ed, so their order means nothing: sorted, a filter has one serialisation and hash.
+    auto& target = current.m_tags;
+    for (const std::string& tag : tags) {
+        if (!tag.empty()) {
+            target.push_back(tag);
+        }
+    }
+    std::sort(target.begin(), target.end());
+    target.erase(std::unique(target.begin(), target.end()), target.end());
 }
 
 void FilterDraft::start_next_item() {
@@ -178,6 +207,16 @@ std::string Filter::serialize() const {
                 append_escaped(out, item.predicates()[p].val());
             }
         }
+        // Only filters with tags serialise them, so every filter the Go library can express keeps its hash.
+        if (!item.tags().empty()) {
+            out += "|tags:";
+            for (std::size_t t = 0; t < item.tags().size(); ++t) {
+                if (t > 0) {
+                    out.push_back(',');
+                }
+                append_escaped(out, item.tags()[t]);
+            }
+        }
         out += item.all_predicates_must_match() ? "|predicate_logic:AND" : "|predicate_logic:OR";
     }
     if (m_occurred_from) {
@@ -287,6 +326,15 @@ EmptyFilterItemBuilder::all_predicates_of(std::span<const FilterPredicate> predi
 FilterItemBuilderLackingEventTypes
 EmptyFilterItemBuilder::all_predicates_of(std::span<const FilterPredicate> predicates) && {
     m_draft.add_predicates(predicates, true);
+    return FilterItemBuilderLackingEventTypes(std::move(m_draft));
+}
+
+FilterItemBuilderLackingEventTypes EmptyFilterItemBuilder::all_tags_of(std::span<const std::string> tags) const& {
+    return EmptyFilterItemBuilder(*this).all_tags_of(tags);
+}
+
+FilterItemBuilderLackingEventTypes EmptyFilterItemBuilder::all_tags_of(std::span<const std::string> tags) && {
+    m_draft.add_tags(tags);
     return FilterItemBuilderLackingEventTypes(std::move(m_draft));
 }
 

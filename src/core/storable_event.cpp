@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <string_view>
 #include <utility>
 
@@ -30,7 +31,59 @@ std::string event_type_problem(std::string_view event_type) {
     return {};
 }
 
+std::string id_problem(std::string_view id) {
+    // 8-4-4-4-12 hex digits, the text form PostgreSQL's uuid type reads and writes.
+    if (id.size() != 36) {
+        return "event id \"" + std::string(id.substr(0, 64)) + "\" is not a UUID (8-4-4-4-12 hex digits)";
+    }
+    for (std::size_t i = 0; i < id.size(); ++i) {
+        const char c = id[i];
+        const bool hyphen_place = i == 8 || i == 13 || i == 18 || i == 23;
+        const bool hex = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+        if (hyphen_place ? c != '-' : !hex) {
+            return "event id \"" + std::string(id) + "\" is not a UUID (8-4-4-4-12 hex digits)";
+        }
+    }
+    return {};
+}
+
 } // namespace
+
+std::string detail::tag_problem(std::string_view tag) {
+    if (tag.empty()) {
+        return "a tag is empty";
+    }
+    if (tag.size() > max_tag_length) {
+        return "a tag is " + std::to_string(tag.size()) + " bytes long, more than the " +
+               std::to_string(max_tag_length) + " allowed";
+    }
+    if (tag.find('\0') != std::string_view::npos) {
+        return "a tag contains a NUL byte";
+    }
+    if (!json::is_valid_utf8(tag)) {
+        return "a tag is not valid UTF-8";
+    }
+    return {};
+}
+
+std::vector<std::string> detail::unique_tags(const std::vector<std::string>& tags) {
+    std::vector<std::string> out;
+    out.reserve(tags.size());
+    for (const std::string& tag : tags) {
+        // Events carry a handful of tags: a linear scan beats building a set.
+        if (std::find(out.begin(), out.end(), tag) == out.end()) {
+            out.push_back(tag);
+        }
+    }
+    return out;
+}
+
+std::string detail::normalized_id(std::string_view id) {
+    std::string out(id);
+    std::transform(out.begin(), out.end(), out.begin(),
+                   [](char c) { return c >= 'A' && c <= 'F' ? static_cast<char>(c - 'A' + 'a') : c; });
+    return out;
+}
 
 void detail::check_event(const StorableEvent& event, std::string_view where, json::StringMembers* payload_strings) {
     if (std::string problem = event_type_problem(event.event_type); !problem.empty()) {
@@ -41,6 +94,16 @@ void detail::check_event(const StorableEvent& event, std::string_view where, jso
     }
     if (std::string problem = json::check_object(event.metadata_json); !problem.empty()) {
         throw Error(Errc::invalid_metadata_json, std::string(where) + problem);
+    }
+    for (const std::string& tag : event.tags) {
+        if (std::string problem = tag_problem(tag); !problem.empty()) {
+            throw Error(Errc::invalid_tag, std::string(where) + problem);
+        }
+    }
+    if (!event.id.empty()) {
+        if (std::string problem = id_problem(event.id); !problem.empty()) {
+            throw Error(Errc::invalid_event_id, std::string(where) + problem);
+        }
     }
 }
 

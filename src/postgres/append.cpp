@@ -1,5 +1,6 @@
 // append: the conditional insert, correct under concurrent writers (docs/design/append-concurrency.md).
 
+#include <algorithm>
 #include <cstdint>
 #include <limits>
 #include <string>
@@ -7,6 +8,7 @@
 
 #include "core/event_check.hpp"
 #include "core/json.hpp"
+#include "core/json_value.hpp"
 #include "postgres/codec.hpp"
 #include "postgres/lock_keys.hpp"
 #include "postgres/store_impl.hpp"
@@ -19,19 +21,94 @@ namespace {
 // with room for the filter's parameters and the statement.
 constexpr std::size_t max_append_bytes = 1'000'000'000;
 
+constexpr std::string_view unique_violation = "23505";
+
+// The events' ids, and what the rows stored under them say about a retry.
+class IdCheck {
+public:
+    void add(const StorableEvent& event, std::size_t index) {
+        if (event.id.empty()) {
+            ++m_without;
+            return;
+        }
+        std::string id = eventstore::detail::normalized_id(event.id);
+        for (std::size_t j = 0; j < m_ids.size(); ++j) {
+            if (m_ids[j] == id) {
+                throw Error(Errc::duplicate_event_id, "events " + std::to_string(m_index[j]) + " and " +
+                                                          std::to_string(index) + " of the append have the id " + id);
+            }
+        }
+        m_keys.push_back(detail::event_id_key(id));
+        m_ids.push_back(std::move(id));
+        m_index.push_back(index);
+        m_events.push_back(&event);
+    }
+    [[nodiscard]] bool any() const noexcept { return !m_ids.empty(); }
+    [[nodiscard]] const std::vector<std::string>& normalized() const noexcept { return m_ids; }
+    [[nodiscard]] std::span<const std::uint64_t> keys() const noexcept { return m_keys; }
+
+    // Some ids are stored (`stored`: event_id, sequence_number, event_type, payload, tags). A retry
+    // of a committed append finds every one of them, each for the same event: its original result.
+    // Anything else is a misuse of ids, and nothing was written.
+    [[nodiscard]] AppendResult verdict(const detail::Result& stored, std::size_t event_count) const {
+        if (m_without > 0 || stored.size() != m_ids.size()) {
+            throw Error(Errc::duplicate_event_id,
+                        std::to_string(stored.size()) + " of the append's " + std::to_string(event_count) +
+                            " events have ids that are stored already, and the others are new: a retry repeats "
+                            "every event of the original append with its id");
+        }
+        AppendResult result;
+        result.already_stored = true;
+        for (std::size_t r = 0; r < stored.size(); ++r) {
+            const std::string id = stored[r][0].as_uuid();
+            const std::size_t j = static_cast<std::size_t>(std::find(m_ids.begin(), m_ids.end(), id) - m_ids.begin());
+            const StorableEvent& mine = *m_events.at(j);
+            std::vector<std::string> stored_tags;
+            if (!stored[r][4].is_null()) {
+                stored_tags = stored[r][4].as_text_array();
+            }
+            if (stored[r][2].as_text() != mine.event_type || !same_tags(stored_tags, mine.tags) ||
+                !eventstore::detail::json::same_value(stored[r][3].as_jsonb(), mine.payload_json)) {
+                throw Error(Errc::duplicate_event_id,
+                            "event " + std::to_string(m_index[j]) + " has the id " + id +
+                                ", which is stored for a different event (another type, tags or payload)");
+            }
+            if (j + 1 == m_ids.size()) {
+                result.last_sequence_number = static_cast<SequenceNumber>(stored[r][1].as_int8());
+            }
+        }
+        return result;
+    }
+
+private:
+    static bool same_tags(std::vector<std::string> a, std::vector<std::string> b) {
+        std::sort(a.begin(), a.end());
+        a.erase(std::unique(a.begin(), a.end()), a.end());
+        std::sort(b.begin(), b.end());
+        b.erase(std::unique(b.begin(), b.end()), b.end());
+        return a == b;
+    }
+
+    std::vector<std::string> m_ids;
+    std::vector<std::size_t> m_index;
+    std::vector<const StorableEvent*> m_events;
+    std::vector<std::uint64_t> m_keys;
+    std::size_t m_without = 0;
+};
+
 } // namespace
 
 using detail::Operation;
 using detail::Param;
 using detail::Statement;
 
-void EventStore::Impl::append(const Context& ctx, const Filter& filter, SequenceNumber expected,
-                              std::span<const StorableEvent> events) {
+AppendResult EventStore::Impl::append(const Context& ctx, const Filter& filter, SequenceNumber expected,
+                                      std::span<const StorableEvent> events) {
     if (events.empty()) {
-        return;
+        return {};
     }
     Operation op(m_instruments, ctx, detail::append_kind, events, expected);
-    op.run([&] {
+    return op.run([&] {
         // One statement is one protocol message, which PostgreSQL takes up to 1 GB (checked first: it
         // is cheaper than reading a gigabyte of JSON).
         std::size_t bytes = 0;
@@ -49,12 +126,14 @@ void EventStore::Impl::append(const Context& ctx, const Filter& filter, Sequence
         // it writes under.
         std::vector<std::uint64_t> writer_keys;
         eventstore::detail::json::StringMembers members;
+        IdCheck ids;
         for (std::size_t i = 0; i < events.size(); ++i) {
             members.clear();
             eventstore::detail::check_event(events[i], "event " + std::to_string(i) + ": ", &members);
-            detail::add_event_keys(events[i].event_type, members, writer_keys);
+            detail::add_event_keys(events[i].event_type, members, events[i].tags, writer_keys);
+            ids.add(events[i], i);
         }
-        detail::FilterClause clause = detail::filter_clause(filter, 6);
+        detail::FilterClause clause = detail::filter_clause(filter, 8);
         std::vector<std::uint64_t> reader_keys;
         detail::add_filter_keys(filter, reader_keys);
         if (expected > static_cast<SequenceNumber>(std::numeric_limits<std::int64_t>::max())) {
@@ -70,42 +149,82 @@ void EventStore::Impl::append(const Context& ctx, const Filter& filter, Sequence
         // items wants exactly that rewrite: the newest row, read backwards from the primary key.
         detail::EventColumns cols = detail::event_columns(events);
         std::vector<Param> params;
-        params.reserve(5 + clause.params.size());
+        params.reserve(7 + clause.params.size());
         params.push_back(std::move(cols.event_types));
         params.push_back(std::move(cols.occurred_at));
         params.push_back(std::move(cols.payloads));
         params.push_back(std::move(cols.metadata));
+        params.push_back(std::move(cols.tags));
+        params.push_back(std::move(cols.ids));
         params.push_back(detail::int8_param(static_cast<std::int64_t>(expected)));
         for (Param& p : clause.params) {
             params.push_back(std::move(p));
         }
-        Statement insert =
-            Statement::planned(clause.generic,
-                               m_schema.insert_events() + " WHERE (SELECT coalesce(max(" +
-                                   (clause.has_items ? "e.sequence_number + 0" : "e.sequence_number") + "), 0) FROM " +
-                                   m_schema.events().quoted + " e WHERE " + clause.sql + ") = $5 ORDER BY u.ord",
-                               std::move(params));
+        // With ids, the insert also requires that none of them is stored: then the statement before it
+        // has found them, and decides between a retry and a misuse.
+        const std::string not_stored = ids.any() ? " AND NOT EXISTS (SELECT FROM " + m_schema.events().quoted +
+                                                       " s WHERE s.event_id = ANY($6::uuid[]))"
+                                                 : std::string();
+        Statement insert = Statement::planned(clause.generic,
+                                              m_schema.insert_events() + " WHERE (SELECT coalesce(max(" +
+                                                  (clause.has_items ? "e.sequence_number + 0" : "e.sequence_number") +
+                                                  "), 0) FROM " + m_schema.events().quoted + " e WHERE " + clause.sql +
+                                                  ") = $7" + not_stored + " ORDER BY u.ord RETURNING sequence_number",
+                                              std::move(params));
         op.built(insert.sql);
 
-        std::vector<Statement> statements{Statement(), std::move(insert)};
-        const std::uint64_t inserted =
-            detail::with_session(*m_primary, op.context(), false, [&](detail::Session& session) {
-                // Writers lock their keys' stripe of their backend, readers every stripe of theirs,
-                // and a call with too many keys every stripe of the global key (lock_keys.hpp).
-                statements.front() = detail::lock_statement(
-                    detail::plan_locks(reader_keys, writer_keys, static_cast<std::uint32_t>(session.backend_pid())));
-                return session.run(op.context(), statements).back().affected_rows();
+        // The locks, the stored ids (when the events have any), the insert: one round trip.
+        std::vector<Statement> statements;
+        statements.emplace_back();
+        if (ids.any()) {
+            statements.push_back(
+                Statement::cached("SELECT s.event_id, s.sequence_number, s.event_type, s.payload, s.tags FROM " +
+                                      m_schema.events().quoted + " s WHERE s.event_id = ANY($1::uuid[])",
+                                  {detail::text_array_param(ids.normalized(), detail::oid::text_array)}));
+        }
+        statements.push_back(std::move(insert));
+        std::vector<detail::Result> results;
+        try {
+            results = detail::with_session(*m_primary, op.context(), false, [&](detail::Session& session) {
+                // Writers lock their keys' stripe of their backend, readers every stripe of theirs, ids
+                // one shared stripe, and a call with too many keys every stripe of the global key
+                // (lock_keys.hpp).
+                statements.front() = detail::lock_statement(detail::plan_locks(
+                    reader_keys, writer_keys, static_cast<std::uint32_t>(session.backend_pid()), ids.keys()));
+                return session.run(op.context(), statements);
             });
+        } catch (const detail::DatabaseFailure& failure) {
+            // Only a writer outside the lock protocol (an import, the Go library) gets here: the locks
+            // make this library's appends of one id take turns.
+            if (failure.sqlstate() == unique_violation) {
+                throw Error(Errc::duplicate_event_id, "an event id of this append was stored meanwhile by a "
+                                                      "writer outside the lock protocol (" +
+                                                          std::string(failure.what()) + ")");
+            }
+            throw;
+        }
         op.executed();
 
-        if (inserted == 0) {
+        const detail::Result& inserted = results.back();
+        if (ids.any() && results[1].size() > 0) {
+            AppendResult original = ids.verdict(results[1], events.size());
+            op.write_succeeded(0);
+            return original;
+        }
+        if (inserted.size() == 0) {
             throw op.conflict(events.size(), expected);
         }
-        if (inserted != events.size()) {
-            throw Error(Errc::appending_event_failed,
-                        "inserted " + std::to_string(inserted) + " of " + std::to_string(events.size()) + " events");
+        if (inserted.size() != events.size()) {
+            throw Error(Errc::appending_event_failed, "inserted " + std::to_string(inserted.size()) + " of " +
+                                                          std::to_string(events.size()) + " events");
+        }
+        AppendResult result;
+        for (std::size_t i = 0; i < inserted.size(); ++i) {
+            result.last_sequence_number =
+                std::max(result.last_sequence_number, static_cast<SequenceNumber>(inserted[i][0].as_int8()));
         }
         op.write_succeeded(events.size());
+        return result;
     });
 }
 

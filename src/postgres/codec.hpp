@@ -30,6 +30,8 @@ struct EventColumns {
     Param occurred_at;
     Param payloads;
     Param metadata;
+    Param tags; // text[]: each event's tags as a text[] literal, NULL for none
+    Param ids;  // text[]: each event's id, NULL for none
 };
 [[nodiscard]] EventColumns event_columns(std::span<const StorableEvent> events);
 
@@ -39,6 +41,10 @@ struct EventColumns {
 // Times beyond what TimePoint holds (1677-09-21 to 2262-04-11), including +/-infinity, are clamped
 // to TimePoint::min() and TimePoint::max().
 [[nodiscard]] TimePoint decode_timestamptz(std::string_view bytes);
+// A one-dimensional text[] without NULL elements (an empty array gives an empty vector).
+[[nodiscard]] std::vector<std::string> decode_text_array(std::string_view bytes);
+// A uuid in its lowercase text form.
+[[nodiscard]] std::string decode_uuid(std::string_view bytes);
 // jsonb in binary is a version byte followed by the text.
 [[nodiscard]] std::string decode_jsonb(std::string_view bytes);
 

@@ -12,8 +12,6 @@ namespace eventstore::postgres {
 
 namespace {
 
-constexpr std::string_view insufficient_privilege = "42501";
-
 // A pool as the engine sees it: a source of sessions, kept alive by the store.
 std::shared_ptr<detail::SessionSource> sessions_of(std::shared_ptr<ConnectionPool> pool) {
     if (!pool) {
@@ -36,47 +34,17 @@ void EventStore::Impl::import_events(const Context& ctx, std::span<const Storabl
     }
     detail::Operation op(m_instruments, ctx, detail::import_kind, events, std::nullopt);
     op.run([&] {
-        detail::Importer(m_schema, *m_primary, m_instruments, op, events).run();
+        try {
+            detail::Importer(m_schema, *m_primary, m_instruments, op, events).run();
+        } catch (const detail::DatabaseFailure& failure) {
+            // The ids' unique index: an id given twice, or one stored already. The import wrote nothing.
+            if (failure.sqlstate() == "23505") {
+                throw Error(Errc::duplicate_event_id, std::string(failure.what()));
+            }
+            throw;
+        }
         op.write_succeeded(events.size());
     });
-}
-
-// The common case is a schema that is already current, migrated by a role that may read the catalog
-// but not create anything (the application's, under least privilege): one catalog query, no DDL, no
-// lock. Only when something is missing does it run the DDL, under the advisory lock.
-void EventStore::Impl::migrate(const Context& ctx) {
-    const std::vector<detail::Statement> check{m_schema.migration_check()};
-    try {
-        detail::with_session(*m_primary, ctx, false, [&](detail::Session& session) {
-            const auto look = [&] { return detail::Schema::found(session.run(ctx, check).back()[0]); };
-            const detail::MigrationFound found = look();
-            if (found.everything) {
-                return;
-            }
-            try {
-                session.run(ctx, m_schema.migration(found));
-            } catch (const detail::DatabaseFailure& failure) {
-                // A role that may not create the objects waits for the lock like any other migrator; if
-                // the one ahead of it (the owner) created everything meanwhile, nothing is left to do and
-                // its refused DDL does not matter.
-                if (failure.kind() != detail::FailureKind::statement || session.broken() || !look().everything) {
-                    throw;
-                }
-            }
-        });
-    } catch (const detail::DatabaseFailure& failure) {
-        // Never in doubt: whatever a lost migration did, calling migrate() again completes it.
-        if (failure.sqlstate() != insufficient_privilege) {
-            throw failure.to_error(Errc::migration_failed, false);
-        }
-        const Error error = failure.to_error(Errc::migration_failed, false);
-        throw Error(Errc::migration_failed, error.cause(),
-                    error.detail() + " (tables or indexes of " + m_schema.events().quoted + " and " +
-                        m_schema.snapshots().quoted +
-                        " are missing and this role may not create them: run migrate() once as the role that "
-                        "owns the schema)",
-                    failure.sqlstate());
-    }
 }
 
 // --- public surface ------------------------------------------------------------------------------
@@ -84,11 +52,13 @@ void EventStore::Impl::migrate(const Context& ctx) {
 EventStore::EventStore(std::unique_ptr<Impl> impl) : m_impl(std::move(impl)) {}
 EventStore::~EventStore() = default;
 
-QueryResult EventStore::query(const Context& ctx, const Filter& filter) { return m_impl->query(ctx, filter); }
+QueryResult EventStore::query(const Context& ctx, const Filter& filter, const ReadOptions& options) {
+    return m_impl->query(ctx, filter, options);
+}
 
-void EventStore::append(const Context& ctx, const Filter& filter, SequenceNumber expected_max_sequence_number,
-                        std::span<const StorableEvent> events) {
-    m_impl->append(ctx, filter, expected_max_sequence_number, events);
+AppendResult EventStore::append(const Context& ctx, const Filter& filter, SequenceNumber expected_max_sequence_number,
+                                std::span<const StorableEvent> events) {
+    return m_impl->append(ctx, filter, expected_max_sequence_number, events);
 }
 
 void EventStore::save_snapshot(const Context& ctx, const Snapshot& snapshot) { m_impl->save_snapshot(ctx, snapshot); }
@@ -106,7 +76,12 @@ void EventStore::migrate(const Context& ctx) { m_impl->migrate(ctx); }
 
 SequenceNumber EventStore::query_stream(const Context& ctx, const Filter& filter,
                                         const std::function<void(StorableEvent&&)>& on_event) {
-    return m_impl->query_stream(ctx, filter, on_event);
+    return m_impl->query_stream(ctx, filter, ReadOptions{}, on_event);
+}
+
+SequenceNumber EventStore::query_stream(const Context& ctx, const Filter& filter, const ReadOptions& options,
+                                        const std::function<void(StorableEvent&&)>& on_event) {
+    return m_impl->query_stream(ctx, filter, options, on_event);
 }
 
 void EventStore::import_events(const Context& ctx, std::span<const StorableEvent> events) {

@@ -95,7 +95,8 @@ void Importer::run() {
             }
             std::vector<Statement> insert{Statement::cached(m_schema.insert_events() + " ORDER BY u.ord",
                                                             {std::move(cols->event_types), std::move(cols->occurred_at),
-                                                             std::move(cols->payloads), std::move(cols->metadata)})};
+                                                             std::move(cols->payloads), std::move(cols->metadata),
+                                                             std::move(cols->tags), std::move(cols->ids)})};
             pending += rows;
             if (pending >= gin_pending_events || !more) {
                 append_gin_merge(insert);

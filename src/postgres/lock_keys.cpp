@@ -52,6 +52,12 @@ std::uint64_t predicate_key(std::string_view key, std::string_view value) noexce
     return KeyHasher('p').field(key).field(value).value();
 }
 
+std::uint64_t tag_key(std::string_view tag) noexcept { return KeyHasher('a').field(tag).value(); }
+
+std::uint64_t event_id_key(std::string_view normalized_id) noexcept {
+    return KeyHasher('i').field(normalized_id).value();
+}
+
 void add_filter_keys(const Filter& filter, std::vector<std::uint64_t>& keys) {
     bool constrained = false;
     for (const FilterItem& item : filter.items()) {
@@ -59,7 +65,10 @@ void add_filter_keys(const Filter& filter, std::vector<std::uint64_t>& keys) {
             continue; // an empty item is dropped from the OR (Go semantics): it matches nothing extra
         }
         constrained = true;
-        if (!item.predicates().empty()) {
+        if (!item.tags().empty()) {
+            // A matching event carries every tag of the item, so the first one's key covers it.
+            keys.push_back(tag_key(item.tags().front()));
+        } else if (!item.predicates().empty()) {
             if (item.all_predicates_must_match()) {
                 // A matching event has every predicate's member, so one key covers it.
                 const FilterPredicate& p = item.predicates().front();
@@ -81,16 +90,19 @@ void add_filter_keys(const Filter& filter, std::vector<std::uint64_t>& keys) {
 }
 
 void add_event_keys(std::string_view event_type, std::span<const std::pair<std::string, std::string>> string_members,
-                    std::vector<std::uint64_t>& keys) {
+                    std::span<const std::string> tags, std::vector<std::uint64_t>& keys) {
     keys.push_back(global_key());
     keys.push_back(event_type_key(event_type));
     for (const auto& [key, value] : string_members) {
         keys.push_back(predicate_key(key, value));
     }
+    for (const std::string& tag : tags) {
+        keys.push_back(tag_key(tag));
+    }
 }
 
 std::vector<LockRequest> plan_locks(std::vector<std::uint64_t> reader_keys, std::vector<std::uint64_t> writer_keys,
-                                    std::uint32_t writer_stripe) {
+                                    std::uint32_t writer_stripe, std::span<const std::uint64_t> unique_keys) {
     const bool writes = !writer_keys.empty();
     std::sort(reader_keys.begin(), reader_keys.end());
     reader_keys.erase(std::unique(reader_keys.begin(), reader_keys.end()), reader_keys.end());
@@ -102,6 +114,10 @@ std::vector<LockRequest> plan_locks(std::vector<std::uint64_t> reader_keys, std:
     const std::uint64_t stripe = writer_stripe % lock_stripes;
     for (std::uint64_t k : writer_keys) {
         locks.push_back({static_cast<std::int64_t>(k | stripe), true});
+    }
+    // One stripe for every session: writers of the same unique key exclude each other.
+    for (std::uint64_t k : unique_keys) {
+        locks.push_back({static_cast<std::int64_t>(k), true});
     }
     for (std::uint64_t k : reader_keys) {
         for (std::uint64_t s = 0; s < lock_stripes; ++s) {

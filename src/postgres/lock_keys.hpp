@@ -33,15 +33,16 @@ struct LockRequest {
 };
 
 // Keys a filter depends on: every event matching the filter yields (as a writer) at least one of
-// them. An item with predicates contributes its predicates' keys (for AND logic, one is enough); an
-// item with only event types contributes the types' keys; a filter with no non-empty item (it
-// matches everything) contributes the global key.
+// them. An item with tags contributes its first tag's key (a matching event carries all of them); an
+// item with predicates and no tags its predicates' keys (for AND logic, one is enough); an item with
+// only event types the types' keys; a filter with no non-empty item (it matches everything) the
+// global key.
 void add_filter_keys(const Filter& filter, std::vector<std::uint64_t>& keys);
 
-// Keys of an event being written: the global key, its type's key, and one key per top-level member
-// of its payload whose value is a JSON string (the only members a predicate can match).
+// Keys of an event being written: the global key, its type's key, one key per top-level member of
+// its payload whose value is a JSON string (the only members a predicate can match), and one per tag.
 void add_event_keys(std::string_view event_type, std::span<const std::pair<std::string, std::string>> string_members,
-                    std::vector<std::uint64_t>& keys);
+                    std::span<const std::string> tags, std::vector<std::uint64_t>& keys);
 
 // Beyond this many advisory locks in one call, the call locks every stripe of the global key instead
 // (see plan_locks): it keeps one call from exhausting the server's shared lock table, which holds
@@ -56,8 +57,11 @@ inline constexpr std::size_t max_advisory_locks = 256;
 // holds a stripe of the global key, and runs alone among writers), shared when it only reads (it
 // then waits for every writer in flight and holds off new ones, as a read of the whole log does).
 // Either way at most lock_stripes locks, no table lock, and no privilege beyond the statement's own.
+// `unique_keys` (event ids) are locked exclusively on one stripe that every session shares, so that
+// two appends of the same id take turns; the fallback covers them too, since it excludes every writer.
 [[nodiscard]] std::vector<LockRequest> plan_locks(std::vector<std::uint64_t> reader_keys,
-                                                  std::vector<std::uint64_t> writer_keys, std::uint32_t writer_stripe);
+                                                  std::vector<std::uint64_t> writer_keys, std::uint32_t writer_stripe,
+                                                  std::span<const std::uint64_t> unique_keys = {});
 
 // The statement that takes `locks` in their order, each until the end of the transaction.
 [[nodiscard]] Statement lock_statement(const std::vector<LockRequest>& locks);
@@ -66,6 +70,8 @@ inline constexpr std::size_t max_advisory_locks = 256;
 [[nodiscard]] std::uint64_t global_key() noexcept;
 [[nodiscard]] std::uint64_t event_type_key(std::string_view event_type) noexcept;
 [[nodiscard]] std::uint64_t predicate_key(std::string_view key, std::string_view value) noexcept;
+[[nodiscard]] std::uint64_t tag_key(std::string_view tag) noexcept;
+[[nodiscard]] std::uint64_t event_id_key(std::string_view normalized_id) noexcept;
 
 } // namespace eventstore::postgres::detail
 

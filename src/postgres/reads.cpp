@@ -1,5 +1,9 @@
 // query and query_stream: reads that never skip an event (docs/design/gap-free-reads.md).
 
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+#include <string>
 #include <vector>
 
 #include "postgres/codec.hpp"
@@ -14,6 +18,50 @@ using detail::Row;
 using detail::Statement;
 using detail::Target;
 
+namespace {
+
+// The ORDER BY, bounds and LIMIT that ReadOptions add to a read, as SQL with parameters following
+// the filter's.
+struct Paging {
+    std::string bound;   // " AND e.sequence_number >= $n" (or <= when backwards), or ""
+    std::string order;   // " ORDER BY ..."
+    std::string limit;   // " LIMIT $n", or ""
+    bool generic = true; // whether the statement's plan may still be cached
+};
+
+Paging paging(const ReadOptions& options, const detail::FilterClause& clause, std::vector<Param>& params,
+              int first_param) {
+    Paging p;
+    int next = first_param;
+    if (options.from > 0) {
+        const auto from = static_cast<std::int64_t>(std::min<SequenceNumber>(
+            options.from, static_cast<SequenceNumber>(std::numeric_limits<std::int64_t>::max())));
+        p.bound =
+            std::string(" AND e.sequence_number ") + (options.backwards ? "<= $" : ">= $") + std::to_string(next++);
+        params.push_back(detail::int8_param(from));
+        // Like the filter's own sequence bound: near the head the primary key is the way in, far from
+        // it the items' index, and only the value tells (filter_sql.hpp, generic_plan_safe).
+        p.generic = false;
+    }
+    // A cached plan for a limited read of a boundary cannot know how rare the boundary's events are;
+    // walking the primary key from the top until enough match is its cheap-looking choice, and reads
+    // the whole table when they are old (a 4-event boundary on 2.5M events). `+ 0` takes that path
+    // away: the items' index finds the boundary and the few rows are sorted. A read without items
+    // (the whole log) wants exactly the primary-key walk.
+    const bool fence = options.limit > 0 && clause.has_items && clause.generic && p.generic;
+    p.order = std::string(" ORDER BY ") + (fence ? "e.sequence_number + 0" : "e.sequence_number") +
+              (options.backwards ? " DESC" : "");
+    if (options.limit > 0) {
+        const auto limit = static_cast<std::int64_t>(
+            std::min<std::size_t>(options.limit, static_cast<std::size_t>(std::numeric_limits<std::int64_t>::max())));
+        p.limit = " LIMIT $" + std::to_string(next++);
+        params.push_back(detail::int8_param(limit));
+    }
+    return p;
+}
+
+} // namespace
+
 EventStore::Impl::Read EventStore::Impl::prepare_read(const Filter& filter, int first_param) const {
     Read read{detail::filter_clause(filter, first_param), {}};
     std::vector<std::uint64_t> keys;
@@ -26,11 +74,13 @@ EventStore::Impl::Read EventStore::Impl::prepare_read(const Filter& filter, int 
     return read;
 }
 
-QueryResult EventStore::Impl::query(const Context& ctx, const Filter& filter) {
+QueryResult EventStore::Impl::query(const Context& ctx, const Filter& filter, const ReadOptions& options) {
     const Target target = read_target(ctx);
     Operation op(m_instruments, ctx, detail::query_kind, target);
     return op.run([&] {
         Read read = prepare_read(filter, 1);
+        const int first_param = static_cast<int>(read.clause.params.size()) + 1;
+        const Paging page = paging(options, read.clause, read.clause.params, first_param);
         std::vector<Statement> statements;
         statements.reserve(2);
         // The barrier waits for in-flight writers holding advisory locks, which live on the primary: a
@@ -39,7 +89,9 @@ QueryResult EventStore::Impl::query(const Context& ctx, const Filter& filter) {
             statements.push_back(std::move(read.barrier));
         }
         statements.push_back(Statement::planned(
-            read.clause.generic, m_schema.select_events() + read.clause.sql + " ORDER BY e.sequence_number",
+            read.clause.generic && page.generic,
+            m_schema.select_events() + (page.bound.empty() ? read.clause.sql : "(" + read.clause.sql + ")") +
+                page.bound + page.order + page.limit,
             std::move(read.clause.params)));
         op.built(statements.back().sql);
         const auto results = detail::with_session(source(target), op.context(), true, [&](detail::Session& session) {
@@ -54,7 +106,8 @@ QueryResult EventStore::Impl::query(const Context& ctx, const Filter& filter) {
             out.events.push_back(detail::Schema::event(rows[i]));
         }
         if (!out.events.empty()) {
-            out.max_sequence_number = out.events.back().sequence_number;
+            out.max_sequence_number =
+                options.backwards ? out.events.front().sequence_number : out.events.back().sequence_number;
         }
         op.processed();
         op.read_succeeded(out.events.size(), out.max_sequence_number);
@@ -62,7 +115,7 @@ QueryResult EventStore::Impl::query(const Context& ctx, const Filter& filter) {
     });
 }
 
-SequenceNumber EventStore::Impl::query_stream(const Context& ctx, const Filter& filter,
+SequenceNumber EventStore::Impl::query_stream(const Context& ctx, const Filter& filter, const ReadOptions& options,
                                               const std::function<void(StorableEvent&&)>& on_event) {
     Operation op(m_instruments, ctx, detail::stream_kind, Target::primary);
     return op.run([&] {
@@ -73,14 +126,17 @@ SequenceNumber EventStore::Impl::query_stream(const Context& ctx, const Filter& 
         const std::vector<Statement> bound{std::move(read.barrier), m_schema.newest_sequence_number()};
         // Phase 2, without locks: read up to the bound, one row at a time. Planned with its values, as
         // a million-row read wants a different plan from a small boundary's.
-        Statement rows = Statement::per_call(m_schema.select_events() + "(" + read.clause.sql +
-                                             ") AND e.sequence_number <= $1 ORDER BY e.sequence_number");
-        op.built(rows.sql);
-        rows.params.reserve(1 + read.clause.params.size());
-        rows.params.emplace_back(); // the bound, once phase 1 has found it
+        std::vector<Param> params;
+        params.reserve(3 + read.clause.params.size());
+        params.emplace_back(); // the bound, once phase 1 has found it
         for (Param& p : read.clause.params) {
-            rows.params.push_back(std::move(p));
+            params.push_back(std::move(p));
         }
+        const Paging page = paging(options, read.clause, params, static_cast<int>(params.size()) + 1);
+        Statement rows = Statement::per_call(m_schema.select_events() + "(" + read.clause.sql +
+                                                 ") AND e.sequence_number <= $1" + page.bound + page.order + page.limit,
+                                             std::move(params));
+        op.built(rows.sql);
         SequenceNumber last = 0;
         std::size_t count = 0;
         // Retried on another session only when nothing was sent: rows already handed to the
@@ -89,7 +145,10 @@ SequenceNumber EventStore::Impl::query_stream(const Context& ctx, const Filter& 
             rows.params.front() = detail::int8_param(session.run(op.context(), bound).back()[0][0].as_int8());
             session.stream(op.context(), rows, [&](const Row& row) {
                 StorableEvent e = detail::Schema::event(row);
-                last = e.sequence_number;
+                // Ascending, the last row is the greatest; descending, the first.
+                if (!options.backwards || count == 0) {
+                    last = e.sequence_number;
+                }
                 ++count;
                 try {
                     on_event(std::move(e));

@@ -32,6 +32,8 @@ public:
     [[nodiscard]] bool as_bool() const { return decode_bool(m_bytes); }
     [[nodiscard]] TimePoint as_timestamptz() const { return decode_timestamptz(m_bytes); }
     [[nodiscard]] std::string as_jsonb() const { return decode_jsonb(m_bytes); }
+    [[nodiscard]] std::vector<std::string> as_text_array() const { return decode_text_array(m_bytes); }
+    [[nodiscard]] std::string as_uuid() const { return decode_uuid(m_bytes); }
     // text, name and varchar send their bytes as they are.
     [[nodiscard]] std::string as_text() const { return std::string(m_bytes); }
 

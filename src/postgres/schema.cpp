@@ -34,13 +34,16 @@ Schema::Schema(std::string_view events_table, std::optional<std::string_view> sn
                         " may be the same table (an unqualified name is resolved through search_path): give the "
                         "snapshot table another name, or qualify both with different schemas");
     }
-    m_select_events = "SELECT e.sequence_number, e.occurred_at, e.event_type, e.payload, e.metadata FROM " +
-                      m_events.quoted + " e WHERE ";
+    m_select_events =
+        "SELECT e.sequence_number, e.occurred_at, e.event_type, e.payload, e.metadata, e.tags, e.event_id FROM " +
+        m_events.quoted + " e WHERE ";
+    // Each event's tags arrive as one text[] literal (a two-dimensional array cannot hold lists of
+    // different lengths); the cast parses it per row.
     m_insert_events = "INSERT INTO " + m_events.quoted +
-                      " (event_type, occurred_at, payload, metadata) "
-                      "SELECT u.event_type, u.occurred_at, u.payload, u.metadata "
-                      "FROM unnest($1::text[], $2::timestamptz[], $3::jsonb[], $4::jsonb[]) WITH ORDINALITY "
-                      "AS u(event_type, occurred_at, payload, metadata, ord)";
+                      " (event_type, occurred_at, payload, metadata, tags, event_id) "
+                      "SELECT u.event_type, u.occurred_at, u.payload, u.metadata, u.tags::text[], u.event_id::uuid "
+                      "FROM unnest($1::text[], $2::timestamptz[], $3::jsonb[], $4::jsonb[], $5::text[], $6::text[]) "
+                      "WITH ORDINALITY AS u(event_type, occurred_at, payload, metadata, tags, event_id, ord)";
 }
 
 StorableEvent Schema::event(const Row& row) {
@@ -52,6 +55,13 @@ StorableEvent Schema::event(const Row& row) {
     // The Go schema lets metadata be NULL; report it as the empty object it stands for.
     const Field metadata = row[4];
     e.metadata_json = metadata.is_null() ? std::string("{}") : metadata.as_jsonb();
+    // Rows written by the Go library, or before tags and ids existed, have neither.
+    if (const Field tags = row[5]; !tags.is_null()) {
+        e.tags = tags.as_text_array();
+    }
+    if (const Field id = row[6]; !id.is_null()) {
+        e.id = id.as_uuid();
+    }
     return e;
 }
 
@@ -115,14 +125,53 @@ std::string Schema::index_name(const TableName& table, std::string_view suffix) 
 
 std::vector<Schema::Index> Schema::indexes() const {
     return {
-        {&m_events, "_event_type", "(event_type)"},
-        {&m_events, "_occurred_at", "(occurred_at)"},
+        {&m_events, "_event_type", "(event_type)", false, false},
+        {&m_events, "_occurred_at", "(occurred_at)", false, false},
         // fastupdate = off: new entries go straight into the tree instead of a pending list that every
         // read scans until VACUUM merges it, so read latency does not depend on VACUUM's timing.
-        {&m_events, "_payload_gin", "USING gin (payload jsonb_path_ops) WITH (fastupdate = off)"},
-        {&m_snapshots, "_sequence", "(sequence_number DESC)"},
-        {&m_snapshots, "_created_at", "(created_at DESC)"},
+        {&m_events, "_payload_gin", "USING gin (payload jsonb_path_ops) WITH (fastupdate = off)", false, false},
+        {&m_snapshots, "_sequence", "(sequence_number DESC)", false, false},
+        {&m_snapshots, "_created_at", "(created_at DESC)", false, false},
+        // The columns of the DCB model. Partial: rows without tags or id (every row the Go library
+        // writes) take no entry, and every condition on them (@>, =) implies IS NOT NULL.
+        {&m_events, "_tags_gin", "USING gin (tags) WITH (fastupdate = off) WHERE tags IS NOT NULL", false, true},
+        {&m_events, "_event_id", "(event_id) WHERE event_id IS NOT NULL", true, true},
     };
+}
+
+std::string Schema::create_index(const Index& index, bool concurrently) {
+    return std::string(index.unique ? "CREATE UNIQUE INDEX " : "CREATE INDEX ") +
+           (concurrently ? "CONCURRENTLY " : "") + "IF NOT EXISTS " +
+           quote_identifier(index_name(*index.table, index.suffix)) + " ON " + index.table->quoted + " " +
+           std::string(index.definition);
+}
+
+std::vector<std::string> Schema::late_indexes() const {
+    std::vector<std::string> names;
+    for (const Index& index : indexes()) {
+        if (index.late) {
+            names.push_back(index_name(*index.table, index.suffix));
+        }
+    }
+    return names;
+}
+
+Statement Schema::invalid_index(const std::string& name) const {
+    // The index of that name beside the events table, if a failed CREATE INDEX CONCURRENTLY left it
+    // invalid; as a regclass, whose text is the name quoted and qualified as needed.
+    return Statement::per_call(
+        "SELECT i.oid::regclass::text FROM pg_class t JOIN pg_class i ON i.relnamespace = t.relnamespace "
+        "JOIN pg_index x ON x.indexrelid = i.oid WHERE t.oid = to_regclass($1) AND i.relname = $2 AND NOT x.indisvalid",
+        {text_param(m_events.quoted), text_param(name)});
+}
+
+Statement Schema::create_late_index(const std::string& name) const {
+    for (const Index& index : indexes()) {
+        if (index.late && index_name(*index.table, index.suffix) == name) {
+            return Statement::per_call(create_index(index, true));
+        }
+    }
+    throw Error(Errc::migration_failed, "no index " + name);
 }
 
 Statement Schema::migration_check() const {
@@ -136,22 +185,37 @@ Statement Schema::migration_check() const {
         names.push_back(index_name(*index.table, index.suffix));
     }
     return Statement::per_call(
-        "SELECT coalesce(bool_and(EXISTS (SELECT FROM pg_class t JOIN pg_class i ON i.relnamespace = t.relnamespace "
-        "WHERE t.oid = to_regclass(w.table_name) AND i.relname = w.index_name)), false), "
+        "SELECT string_agg(CASE WHEN EXISTS (SELECT FROM pg_class t JOIN pg_class i ON i.relnamespace = t.relnamespace "
+        "JOIN pg_index x ON x.indexrelid = i.oid "
+        "WHERE t.oid = to_regclass(w.table_name) AND i.relname = w.index_name AND x.indisvalid) THEN '1' ELSE '0' END, "
+        "'' ORDER BY w.ord), "
         "$3 = '' OR EXISTS (SELECT FROM pg_namespace WHERE nspname = $3), "
-        "$4 = '' OR EXISTS (SELECT FROM pg_namespace WHERE nspname = $4) "
-        "FROM unnest($1::text[], $2::text[]) AS w(table_name, index_name)",
+        "$4 = '' OR EXISTS (SELECT FROM pg_namespace WHERE nspname = $4), "
+        "to_regclass($5) IS NOT NULL, "
+        "(SELECT count(*) = 2 FROM pg_attribute WHERE attrelid = to_regclass($5) AND attname IN ('tags', 'event_id') "
+        "AND NOT attisdropped) "
+        "FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS w(table_name, index_name, ord)",
         {text_array_param(tables, oid::text_array), text_array_param(names, oid::text_array),
-         text_param(m_events.schema), text_param(m_snapshots.schema)});
+         text_param(m_events.schema), text_param(m_snapshots.schema), text_param(m_events.quoted)});
 }
 
 MigrationFound Schema::found(const Row& row) {
-    return MigrationFound{row[0].as_bool(), row[1].as_bool(), row[2].as_bool()};
+    MigrationFound found;
+    found.indexes = row[0].as_text();
+    found.everything = !found.indexes.empty() && found.indexes.find('0') == std::string::npos;
+    found.events_schema = row[1].as_bool();
+    found.snapshots_schema = row[2].as_bool();
+    found.events_table = row[3].as_bool();
+    found.event_columns = row[4].as_bool();
+    return found;
+}
+
+Statement Schema::migration_lock() {
+    return Statement::per_call("SELECT pg_advisory_xact_lock($1)", {int8_param(migrate_lock_key)});
 }
 
 std::vector<Statement> Schema::migration(const MigrationFound& found) const {
     std::vector<Statement> statements;
-    statements.push_back(Statement::per_call("SELECT pg_advisory_xact_lock($1)", {int8_param(migrate_lock_key)}));
     auto ddl = [&statements](std::string sql) { statements.push_back(Statement::per_call(std::move(sql))); };
     const bool create_events_schema = !m_events.schema.empty() && !found.events_schema;
     if (create_events_schema) {
@@ -161,16 +225,34 @@ std::vector<Statement> Schema::migration(const MigrationFound& found) const {
         !(create_events_schema && m_snapshots.schema == m_events.schema)) {
         ddl("CREATE SCHEMA IF NOT EXISTS " + quote_identifier(m_snapshots.schema));
     }
+    // The Go library's columns, then the DCB model's: nullable, so that the Go library can go on
+    // writing rows without them.
     ddl("CREATE TABLE IF NOT EXISTS " + m_events.quoted +
         " (sequence_number BIGSERIAL PRIMARY KEY, occurred_at TIMESTAMPTZ NOT NULL, event_type TEXT NOT NULL, "
-        "payload JSONB NOT NULL, metadata JSONB DEFAULT '{}')");
+        "payload JSONB NOT NULL, metadata JSONB DEFAULT '{}', tags TEXT[], event_id UUID)");
+    if (found.events_table && !found.event_columns) {
+        // Nullable columns without a default are a catalog change only, but the ALTER queues for the
+        // table's strongest lock, and every statement on the table queues behind it: give up after a
+        // moment rather than stall the application behind a long transaction (migrate() retries).
+        ddl("SET LOCAL lock_timeout = '2s'");
+        ddl("ALTER TABLE " + m_events.quoted +
+            " ADD COLUMN IF NOT EXISTS tags TEXT[], "
+            "ADD COLUMN IF NOT EXISTS event_id UUID");
+        ddl("SET LOCAL lock_timeout = 0");
+    }
     ddl("CREATE TABLE IF NOT EXISTS " + m_snapshots.quoted +
         " (projection_type TEXT NOT NULL, filter_hash TEXT NOT NULL, sequence_number BIGINT NOT NULL, "
         "snapshot_data JSONB NOT NULL, created_at TIMESTAMPTZ NOT NULL DEFAULT NOW(), "
         "PRIMARY KEY (projection_type, filter_hash))");
-    for (const Index& index : indexes()) {
-        ddl("CREATE INDEX IF NOT EXISTS " + quote_identifier(index_name(*index.table, index.suffix)) + " ON " +
-            index.table->quoted + " " + std::string(index.definition));
+    const std::vector<Index> all = indexes();
+    for (std::size_t i = 0; i < all.size(); ++i) {
+        // Even IF NOT EXISTS locks the table: only what is missing. On a table that holds events
+        // already, an index added by a later version is built concurrently afterwards
+        // (late_indexes()), so that writers are not held off while it is.
+        const bool present = i < found.indexes.size() && found.indexes[i] == '1';
+        if (!present && (!all[i].late || !found.events_table)) {
+            ddl(create_index(all[i], false));
+        }
     }
     return statements;
 }

@@ -22,11 +22,16 @@ namespace eventstore::postgres::detail {
 // What exists of what Schema::migration() creates, as Schema::migration_check() finds it.
 struct MigrationFound {
     // Every table and index, each where the store's statements will find it (an unqualified table
-    // through search_path, its indexes beside it).
+    // through search_path, its indexes beside it), and valid.
     bool everything = false;
     // The schema of each table name: true for an unqualified one.
     bool events_schema = false;
     bool snapshots_schema = false;
+    // The events table exists, and has the DCB model's columns (tags, event_id).
+    bool events_table = false;
+    bool event_columns = false;
+    // One character per index of indexes(), in order: '1' found and valid, '0' not. Empty: none known.
+    std::string indexes;
 };
 
 class Schema {
@@ -52,8 +57,9 @@ public:
     [[nodiscard]] const std::string& select_events() const noexcept { return m_select_events; }
     // A row of select_events()'s columns.
     [[nodiscard]] static StorableEvent event(const Row& row);
-    // Inserts the rows of unnest($1 types, $2 times, $3 payloads, $4 metadata) WITH ORDINALITY as
-    // u(..., ord); a WHERE clause and "ORDER BY u.ord" (argument order) may follow.
+    // Inserts the rows of unnest($1 types, $2 times, $3 payloads, $4 metadata, $5 tags, $6 ids) WITH
+    // ORDINALITY as u(..., ord) (event_columns() in codec.hpp); a WHERE clause and "ORDER BY u.ord"
+    // (argument order) may follow.
     [[nodiscard]] const std::string& insert_events() const noexcept { return m_insert_events; }
     // One row: the greatest sequence number in the table, 0 when empty.
     [[nodiscard]] Statement newest_sequence_number() const;
@@ -71,14 +77,26 @@ public:
     // One row for found(). Catalog reads only: any role may run it, whatever it may create.
     [[nodiscard]] Statement migration_check() const;
     [[nodiscard]] static MigrationFound found(const Row& row);
-    // The statements migrate() runs when not everything was found, in order, the first one serialising
-    // concurrent migrations. Needs the privileges to create what is missing (the schema's owner); a
-    // schema that exists is not created again, which would need CREATE on the database.
+    // Serialises concurrent migrations: taken inside the migration's transaction, before
+    // migration_check() is run again and migration() acts on what it finds.
+    [[nodiscard]] static Statement migration_lock();
+    // The DDL migrate() runs, in one transaction, when not everything was found: what `found` says is
+    // missing, so that nothing takes a lock on a table that needs nothing (a migrator waiting for a
+    // table lock inside its transaction would deadlock with another's CREATE INDEX CONCURRENTLY).
+    // Needs the privileges to create what is missing (the schema's owner); a schema that exists is not
+    // created again, which would need CREATE on the database.
     [[nodiscard]] std::vector<Statement> migration(const MigrationFound& found = {}) const;
 
     // The name of one of the store's indexes: the Go library's for the default table names
     // ("idx_events_event_type"), a derived one (table_name.hpp) otherwise.
     [[nodiscard]] static std::string index_name(const TableName& table, std::string_view suffix);
+    // The indexes a later version added to an existing events table, which migrate() builds with
+    // CREATE INDEX CONCURRENTLY (one statement each, outside a transaction) after migration().
+    [[nodiscard]] std::vector<std::string> late_indexes() const;
+    // One row (the index's qualified, quoted name) when the named index exists and is invalid (left by
+    // an interrupted CREATE INDEX CONCURRENTLY, which must be dropped before it is built again).
+    [[nodiscard]] Statement invalid_index(const std::string& name) const;
+    [[nodiscard]] Statement create_late_index(const std::string& name) const;
 
 private:
     // One index migration() creates: its table, its name's suffix, and what follows "ON <table> ".
@@ -86,8 +104,11 @@ private:
         const TableName* table;
         std::string_view suffix;
         std::string_view definition;
+        bool unique;
+        bool late; // added to existing tables by a later version: built concurrently there
     };
     [[nodiscard]] std::vector<Index> indexes() const;
+    [[nodiscard]] static std::string create_index(const Index& index, bool concurrently);
 
     TableName m_events;
     TableName m_snapshots;

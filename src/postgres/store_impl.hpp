@@ -2,7 +2,8 @@
 #define EVENTSTORE_SRC_POSTGRES_STORE_IMPL_HPP
 
 // The engine behind postgres::EventStore, shared by the files that implement it, one concern each:
-//   event_store.cpp  the public facade: forwarding, options, factories, migrate()
+//   event_store.cpp  the public facade: forwarding, options, factories
+//   migrate.cpp      migrate(): creating and upgrading the tables
 //   reads.cpp        query, query_stream, and the read prologue they share
 //   append.cpp       the conditional append and its lock protocol
 //   import.cpp       import_events (the Importer)
@@ -31,11 +32,11 @@ public:
     Impl(std::shared_ptr<detail::SessionSource> primary, std::shared_ptr<detail::SessionSource> replica,
          const StoreOptions& options);
 
-    QueryResult query(const Context& ctx, const Filter& filter);
-    SequenceNumber query_stream(const Context& ctx, const Filter& filter,
+    QueryResult query(const Context& ctx, const Filter& filter, const ReadOptions& options);
+    SequenceNumber query_stream(const Context& ctx, const Filter& filter, const ReadOptions& options,
                                 const std::function<void(StorableEvent&&)>& on_event);
-    void append(const Context& ctx, const Filter& filter, SequenceNumber expected,
-                std::span<const StorableEvent> events);
+    AppendResult append(const Context& ctx, const Filter& filter, SequenceNumber expected,
+                        std::span<const StorableEvent> events);
     void import_events(const Context& ctx, std::span<const StorableEvent> events);
     void save_snapshot(const Context& ctx, const Snapshot& snapshot);
     std::optional<Snapshot> load_snapshot(const Context& ctx, std::string_view projection_type, const Filter& filter);
@@ -52,6 +53,7 @@ private:
         detail::Statement barrier;
     };
     [[nodiscard]] Read prepare_read(const Filter& filter, int first_param) const;
+    void build_late_indexes(const Context& ctx, detail::Session& session) const;
 
     // Eventual reads go to the replica when there is one; everything else to the primary. There is no
     // fallback: a failing replica fails the call, and the caller decides whether to ask the primary.

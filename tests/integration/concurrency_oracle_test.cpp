@@ -78,7 +78,10 @@ bool matches(const Filter& f, const DecodedEvent& d) {
                            ? std::all_of(item.predicates().begin(), item.predicates().end(), has)
                            : std::any_of(item.predicates().begin(), item.predicates().end(), has);
         }
-        if (type_ok && preds_ok) {
+        const bool tags_ok = std::all_of(item.tags().begin(), item.tags().end(), [&](const std::string& tag) {
+            return std::find(e.tags.begin(), e.tags.end(), tag) != e.tags.end();
+        });
+        if (type_ok && preds_ok && tags_ok) {
             return true;
         }
     }
@@ -93,10 +96,13 @@ struct Vocabulary {
     std::vector<std::string> types{"Opened", "Moved", "Closed"};
     std::vector<std::string> keys{"k1", "k2"};
     std::vector<std::string> values{"v1", "v2", "v3"};
+    std::vector<std::string> tags{"course:c1", "course:c2", "student:s1"};
 
-    explicit Vocabulary(int round) {
+    int round = 0;
+
+    explicit Vocabulary(int round_number) : round(round_number) {
         if (round > 0) {
-            for (auto* words : {&types, &values}) {
+            for (auto* words : {&types, &values, &tags}) {
                 for (auto& w : *words) {
                     w += "_r" + std::to_string(round);
                 }
@@ -112,7 +118,25 @@ Filter random_filter(std::mt19937& rng, const Vocabulary& vocabulary) {
     const auto& types = vocabulary.types;
     const auto& values = vocabulary.values;
     auto pred = [&] { return P(pick(vocabulary.keys), pick(values)); };
-    switch (std::uniform_int_distribution<int>(0, 5)(rng)) {
+    switch (std::uniform_int_distribution<int>(0, 8)(rng)) {
+    case 6:
+        return build_event_filter().matching().all_tags_of(pick(vocabulary.tags)).finalize();
+    case 7:
+        return build_event_filter()
+            .matching()
+            .any_event_type_of(pick(types))
+            .and_all_tags_of(pick(vocabulary.tags), pick(vocabulary.tags))
+            .or_matching()
+            .any_predicate_of(pred())
+            .and_all_tags_of(pick(vocabulary.tags))
+            .finalize();
+    case 8:
+        // The empty query of the DCB specification: every event. A soak's later rounds share the table
+        // with the earlier ones, whose events their checks leave out: there, every event of the round.
+        if (vocabulary.round == 0) {
+            return Filter();
+        }
+        return build_event_filter().matching().any_event_type_of(std::span<const std::string>(types)).finalize();
     case 0:
         return build_event_filter().matching().any_event_type_of(pick(types), pick(types)).finalize();
     case 5: {
@@ -156,6 +180,7 @@ struct QueryRecord {
     Filter filter;
     SequenceNumber max = 0;
     std::vector<SequenceNumber> seen;
+    bool newest_only = false; // a backwards read of limit 1: it saw the newest matching event only
 };
 
 // What one round recorded.
@@ -197,8 +222,12 @@ Round run_round(eventstore::EventStore& store, int round, std::atomic<int>& conf
             for (int c = 0; c < cycles_per_thread; ++c) {
                 Filter filter = random_filter(rng, vocabulary);
                 try {
-                    auto [events, max] = store.query(filter);
-                    QueryRecord q{filter, max, {}};
+                    // One read in four is the DCB suite's: only the newest matching event (backwards,
+                    // limit 1), whose position is the boundary's maximum.
+                    const bool newest_only = rng() % 4 == 0;
+                    auto [events, max] = store.query(eventstore::Context(), filter,
+                                                     eventstore::ReadOptions{0, newest_only, newest_only ? 1U : 0U});
+                    QueryRecord q{filter, max, {}, newest_only};
                     for (const auto& e : events) {
                         q.seen.push_back(e.sequence_number);
                     }
@@ -220,6 +249,10 @@ Round run_round(eventstore::EventStore& store, int round, std::atomic<int>& conf
                         const std::string payload = document.dump();
                         batch.push_back(eventstore::build_storable_event_with_empty_metadata(
                             types[rng() % types.size()], std::chrono::system_clock::now(), payload));
+                        // 0 to 2 tags of the round's vocabulary (a repeat is dropped by the store).
+                        for (std::size_t n = rng() % 3; n > 0; --n) {
+                            batch.back().tags.push_back(vocabulary.tags[rng() % vocabulary.tags.size()]);
+                        }
                     }
                     try {
                         store.append(filter, max, batch);
@@ -303,6 +336,9 @@ int check_round(const Round& round, const std::vector<DecodedEvent>& log, int& s
             if (d.event->sequence_number <= q.max && matches(q.filter, d)) {
                 expected.push_back(d.event->sequence_number);
             }
+        }
+        if (q.newest_only && !expected.empty()) {
+            expected.erase(expected.begin(), expected.end() - 1);
         }
         if (q.seen != expected) {
             violation("a query reporting maximum " + std::to_string(q.max) + " for " + q.filter.serialize() + " saw " +

@@ -153,7 +153,7 @@ TEST_F(LeastPrivilegeTest, TheOwnerMigratesAndTheOtherRolesMigrateIsThenACatalog
     EXPECT_NO_THROW(store_as(owner()).migrate());
     EXPECT_EQ(scalar("SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
                      "WHERE n.nspname = 'eventstore' AND c.relkind = 'i' AND c.relname LIKE 'idx_%'"),
-              "5");
+              "7");
 }
 
 // The check covers every index, not only the tables: a missing one is created by the owner, and a

@@ -68,10 +68,16 @@ protected:
                         Row{v("occurred_at"), v("timestamp with time zone"), v("NO"), std::nullopt},
                         Row{v("event_type"), v("text"), v("NO"), std::nullopt},
                         Row{v("payload"), v("jsonb"), v("NO"), std::nullopt},
-                        Row{v("metadata"), v("jsonb"), v("YES"), v("'{}'::jsonb")}}));
+                        Row{v("metadata"), v("jsonb"), v("YES"), v("'{}'::jsonb")},
+                        // The DCB model's columns, nullable so that the Go library can go on writing.
+                        Row{v("tags"), v("ARRAY"), v("YES"), std::nullopt},
+                        Row{v("event_id"), v("uuid"), v("YES"), std::nullopt}}));
         EXPECT_EQ(primary_key(schema + ".events"), (Rows{Row{v("sequence_number")}}));
         EXPECT_EQ(indexes(schema, "events"),
-                  (Rows{Row{v("idx_events_event_type"),
+                  (Rows{Row{v("idx_events_event_id"), v(("CREATE UNIQUE INDEX idx_events_event_id ON " + schema +
+                                                         ".events USING btree (event_id) WHERE (event_id IS NOT NULL)")
+                                                            .c_str())},
+                        Row{v("idx_events_event_type"),
                             v(("CREATE INDEX idx_events_event_type ON " + schema + ".events USING btree (event_type)")
                                   .c_str())},
                         Row{v("idx_events_occurred_at"),
@@ -80,6 +86,10 @@ protected:
                         Row{v("idx_events_payload_gin"),
                             v(("CREATE INDEX idx_events_payload_gin ON " + schema +
                                ".events USING gin (payload jsonb_path_ops) WITH (fastupdate=off)")
+                                  .c_str())},
+                        Row{v("idx_events_tags_gin"),
+                            v(("CREATE INDEX idx_events_tags_gin ON " + schema +
+                               ".events USING gin (tags) WITH (fastupdate=off) WHERE (tags IS NOT NULL)")
                                   .c_str())}}));
         EXPECT_EQ(raw()
                       .exec("SELECT c.reloptions::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
@@ -200,7 +210,7 @@ TEST_F(MigrateTest, ConcurrentCallersAllSucceedAndTheSchemaExistsOnce) {
     migrate_concurrently(conninfo(), 8, {});
     expect_go_schema("public");
     EXPECT_EQ(scalar("SELECT count(*) FROM pg_class WHERE relname IN ('events', 'snapshots') AND relkind = 'r'"), "2");
-    EXPECT_EQ(scalar("SELECT count(*) FROM pg_class WHERE relname LIKE 'idx_events_%' AND relkind = 'i'"), "3");
+    EXPECT_EQ(scalar("SELECT count(*) FROM pg_class WHERE relname LIKE 'idx_events_%' AND relkind = 'i'"), "5");
     EXPECT_EQ(scalar("SELECT count(*) FROM pg_class WHERE relname LIKE 'events_sequence_number_seq%'"), "1");
 
     // And the result is usable.

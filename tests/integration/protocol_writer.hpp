@@ -36,13 +36,14 @@ public:
 
     // Begins a transaction, locks the writer keys of the event and inserts it, and leaves the
     // transaction open. Returns the event's sequence number.
-    SequenceNumber begin(std::string_view event_type, const std::string& payload_json) {
+    SequenceNumber begin(std::string_view event_type, const std::string& payload_json,
+                         const std::vector<std::string>& tags = {}) {
         detail::json::StringMembers members;
         if (const std::string problem = detail::json::check_object(payload_json, &members); !problem.empty()) {
             throw std::invalid_argument("ProtocolWriter: payload is not a JSON object (" + problem + ")");
         }
         std::vector<std::uint64_t> keys;
-        postgres::detail::add_event_keys(event_type, members, keys);
+        postgres::detail::add_event_keys(event_type, members, tags, keys);
         const std::uint32_t stripe = stripe_of_no_other_session();
         m_session.exec("BEGIN");
         for (const postgres::detail::LockRequest& lock : postgres::detail::plan_locks({}, keys, stripe)) {
@@ -51,10 +52,23 @@ public:
             }
             m_session.exec("SELECT pg_advisory_xact_lock($1::bigint)", {std::to_string(lock.key)});
         }
-        const auto inserted = m_session.exec("INSERT INTO " + m_table +
-                                                 " (event_type, occurred_at, payload) VALUES ($1, now(), $2::jsonb) "
-                                                 "RETURNING sequence_number",
-                                             {std::string(event_type), payload_json});
+        std::string tag_array = "{";
+        for (const std::string& tag : tags) {
+            tag_array += tag_array.size() > 1 ? ",\"" : "\"";
+            for (const char c : tag) {
+                if (c == '"' || c == '\\') {
+                    tag_array += '\\';
+                }
+                tag_array += c;
+            }
+            tag_array += '"';
+        }
+        tag_array += '}';
+        const auto inserted =
+            m_session.exec("INSERT INTO " + m_table +
+                               " (event_type, occurred_at, payload, tags) VALUES ($1, now(), $2::jsonb, "
+                               "nullif($3::text[], '{}')) RETURNING sequence_number",
+                           {std::string(event_type), payload_json, tag_array});
         return std::stoull(inserted.value(0, 0));
     }
 

@@ -166,7 +166,7 @@ TEST_F(WideCalls, AnAppendTooLargeForOneStatementIsRefusedBeforeAnyDatabaseWork)
         std::string payload = "{\"Big\":\"";
         payload.append(220U << 20U, static_cast<char>('a' + i));
         payload += "\"}";
-        big.push_back(StorableEvent{"Big", at(i), std::move(payload), "{}", 0});
+        big.push_back(StorableEvent{"Big", at(i), std::move(payload), "{}", 0, {}, {}});
     }
     const auto err = thrown_error([&] { store().append(filter_of_types({"Big"}), 0, big); });
     ASSERT_TRUE(err.has_value());

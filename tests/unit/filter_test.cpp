@@ -9,11 +9,14 @@
 
 #include <gtest/gtest.h>
 
+#include <eventstore/error.hpp>
 #include <eventstore/filter.hpp>
 
 namespace {
 
 using eventstore::build_event_filter;
+using eventstore::Errc;
+using eventstore::Error;
 using eventstore::Filter;
 using eventstore::FilterItem;
 using eventstore::FilterPredicate;
@@ -273,11 +276,78 @@ TEST(FilterValidCombinations, RuntimeLists) {
     EXPECT_EQ(f.items()[0].event_types(), (Strings{"A", "B", "C"}));
 }
 
-TEST(FilterValidCombinations, EmptyRuntimeListsGiveAnEmptyItem) {
-    const Filter f =
-        build_event_filter().matching().any_event_type_of(Strings{}).and_any_predicate_of(Predicates{}).finalize();
+TEST(FilterValidCombinations, EmptyRuntimeListsAreRefused) {
+    // An item built from a list that came out empty would match every event.
+    const auto refused = [](const auto& build) {
+        try {
+            (void)build();
+        } catch (const Error& e) {
+            return e.code() == Errc::invalid_filter;
+        }
+        return false;
+    };
+    EXPECT_TRUE(refused([] { return build_event_filter().matching().any_event_type_of(Strings{}).finalize(); }));
+    EXPECT_TRUE(refused([] { return build_event_filter().matching().any_predicate_of(Predicates{}).finalize(); }));
+    EXPECT_TRUE(refused([] { return build_event_filter().matching().all_predicates_of(Predicates{}).finalize(); }));
+    EXPECT_TRUE(refused([] { return build_event_filter().matching().all_tags_of(Strings{}).finalize(); }));
+    EXPECT_TRUE(refused([] {
+        return build_event_filter().matching().any_event_type_of("A").and_any_predicate_of(Predicates{}).finalize();
+    }));
+    EXPECT_TRUE(refused(
+        [] { return build_event_filter().matching().any_event_type_of("A").and_all_tags_of(Strings{}).finalize(); }));
+    EXPECT_TRUE(refused([] {
+        return build_event_filter()
+            .matching()
+            .any_predicate_of(P("k", "v"))
+            .and_any_event_type_of(Strings{})
+            .finalize();
+    }));
+}
+
+TEST(FilterValidCombinations, ListsOfEmptyNamesGiveAnEmptyItemAsInGo) {
+    // The Go grammar sanitises empty strings away; the item left is empty and matches everything.
+    const Filter f = build_event_filter()
+                         .matching()
+                         .any_event_type_of(Strings{""})
+                         .and_any_predicate_of(Predicates{P("", "v")})
+                         .and_all_tags_of(Strings{""})
+                         .finalize();
     ASSERT_EQ(f.items().size(), 1U);
     EXPECT_TRUE(f.items()[0].empty());
+}
+
+TEST(FilterTags, ItemsKeepTheirTagsSortedAndUnique) {
+    const Filter f = build_event_filter()
+                         .matching()
+                         .any_event_type_of("Subscribed")
+                         .and_all_tags_of("student:s1", "course:c1", "student:s1")
+                         .or_matching()
+                         .all_tags_of("course:c2")
+                         .and_any_event_type_of("Opened")
+                         .or_matching()
+                         .any_predicate_of(P("k", "v"))
+                         .and_all_tags_of(Strings{"t"})
+                         .and_any_event_type_of("T")
+                         .finalize();
+    ASSERT_EQ(f.items().size(), 3U);
+    EXPECT_EQ(f.items()[0].tags(), (Strings{"course:c1", "student:s1"}));
+    EXPECT_EQ(f.items()[0].event_types(), (Strings{"Subscribed"}));
+    EXPECT_EQ(f.items()[1].tags(), (Strings{"course:c2"}));
+    EXPECT_EQ(f.items()[1].event_types(), (Strings{"Opened"}));
+    EXPECT_EQ(f.items()[2].tags(), (Strings{"t"}));
+    EXPECT_EQ(f.items()[2].predicates().size(), 1U);
+    EXPECT_FALSE(f.items()[1].empty());
+}
+
+TEST(FilterTags, OnlyFiltersWithTagsSerialiseThem) {
+    const Filter plain = build_event_filter().matching().any_event_type_of("A").finalize();
+    EXPECT_EQ(plain.serialize(), "item:0|event_types:A|predicate_logic:OR");
+    const Filter tagged = build_event_filter().matching().any_event_type_of("A").and_all_tags_of("b:1", "a").finalize();
+    EXPECT_EQ(tagged.serialize(), "item:0|event_types:A|tags:a,b%3A1|predicate_logic:OR");
+    EXPECT_NE(plain.hash(), tagged.hash());
+    // Tag order does not matter: one filter, one hash.
+    EXPECT_EQ(tagged.hash(),
+              build_event_filter().matching().any_event_type_of("A").and_all_tags_of("a", "b:1").finalize().hash());
 }
 
 TEST(FilterValidCombinations, StringLikeArguments) {

@@ -101,8 +101,8 @@ TEST(Codec, TextArraysQuoteEveryElement) {
 }
 
 TEST(Codec, EventColumnsAreBinaryArraysInEventOrder) {
-    StorableEvent a{"TypeA", TimePoint(seconds(946'684'800)), R"({"k":"v"})", "{}", 0};
-    StorableEvent b{"B", TimePoint(seconds(946'684'801)), "{}", R"({"m":1})", 0};
+    StorableEvent a{"TypeA", TimePoint(seconds(946'684'800)), R"({"k":"v"})", "{}", 0, {}, {}};
+    StorableEvent b{"B", TimePoint(seconds(946'684'801)), "{}", R"({"m":1})", 0, {}, {}};
     const std::vector<StorableEvent> events{a, b};
     const EventColumns cols = event_columns(events);
     // Header: 1 dimension, no NULLs, element type, 2 elements, lower bound 1 (20 bytes).

@@ -15,7 +15,7 @@ using namespace eventstore::postgres::detail;
 StorableEvents events_of_sizes(const std::vector<std::size_t>& payload_bytes) {
     StorableEvents out;
     for (const std::size_t n : payload_bytes) {
-        out.push_back(StorableEvent{"T", TimePoint(), std::string(n, 'x'), "{}", 0});
+        out.push_back(StorableEvent{"T", TimePoint(), std::string(n, 'x'), "{}", 0, {}, {}});
     }
     return out;
 }
@@ -27,8 +27,7 @@ TEST(ImportChunks, CountCutsChunksOfSmallEvents) {
 
 TEST(ImportChunks, SizeCutsChunksOfLargeEvents) {
     // 435 bytes an event of 400: its text, type "T", metadata "{}" and 32 bytes of array framing.
-    EXPECT_EQ(plan_chunks(events_of_sizes({400, 400, 400, 100, 100}), 5000, 1000),
-              (std::vector<std::size_t>{0, 2, 5}));
+    EXPECT_EQ(plan_chunks(events_of_sizes({400, 400, 400, 100, 100}), 5000, 1000), (std::vector<std::size_t>{0, 2, 5}));
     EXPECT_EQ(plan_chunks(events_of_sizes({400, 400, 400, 400, 100}), 5000, 1000),
               (std::vector<std::size_t>{0, 2, 4, 5}));
 }

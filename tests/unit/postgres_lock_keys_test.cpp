@@ -64,7 +64,7 @@ TEST(LockKeys, AllOfSeveralPredicatesNeedsOneOfThem) {
 TEST(LockKeys, AnEventWritesUnderTheGlobalKeyItsTypeAndEachStringMember) {
     std::vector<std::uint64_t> keys;
     const std::vector<std::pair<std::string, std::string>> members{{"BookID", "b1"}, {"ReaderID", "r1"}};
-    add_event_keys("Lent", members, keys);
+    add_event_keys("Lent", members, {}, keys);
     EXPECT_EQ(keys, (std::vector<std::uint64_t>{global_key(), event_type_key("Lent"), predicate_key("BookID", "b1"),
                                                 predicate_key("ReaderID", "r1")}));
 }

@@ -103,7 +103,7 @@ TEST(MigrationCheck, SendsEveryNameAsAParameter) {
     EXPECT_EQ(check.sql.find("ev\"il"), std::string::npos) << check.sql;
     EXPECT_EQ(check.sql.find("\"app\""), std::string::npos) << check.sql;
     EXPECT_EQ(check.sql.find("other"), std::string::npos) << check.sql;
-    ASSERT_EQ(check.params.size(), 4U);
+    ASSERT_EQ(check.params.size(), 5U);
     EXPECT_EQ(check.params[0].type, oid::text_array);
     EXPECT_EQ(check.params[1].type, oid::text_array);
     // The tables' quoted names (to_regclass parses them as SQL names) and the schemas' plain ones.
@@ -120,13 +120,29 @@ TEST(Migration, CreatesOnlySchemasThatWereNotFound) {
     EXPECT_EQ(count_starting_with(all, "CREATE SCHEMA IF NOT EXISTS \"other\""), 1U);
 
     // A role that owns its schema but may not create schemas in the database can still migrate.
-    const auto existing = texts(schema.migration(MigrationFound{false, true, true}));
+    const auto existing = texts(schema.migration(MigrationFound{false, true, true, false, false, ""}));
     EXPECT_EQ(count_starting_with(existing, "CREATE SCHEMA"), 0U);
     EXPECT_EQ(count_starting_with(existing, "CREATE TABLE IF NOT EXISTS"), 2U);
-    EXPECT_EQ(count_starting_with(existing, "CREATE INDEX IF NOT EXISTS"), 5U);
-    EXPECT_EQ(existing.front(), "SELECT pg_advisory_xact_lock($1)");
+    EXPECT_EQ(count_starting_with(existing, "CREATE INDEX IF NOT EXISTS"), 6U);
+    EXPECT_EQ(count_starting_with(existing, "CREATE UNIQUE INDEX IF NOT EXISTS"), 1U);
+    EXPECT_EQ(count_starting_with(existing, "ALTER TABLE"), 0U);
 
-    const auto one = texts(schema.migration(MigrationFound{false, true, false}));
+    // An events table of an earlier version: the columns are added, their indexes left to
+    // build_late_indexes (concurrently).
+    const auto upgrade = texts(schema.migration(MigrationFound{false, true, true, true, false, ""}));
+    EXPECT_EQ(count_starting_with(upgrade, "ALTER TABLE"), 1U);
+    EXPECT_EQ(count_starting_with(upgrade, "SET LOCAL lock_timeout"), 2U);
+    EXPECT_EQ(count_starting_with(upgrade, "CREATE INDEX IF NOT EXISTS"), 5U);
+    EXPECT_EQ(count_starting_with(upgrade, "CREATE UNIQUE INDEX"), 0U);
+    // Only what is missing: a present index is not created again (even IF NOT EXISTS locks the table).
+    const auto late_only = texts(schema.migration(MigrationFound{false, true, true, true, true, "1111100"}));
+    EXPECT_EQ(late_only.size(), 2U); // the two CREATE TABLE IF NOT EXISTS, which lock nothing that exists
+    EXPECT_EQ(schema.late_indexes().size(), 2U);
+    EXPECT_NE(schema.create_late_index(schema.late_indexes().front()).sql.find("CONCURRENTLY IF NOT EXISTS"),
+              std::string::npos);
+    EXPECT_EQ(Schema::migration_lock().sql, "SELECT pg_advisory_xact_lock($1)");
+
+    const auto one = texts(schema.migration(MigrationFound{false, true, false, false, false, ""}));
     EXPECT_EQ(count_starting_with(one, "CREATE SCHEMA"), 1U);
     EXPECT_EQ(count_starting_with(one, "CREATE SCHEMA IF NOT EXISTS \"other\""), 1U);
 

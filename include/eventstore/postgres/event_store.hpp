@@ -44,9 +44,9 @@ public:
     using eventstore::EventStore::query;
     using eventstore::EventStore::save_snapshot;
 
-    QueryResult query(const Context& ctx, const Filter& filter) override;
-    void append(const Context& ctx, const Filter& filter, SequenceNumber expected_max_sequence_number,
-                std::span<const StorableEvent> events) override;
+    QueryResult query(const Context& ctx, const Filter& filter, const ReadOptions& options) override;
+    AppendResult append(const Context& ctx, const Filter& filter, SequenceNumber expected_max_sequence_number,
+                        std::span<const StorableEvent> events) override;
     void save_snapshot(const Context& ctx, const Snapshot& snapshot) override;
     std::optional<Snapshot> load_snapshot(const Context& ctx, std::string_view projection_type,
                                           const Filter& filter) override;
@@ -59,11 +59,18 @@ public:
     // while it is read. An exception thrown by `on_event` ends the call and propagates.
     SequenceNumber query_stream(const Context& ctx, const Filter& filter,
                                 const std::function<void(StorableEvent&&)>& on_event);
+    // The same with read options: from (inclusive), backwards (descending order; the bound is then the
+    // lowest sequence number delivered) and limit. Returns the greatest sequence number delivered.
+    SequenceNumber query_stream(const Context& ctx, const Filter& filter, const ReadOptions& options,
+                                const std::function<void(StorableEvent&&)>& on_event);
 
     // Creates every table and index the store needs. When they all exist already it only reads the
     // catalog, so any role that may use the tables may call it at startup; creating them needs a role
     // that may (the schema's owner: docs/operations.md lists the grants of each role). Idempotent;
-    // safe when several processes run it at once (they take turns on an advisory lock). Throws
+    // safe when several processes run it at once (they take turns on an advisory lock). A table of an
+    // earlier version or of the Go library is upgraded in place: two nullable columns (a catalog
+    // change, which gives up after 2 s behind a long transaction and is retried 5 times), then their
+    // indexes built with CREATE INDEX CONCURRENTLY while readers and writers go on. Throws
     // Error(Errc::migration_failed), with the cause (database_connection_failed, canceled, ...) and
     // the SQLSTATE: 42501 when something is missing and this role may not create it.
     void migrate(const Context& ctx = {});

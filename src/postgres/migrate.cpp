@@ -1,0 +1,132 @@
+// migrate(): creates what is missing of the store's tables and indexes, and upgrades a table of an
+// earlier version (or of the Go library) in place.
+
+#include <chrono>
+#include <thread>
+
+#include <eventstore/error.hpp>
+
+#include "postgres/codec.hpp"
+#include "postgres/store_impl.hpp"
+
+namespace eventstore::postgres {
+
+namespace {
+
+constexpr std::string_view insufficient_privilege = "42501";
+constexpr std::string_view lock_not_available = "55P03";
+// Serialises the concurrent index builds of migrators (not migration()'s key: see build_late_indexes).
+constexpr std::int64_t late_index_lock_key = 0x6576656e74737470LL; // "eventstp"
+// How often migration() is tried when its ALTER TABLE gives up waiting for the table's lock.
+constexpr int alter_attempts = 5;
+
+void pause(const Context& ctx, std::chrono::milliseconds time) {
+    const auto until = std::chrono::steady_clock::now() + time;
+    while (std::chrono::steady_clock::now() < until && !ctx.stop_requested() && !ctx.deadline_passed()) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+}
+
+} // namespace
+
+// Builds the indexes a later version added to a table that already holds events, each with CREATE
+// INDEX CONCURRENTLY: writers and readers go on while it scans the table. Such a statement must run
+// alone, outside a transaction, and waits for every transaction that holds a snapshot; so migrators
+// take turns on a session-level lock that they poll for (a migrator blocked in a lock wait would hold
+// a snapshot that the one building waits for: a deadlock).
+void EventStore::Impl::build_late_indexes(const Context& ctx, detail::Session& session) const {
+    const std::vector<detail::Statement> try_lock{
+        detail::Statement::per_call("SELECT pg_try_advisory_lock($1)", {detail::int8_param(late_index_lock_key)})};
+    while (!session.run(ctx, try_lock).back()[0][0].as_bool()) {
+        pause(ctx, std::chrono::milliseconds(50));
+    }
+    const auto unlock = [&session] {
+        const std::vector<detail::Statement> statement{
+            detail::Statement::per_call("SELECT pg_advisory_unlock($1)", {detail::int8_param(late_index_lock_key)})};
+        // Without the caller's Context: the lock must go even when the call was cancelled. A session
+        // whose connection failed is closed by the pool, which releases the lock too.
+        session.run(Context(), statement);
+    };
+    try {
+        for (const std::string& name : m_schema.late_indexes()) {
+            const std::vector<detail::Statement> look{m_schema.invalid_index(name)};
+            const detail::Result invalid = std::move(session.run(ctx, look).back());
+            if (invalid.size() > 0) {
+                // Left by an interrupted build (this lock's holder is the only builder): drop it.
+                session.run(ctx, std::vector<detail::Statement>{detail::Statement::per_call(
+                                     "DROP INDEX CONCURRENTLY IF EXISTS " + invalid[0][0].as_text())});
+            }
+            session.run(ctx, std::vector<detail::Statement>{m_schema.create_late_index(name)});
+        }
+    } catch (...) {
+        if (!session.broken()) {
+            unlock();
+        }
+        throw;
+    }
+    unlock();
+}
+
+// The common case is a schema that is already current, migrated by a role that may read the catalog
+// but not create anything (the application's, under least privilege): one catalog query, no DDL, no
+// lock. Only when something is missing does it run the DDL, under the advisory lock.
+void EventStore::Impl::migrate(const Context& ctx) {
+    const std::vector<detail::Statement> check{m_schema.migration_check()};
+    try {
+        detail::with_session(*m_primary, ctx, false, [&](detail::Session& session) {
+            const auto look = [&] { return detail::Schema::found(session.run(ctx, check).back()[0]); };
+            detail::MigrationFound found = look();
+            if (found.everything) {
+                return;
+            }
+            for (int attempt = 1;; ++attempt) {
+                try {
+                    // Under the lock, look again: another migrator may have done it all meanwhile,
+                    // and the DDL must touch only what is missing.
+                    session.run(ctx, std::vector<detail::Statement>{detail::Statement::per_call("BEGIN"),
+                                                                    detail::Schema::migration_lock()});
+                    found = look();
+                    std::vector<detail::Statement> ddl;
+                    if (!found.everything) {
+                        ddl = m_schema.migration(found);
+                    }
+                    ddl.push_back(detail::Statement::per_call("COMMIT"));
+                    session.run(ctx, ddl);
+                    break;
+                } catch (const detail::DatabaseFailure& failure) {
+                    if (!session.broken()) {
+                        session.run(Context(), std::vector<detail::Statement>{detail::Statement::per_call("ROLLBACK")});
+                    }
+                    if (failure.sqlstate() == lock_not_available && attempt < alter_attempts && !session.broken()) {
+                        pause(ctx, std::chrono::milliseconds(100 * attempt));
+                        continue;
+                    }
+                    // A role that may not create the objects waits for the lock like any other migrator;
+                    // if the one ahead of it (the owner) created everything meanwhile, nothing is left to
+                    // do and its refused DDL does not matter.
+                    if (failure.kind() != detail::FailureKind::statement || session.broken() || !look().everything) {
+                        throw;
+                    }
+                    return;
+                }
+            }
+            if (found.events_table && !found.everything) {
+                build_late_indexes(ctx, session);
+            }
+        });
+    } catch (const detail::DatabaseFailure& failure) {
+        // Never in doubt: whatever a lost migration did, calling migrate() again completes it.
+        if (failure.sqlstate() != insufficient_privilege) {
+            throw failure.to_error(Errc::migration_failed, false);
+        }
+        const Error error = failure.to_error(Errc::migration_failed, false);
+        throw Error(Errc::migration_failed, error.cause(),
+                    error.detail() + " (tables or indexes of " + m_schema.events().quoted + " and " +
+                        m_schema.snapshots().quoted +
+                        " are missing and this role may not create them: run migrate() once as the role that "
+                        "owns the schema)",
+                    failure.sqlstate());
+    }
+}
+
+} // namespace eventstore::postgres
