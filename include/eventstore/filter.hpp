@@ -139,8 +139,9 @@ protected:
 // The builder states, with the Go library's names and grammar. Each is a value; each call returns the
 // next state, so a sequence the grammar forbids does not compile: bounds come last and end the items,
 // and only occurred_from can be followed by and_occurred_until. Variadic methods take at least one
-// argument; the span overloads take lists built at run time. Empty event types, tags, and predicates
-// with an empty key or value, are dropped (the Go library's sanitising); each call's types are sorted
+// argument; the span overloads take lists built at run time. Empty event types, and predicates with
+// an empty key or value, are dropped (the Go library's sanitising); an empty tag throws
+// Error(Errc::invalid_filter) (tags are not Go's, and no event carries one); each call's types are sorted
 // and de-duplicated, its predicates sorted by key (equal keys keep their order) with adjacent
 // duplicates removed, and an item's tags sorted and de-duplicated.
 //

@@ -65,9 +65,12 @@ void FilterDraft::add_tags(std::span<const std::string> tags) {
     // Tags are AND-ed, so their order means nothing: sorted, a filter has one serialisation and hash.
     auto& target = current.m_tags;
     for (const std::string& tag : tags) {
-        if (!tag.empty()) {
-            target.push_back(tag);
+        // Tags are not in the Go grammar, so there is no sanitising to keep: an empty tag would make an
+        // item that matches every event, and no event can carry one.
+        if (tag.empty()) {
+            throw Error(Errc::invalid_filter, "a tag is empty: no event carries an empty tag");
         }
+        target.push_back(tag);
     }
     std::sort(target.begin(), target.end());
     target.erase(std::unique(target.begin(), target.end()), target.end());

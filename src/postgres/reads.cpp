@@ -43,12 +43,15 @@ Paging paging(const ReadOptions& options, const detail::FilterClause& clause, st
         // it the items' index, and only the value tells (filter_sql.hpp, generic_plan_safe).
         p.generic = false;
     }
-    // A cached plan for a limited read of a boundary cannot know how rare the boundary's events are;
-    // walking the primary key from the top until enough match is its cheap-looking choice, and reads
-    // the whole table when they are old (a 4-event boundary on 2.5M events). `+ 0` takes that path
-    // away: the items' index finds the boundary and the few rows are sorted. A read without items
-    // (the whole log) wants exactly the primary-key walk.
-    const bool fence = options.limit > 0 && clause.has_items && clause.generic && p.generic;
+    // A limited read of a boundary may look cheapest as a walk of the primary key that filters row by
+    // row until it has enough, which reads the whole table when the boundary's events are old (a
+    // 4-event boundary on 2.5M events). A cached plan cannot know how rare the boundary is, and even
+    // a custom plan walks backwards from a `from` on estimates. `+ 0` takes that path away: the
+    // items' index finds the boundary and its rows are sorted, so the read costs the boundary's size,
+    // never the table's. A forward read from a position (a catch-up, paging through a large
+    // boundary) is planned with its values and keeps the walk, which is right near the head. A read
+    // without items (the whole log) wants exactly the primary-key walk.
+    const bool fence = options.limit > 0 && clause.has_items && (options.backwards || p.generic);
     p.order = std::string(" ORDER BY ") + (fence ? "e.sequence_number + 0" : "e.sequence_number") +
               (options.backwards ? " DESC" : "");
     if (options.limit > 0) {

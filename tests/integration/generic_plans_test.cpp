@@ -45,9 +45,11 @@ namespace {
 
 using eventstore::build_event_filter;
 using eventstore::build_snapshot;
+using eventstore::Context;
 using eventstore::Filter;
 using eventstore::P;
 using eventstore::SequenceNumber;
+using eventstore::StorableEvent;
 using eventstore::StorableEvents;
 using eventstore::devsupport::PgError;
 using eventstore::devsupport::PgSession;
@@ -104,7 +106,7 @@ void fill(PgSession& db) {
         db.exec("DROP INDEX " + eventstore::devsupport::quote_identifier(row[0].value_or("")));
     }
     db.exec("INSERT INTO " + t +
-            " (sequence_number, occurred_at, event_type, payload, metadata) "
+            " (sequence_number, occurred_at, event_type, payload, metadata, tags) "
             "SELECT g, timestamptz '2025-01-01 00:00:00+00' + g * interval '1 second', "
             "  CASE WHEN g % 5 < 3 THEN 'SomethingHasHappened' || (g % 50000) "
             "       ELSE (ARRAY['" +
@@ -117,7 +119,13 @@ void fill(PgSession& db) {
             std::to_string(readers) +
             ")) "
             "       ELSE jsonb_build_object('BookID', 'book-' || (k / 4)) END, "
-            "  '{}' "
+            "  '{}', "
+            // Book events carry the book's tag, and lendings and returns their reader's too; noise has none.
+            "  CASE WHEN g % 5 < 3 THEN NULL "
+            "       WHEN k % 4 IN (1, 2) THEN ARRAY['book:' || (k / 4), 'reader:' || ((k / 4) % " +
+            std::to_string(readers) +
+            ")] "
+            "       ELSE ARRAY['book:' || (k / 4)] END "
             "FROM generate_series(1, " +
             std::to_string(total_events) + ") AS g, LATERAL (SELECT (g / 5) * 2 + (g % 5 - 3) AS k) AS x");
     db.exec("SELECT setval(pg_get_serial_sequence('" + t + "', 'sequence_number'), " + std::to_string(total_events) +
@@ -471,6 +479,68 @@ TEST_F(GenericPlans, EveryQueryShapeKeepsAGoodPlan) {
     EXPECT_TRUE(std::any_of(texts.begin(), texts.end(), is_query))
         << "auto_explain logged no query (SELECT) on the events table: is the capture broken?";
     EXPECT_GE(texts.size(), 10U) << "too few distinct statements on the events table were captured";
+}
+
+// The DCB model's shapes: tags alone, beside types and beside predicates, and the read options (the
+// newest event of a boundary, a page from the start, a page from a position, the whole log backwards).
+TEST_F(GenericPlans, EveryTagAndReadOptionShapeKeepsAGoodPlan) {
+    using eventstore::ReadOptions;
+    for (int i = 0; i < repetitions; ++i) {
+        const std::int64_t late_book = books - 1 - i;
+        const std::int64_t middle_book = books / 2 + 7 * i + 5; // its own: the other tests count events
+        const std::int64_t early_book = 10 + i;
+        SCOPED_TRACE("repetition " + std::to_string(i));
+        const auto tag = [](std::int64_t b) { return "book:" + std::to_string(b); };
+        const Context none;
+        for (const std::int64_t b : {early_book, middle_book, late_book}) {
+            const Filter by_tag = build_event_filter().matching().all_tags_of(tag(b)).finalize();
+            EXPECT_EQ(store().query(by_tag).events.size(), 4U);
+            // The newest event of a 4-event boundary, wherever it lies in the table.
+            const auto newest = store().query(none, by_tag, ReadOptions{0, true, 1});
+            ASSERT_EQ(newest.events.size(), 1U);
+            EXPECT_EQ(store().query(none, by_tag, ReadOptions{0, false, 2}).events.size(), 2U);
+            EXPECT_EQ(
+                store()
+                    .query(none, by_tag, ReadOptions{static_cast<SequenceNumber>(newest.max_sequence_number), true, 2})
+                    .events.size(),
+                2U);
+        }
+        EXPECT_EQ(store()
+                      .query(build_event_filter()
+                                 .matching()
+                                 .any_event_type_of(lent, returned)
+                                 .and_all_tags_of(tag(middle_book))
+                                 .finalize())
+                      .events.size(),
+                  2U);
+        EXPECT_EQ(store()
+                      .query(build_event_filter()
+                                 .matching()
+                                 .any_predicate_of(P("BookID", book(middle_book)))
+                                 .and_all_tags_of(tag(middle_book))
+                                 .finalize())
+                      .events.size(),
+                  4U);
+        EXPECT_EQ(store()
+                      .query(none,
+                             build_event_filter()
+                                 .matching()
+                                 .any_event_type_of(std::span<const std::string>(book_types()))
+                                 .and_any_predicate_of(P("BookID", book(early_book)))
+                                 .finalize(),
+                             ReadOptions{0, true, 1})
+                      .events.size(),
+                  1U);
+        EXPECT_EQ(store().query(none, Filter(), ReadOptions{0, true, 1}).events.size(), 1U);
+        // An append on a tag boundary, expected its real maximum.
+        const Filter boundary = build_event_filter().matching().all_tags_of(tag(middle_book)).finalize();
+        StorableEvent e = eventstore::test::lent_to_reader(book(middle_book), reader(1), time_of(total_events + i));
+        e.tags = {tag(middle_book), "reader:" + reader(1)};
+        store().append(boundary, store().query(none, boundary, ReadOptions{0, true, 1}).max_sequence_number, e);
+    }
+    std::vector<std::string> texts;
+    ASSERT_NO_FATAL_FAILURE(expect_good_plans(texts));
+    EXPECT_GE(texts.size(), 6U) << "too few distinct statements on the events table were captured";
 }
 
 TEST_F(GenericPlans, EveryAppendShapeKeepsAGoodPlan) {

@@ -97,19 +97,23 @@ bool equality_only(const std::string& index_cond) {
 // A primary-key condition "(sequence_number > '399900'::bigint)" with a literal bound (a custom
 // plan's; a generic plan has "$3" there) that leaves at most 1% of the table above it.
 bool short_walk_from_the_head(const std::string& index_cond, std::int64_t max_sequence_number) {
-    static const std::string prefix = "(sequence_number > '";
-    if (index_cond.rfind(prefix, 0) != 0 || max_sequence_number <= 0) {
+    // A range the planner saw the literal bound of, covering at most 1% of the table: above a bound
+    // near the head (a catch-up), or below one near the start (a backwards read from an early position).
+    const bool above = index_cond.rfind("(sequence_number > '", 0) == 0;
+    const bool below = index_cond.rfind("(sequence_number <= '", 0) == 0;
+    if ((!above && !below) || max_sequence_number <= 0) {
         return false;
     }
     std::int64_t bound = 0;
-    std::size_t i = prefix.size();
+    const std::size_t start = index_cond.find('\'') + 1;
+    std::size_t i = start;
     for (; i < index_cond.size() && std::isdigit(static_cast<unsigned char>(index_cond[i])) != 0; ++i) {
         bound = bound * 10 + (index_cond[i] - '0');
     }
-    if (i == prefix.size() || index_cond.compare(i, std::string::npos, "'::bigint)") != 0) {
+    if (i == start || index_cond.compare(i, std::string::npos, "'::bigint)") != 0) {
         return false;
     }
-    return max_sequence_number - bound <= max_sequence_number / 100;
+    return above ? max_sequence_number - bound <= max_sequence_number / 100 : bound <= max_sequence_number / 100;
 }
 
 int pid_of_log_line(std::string_view line) {
@@ -181,7 +185,11 @@ std::vector<std::string> problems_of(const nlohmann::json& plan, const std::stri
         if (type == "Seq Scan" && relation == events_table) {
             problems.push_back("Seq Scan on the events table");
         }
-        if (is_index_scan(type) && index == indexes.primary_key && text_of(*n, "Scan Direction") == "Backward") {
+        // A backward walk that filters reads rows until enough match: for an old boundary, the whole
+        // table. One without a filter (the newest rows of the whole log, a backwards read with a limit)
+        // reads only what it returns.
+        if (is_index_scan(type) && index == indexes.primary_key && text_of(*n, "Scan Direction") == "Backward" &&
+            (n->contains("Filter") || query_text.find("LIMIT") == std::string::npos)) {
             problems.push_back(type + " Backward on the primary key " + index);
         }
         if (is_index_scan(type) && index == indexes.primary_key && n->contains("Filter") &&

@@ -35,7 +35,8 @@ struct TableIndexes {
 [[nodiscard]] bool mentions_table(const nlohmann::json& plan, const std::string& query_text, std::string_view table);
 
 // Why the plan is bad for the events table `events_table`, sorted; empty when it is fine: a
-// sequential scan of it, a backward walk of its primary key, a primary-key walk that filters row by
+// sequential scan of it, a backward walk of its primary key (unless it has no filter and the statement
+// a LIMIT: the newest rows of the whole log), a primary-key walk that filters row by
 // row (a probe for given keys is fine, and so is a custom plan's walk from a literal lower bound
 // within 1% of the table's end: a catch-up read near the head, which the planner saw the value of),
 // a BitmapAnd reading an event_type index next to a payload condition.

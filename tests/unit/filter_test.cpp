@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdint>
 #include <limits>
+#include <span>
 #include <string>
 #include <variant>
 #include <vector>
@@ -310,10 +311,17 @@ TEST(FilterValidCombinations, ListsOfEmptyNamesGiveAnEmptyItemAsInGo) {
                          .matching()
                          .any_event_type_of(Strings{""})
                          .and_any_predicate_of(Predicates{P("", "v")})
-                         .and_all_tags_of(Strings{""})
                          .finalize();
     ASSERT_EQ(f.items().size(), 1U);
     EXPECT_TRUE(f.items()[0].empty());
+}
+
+TEST(FilterTags, AnEmptyTagIsRefusedRatherThanWideningTheItem) {
+    EXPECT_THROW((void)build_event_filter().matching().all_tags_of("").finalize(), Error);
+    const Strings tags{"", "x"};
+    EXPECT_THROW((void)build_event_filter().matching().all_tags_of(std::span<const std::string>(tags)).finalize(),
+                 Error);
+    EXPECT_THROW((void)build_event_filter().matching().any_event_type_of("T").and_all_tags_of("").finalize(), Error);
 }
 
 TEST(FilterTags, ItemsKeepTheirTagsSortedAndUnique) {

@@ -59,8 +59,9 @@ public:
     // while it is read. An exception thrown by `on_event` ends the call and propagates.
     SequenceNumber query_stream(const Context& ctx, const Filter& filter,
                                 const std::function<void(StorableEvent&&)>& on_event);
-    // The same with read options: from (inclusive), backwards (descending order; the bound is then the
-    // lowest sequence number delivered) and limit. Returns the greatest sequence number delivered.
+    // The same with read options: from (inclusive: the lowest position delivered, or the highest when
+    // backwards), backwards (descending order) and limit. Returns the greatest sequence number
+    // delivered, with the same guarantee.
     SequenceNumber query_stream(const Context& ctx, const Filter& filter, const ReadOptions& options,
                                 const std::function<void(StorableEvent&&)>& on_event);
 
