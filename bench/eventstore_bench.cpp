@@ -352,6 +352,36 @@ private:
     std::string m_sql;
 };
 
+// The read floors of the DCB model: the same rows found by the book's tag ("book:<BookID>", which the
+// fixture's book events carry) through the tags' GIN index, all of them or only the newest (a
+// backwards read of limit 1), written and sent as UnpreparedReader's.
+class UnpreparedTagReader {
+public:
+    UnpreparedTagReader(const std::string& dsn, bool newest_only) : m_session(dsn) {
+        (void)m_session.exec("SET jit = off");
+        (void)m_session.exec("SET max_parallel_workers_per_gather = 0");
+        m_sql = "SELECT event_type, occurred_at, payload, metadata, sequence_number, tags FROM " + quoted_table() +
+                " WHERE tags @> $1::text[] ORDER BY sequence_number" + (newest_only ? " DESC LIMIT 1" : "");
+    }
+
+    [[nodiscard]] static std::vector<devsupport::PgValue> params(const std::string& book_id) {
+        // An array literal with the tag quoted: a book ID is a UUID, but the literal should not rely on it.
+        return {"{" + json_string("book:" + book_id) + "}"};
+    }
+
+    std::size_t read(const std::vector<devsupport::PgValue>& params) {
+        return static_cast<std::size_t>(m_session.exec(m_sql, params).rows());
+    }
+
+private:
+    PgSession m_session;
+    std::string m_sql;
+};
+
+Filter book_tag_filter(const std::string& book_id) {
+    return eventstore::build_event_filter().matching().all_tags_of("book:" + book_id).finalize();
+}
+
 // --- state shared by the benchmarks ---------------------------------------------------------------
 
 std::shared_ptr<pg::ConnectionPool> g_pool;
@@ -716,6 +746,20 @@ BlockRunner lib_query_blocks() {
         [](const std::pair<std::string, Filter>& q) { check_book(g_store->query(q.second).events.size(), q.first); });
 }
 
+// The library's side of the tag reads: the book's tag, all its events or only the newest.
+BlockRunner lib_tag_query_blocks(bool newest_only) {
+    return op_blocks(
+        [] {
+            const std::string& book = random_book();
+            return std::make_pair(book, book_tag_filter(book));
+        },
+        [newest_only](const std::pair<std::string, Filter>& q) {
+            const eventstore::ReadOptions options{0, newest_only, newest_only ? 1U : 0U};
+            check_book(g_store->query(eventstore::Context(), q.second, options).events.size() + (newest_only ? 3 : 0),
+                       q.first);
+        });
+}
+
 BlockRunner select_1_blocks(PgSession& c) {
     return op_blocks([] { return 0; }, [&c](int) { (void)c.exec_prepared("select_1", {}); });
 }
@@ -729,6 +773,17 @@ struct AppendInput {
 AppendInput fresh_append(std::size_t events) {
     const std::string book = new_id();
     return AppendInput{book_filter(book), added_events(book, events)};
+}
+
+// The same appends with two tags on each event, the shape of a DCB append (the book's and a reader's).
+BlockRunner lib_tagged_append_blocks() {
+    return op_blocks(
+        [] {
+            AppendInput in = fresh_append(1);
+            in.events.front().tags = {"book:" + new_id(), "reader:" + new_id()};
+            return in;
+        },
+        [](const AppendInput& in) { g_store->append(in.filter, 0, std::span<const StorableEvent>(in.events)); });
 }
 
 BlockRunner lib_append_blocks(std::size_t events) {
@@ -777,6 +832,28 @@ void cmp_query_vs_sql_read(benchmark::State& state, const Line& line) {
             });
         compare(state, line, lib_query_blocks(), floor);
     });
+}
+
+void cmp_tag_query_vs_sql_read(benchmark::State& state, const Line& line, bool newest_only) {
+    guarded(state, [&] {
+        UnpreparedTagReader reader(g_config.dsn, newest_only);
+        const BlockRunner floor = op_blocks(
+            [] {
+                const std::string& book = random_book();
+                return std::make_pair(book, UnpreparedTagReader::params(book));
+            },
+            [&reader, newest_only](const std::pair<std::string, std::vector<devsupport::PgValue>>& q) {
+                check_book(reader.read(q.second) + (newest_only ? 3 : 0), q.first);
+            });
+        compare(state, line, lib_tag_query_blocks(newest_only), floor);
+    });
+}
+
+void cmp_tag_query(benchmark::State& state, const Line& line) { cmp_tag_query_vs_sql_read(state, line, false); }
+void cmp_newest_query(benchmark::State& state, const Line& line) { cmp_tag_query_vs_sql_read(state, line, true); }
+
+void cmp_tagged_append_vs_append(benchmark::State& state, const Line& line) {
+    guarded(state, [&] { compare(state, line, lib_tagged_append_blocks(), lib_append_blocks(1)); });
 }
 
 void cmp_query_vs_select_1(benchmark::State& state, const Line& line) {
@@ -882,6 +959,12 @@ const std::vector<Line>& lines() {
              true},
             {"query_vs_select_1_under_2_writers", "query while 2 clients append", "SELECT 1 under the same 2 writers",
              Metric::p99, cmp_query_vs_select_1_under_writers, Goal::at_most, 2.5},
+            {"tag_query_vs_sql_read", "query of a book's tag (4 events)", "hand-written SQL read by tag (unprepared)",
+             Metric::p50, cmp_tag_query, Goal::at_most, 0.8},
+            {"newest_vs_sql_read", "newest event of a book's tag (backwards limit 1)",
+             "hand-written SQL read, DESC LIMIT 1 (unprepared)", Metric::p50, cmp_newest_query, Goal::at_most, 0.8},
+            {"tagged_append_vs_append", "append of 1 event with 2 tags", "append of 1 event without tags", Metric::p50,
+             cmp_tagged_append_vs_append, Goal::at_most, 1.1},
             {"query_vs_select_1", "query of a 4-event book", "prepared SELECT 1", Metric::p50, cmp_query_vs_select_1},
             {"insert_5_vs_insert", "plain INSERT of 5 rows", "plain INSERT of 1 row", Metric::p50,
              cmp_insert_5_vs_insert},

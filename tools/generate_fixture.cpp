@@ -7,7 +7,8 @@
 // Of N events, 40% are book-lending events: N/10 books with exactly 4 events each (added, lent,
 // returned, then lent again or removed); the rest are "SomethingHasHappened<i mod 50000>" events. The
 // two kinds are interleaved in time order (a fake clock, 2 ms per event), and each book's four events
-// are spread over several thousand neighbouring events, as a live system would write them.
+// are spread over several thousand neighbouring events, as a live system would write them. Book events
+// carry the DCB tag "book:<BookID>", and lendings and returns "reader:<ReaderID>" too; noise has no tags.
 
 #include <algorithm>
 #include <chrono>
@@ -235,6 +236,7 @@ private:
                          "\"Publisher\":\"O'Reilly Media, Inc.\",\"PublicationYear\":2021,\"OccurredAt\":\"" +
                          rfc3339_utc(now_us) + "\"}";
         e.metadata_json = metadata();
+        e.tags = {"book:" + book_id};
         return e;
     }
 
@@ -246,6 +248,7 @@ private:
         e.payload_json = std::string("{\"EventType\":\"") + type + "\",\"BookID\":\"" + book_id + "\",\"ReaderID\":\"" +
                          reader_id + "\",\"OccurredAt\":\"" + rfc3339_utc(now_us) + "\"}";
         e.metadata_json = metadata();
+        e.tags = {"book:" + book_id, "reader:" + reader_id};
         return e;
     }
 
@@ -256,6 +259,7 @@ private:
         e.payload_json = "{\"EventType\":\"BookCopyRemovedFromCirculation\",\"BookID\":\"" + book_id +
                          "\",\"OccurredAt\":\"" + rfc3339_utc(now_us) + "\"}";
         e.metadata_json = metadata();
+        e.tags = {"book:" + book_id};
         return e;
     }
 
