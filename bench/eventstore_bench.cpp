@@ -962,7 +962,7 @@ const std::vector<Line>& lines() {
             {"tag_query_vs_sql_read", "query of a book's tag (4 events)", "hand-written SQL read by tag (unprepared)",
              Metric::p50, cmp_tag_query, Goal::at_most, 0.8},
             {"newest_vs_sql_read", "newest event of a book's tag (backwards limit 1)",
-             "hand-written SQL read, DESC LIMIT 1 (unprepared)", Metric::p50, cmp_newest_query, Goal::at_most, 0.8},
+             "hand-written SQL read DESC LIMIT 1 (unprepared)", Metric::p50, cmp_newest_query, Goal::at_most, 0.8},
             {"tagged_append_vs_append", "append of 1 event with 2 tags", "append of 1 event without tags", Metric::p50,
              cmp_tagged_append_vs_append, Goal::at_most, 1.1},
             {"query_vs_select_1", "query of a 4-event book", "prepared SELECT 1", Metric::p50, cmp_query_vs_select_1},
