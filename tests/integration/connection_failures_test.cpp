@@ -250,6 +250,27 @@ TEST_F(ConnectionFailures, AnAppendWhoseReplyIsLostIsInDoubt) {
     EXPECT_EQ(store->query(book_filter("b")).events.size(), 1U);
 }
 
+// The answer to in doubt: events with ids, and the same append again. It returns the committed
+// append's position, and the log holds one copy.
+TEST_F(ConnectionFailures, AnAppendWithIdsWhoseReplyIsLostIsRetriedWithoutACopy) {
+    SocketProxy proxy(conninfo());
+    auto store = make_store(ConnectionPool::create(proxy.conninfo(), options(2, 5s)));
+    (void)store->query(book_filter("b"));
+    StorableEvent added = added_to_circulation("b", at(1));
+    added.id = make_uuid(42);
+    added.tags = {"book:b"};
+    proxy.drop_reply_to_next_request();
+    const auto err = thrown_error([&] { store->append(book_filter("b"), 0, added); });
+    ASSERT_TRUE(err.has_value());
+    ASSERT_TRUE(err->is(Errc::in_doubt)) << describe(err);
+    const AppendResult retry = store->append(book_filter("b"), 0, added);
+    EXPECT_TRUE(retry.already_stored);
+    const QueryResult stored = store->query(book_filter("b"));
+    ASSERT_EQ(stored.events.size(), 1U);
+    EXPECT_EQ(retry.last_sequence_number, stored.events[0].sequence_number);
+    EXPECT_EQ(stored.events[0].id, make_uuid(42));
+}
+
 TEST_F(ConnectionFailures, ACancelWhoseAnswerNeverComesLeavesTheWriteInDoubtNotCanceled) {
     SocketProxy proxy(conninfo());
     auto store = make_store(ConnectionPool::create(proxy.conninfo(), options(2, 5s)));
