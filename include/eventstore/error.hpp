@@ -53,6 +53,9 @@ enum class Errc {
     // An event's id is already stored for a different event (another type, tags or payload), or an
     // append mixes ids already stored with new ones: nothing was written.
     duplicate_event_id,
+    // A snapshot's projection type or filter hash holds a NUL byte, is not UTF-8, or is longer than
+    // max_snapshot_key_length.
+    invalid_snapshot_key,
 };
 
 // The Go sentinel's message for a code ("concurrency error, no rows were affected", ...).

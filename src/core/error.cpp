@@ -71,6 +71,8 @@ std::string_view message(Errc code) noexcept {
         return "event id is not valid";
     case Errc::duplicate_event_id:
         return "event id is already used by another event";
+    case Errc::invalid_snapshot_key:
+        return "snapshot key is not valid";
     }
     // Only reachable through a cast of an out-of-range integer.
     return "unknown error";
@@ -140,6 +142,8 @@ std::string_view name(Errc code) noexcept {
         return "invalid_event_id";
     case Errc::duplicate_event_id:
         return "duplicate_event_id";
+    case Errc::invalid_snapshot_key:
+        return "invalid_snapshot_key";
     }
     return "unknown";
 }
@@ -190,13 +194,14 @@ bool Error::is_retryable() const noexcept {
 }
 
 bool Error::is_input_error() const noexcept {
-    static constexpr std::array<Errc, 14> input{Errc::empty_events_table_name, Errc::cant_build_query_for_zero_events,
+    static constexpr std::array<Errc, 15> input{Errc::empty_events_table_name, Errc::cant_build_query_for_zero_events,
                                                 Errc::nil_database_connection, Errc::invalid_payload_json,
                                                 Errc::invalid_metadata_json,   Errc::invalid_snapshot_json,
                                                 Errc::empty_projection_type,   Errc::empty_filter_hash,
                                                 Errc::invalid_event_type,      Errc::invalid_filter,
                                                 Errc::invalid_table_name,      Errc::invalid_tag,
-                                                Errc::invalid_event_id,        Errc::duplicate_event_id};
+                                                Errc::invalid_event_id,        Errc::duplicate_event_id,
+        Errc::invalid_snapshot_key};
     return std::any_of(input.begin(), input.end(), [this](Errc code) { return is(code); });
 }
 

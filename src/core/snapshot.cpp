@@ -7,13 +7,41 @@
 
 namespace eventstore {
 
-void Snapshot::validate() const {
+namespace {
+
+// A key is a text column of the snapshot table's primary key: PostgreSQL text holds no NUL (libpq
+// would cut the parameter there, and two keys would become one), must be valid UTF-8, and an index
+// entry has a size limit.
+void check_key(std::string_view what, std::string_view key) {
+    std::string problem;
+    if (key.find('\0') != std::string_view::npos) {
+        problem = " contains a NUL byte";
+    } else if (!detail::json::is_valid_utf8(key)) {
+        problem = " is not valid UTF-8";
+    } else if (key.size() > max_snapshot_key_length) {
+        problem = " is " + std::to_string(key.size()) + " bytes long, more than the " +
+                  std::to_string(max_snapshot_key_length) + " allowed";
+    }
+    if (!problem.empty()) {
+        throw Error(Errc::invalid_snapshot_key, std::string(what) + problem);
+    }
+}
+
+} // namespace
+
+void Snapshot::validate_projection_type(std::string_view projection_type) {
     if (projection_type.empty()) {
         throw Error(Errc::empty_projection_type);
     }
+    check_key("the projection type", projection_type);
+}
+
+void Snapshot::validate() const {
+    validate_projection_type(projection_type);
     if (filter_hash.empty()) {
         throw Error(Errc::empty_filter_hash);
     }
+    check_key("the filter hash", filter_hash);
     // Stricter than Go's lax check: the data is stored as jsonb, and a projection's state is an object.
     if (std::string problem = detail::json::check_object(data_json); !problem.empty()) {
         throw Error(Errc::invalid_snapshot_json, std::move(problem));

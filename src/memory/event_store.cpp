@@ -266,9 +266,7 @@ void EventStore::save_snapshot(const Context& ctx, const Snapshot& snapshot) {
 std::optional<Snapshot> EventStore::load_snapshot(const Context& ctx, std::string_view projection_type,
                                                   const Filter& filter) {
     check_context(ctx, Errc::loading_snapshot_failed);
-    if (projection_type.empty()) {
-        throw Error(Errc::empty_projection_type);
-    }
+    Snapshot::validate_projection_type(projection_type);
     const auto key = std::make_pair(std::string(projection_type), filter.hash());
     std::shared_lock lock(m_state->mutex);
     const auto found = m_state->snapshots.find(key);
@@ -280,9 +278,7 @@ std::optional<Snapshot> EventStore::load_snapshot(const Context& ctx, std::strin
 
 void EventStore::delete_snapshot(const Context& ctx, std::string_view projection_type, const Filter& filter) {
     check_context(ctx, Errc::deleting_snapshot_failed);
-    if (projection_type.empty()) {
-        throw Error(Errc::empty_projection_type);
-    }
+    Snapshot::validate_projection_type(projection_type);
     const auto key = std::make_pair(std::string(projection_type), filter.hash());
     std::unique_lock lock(m_state->mutex);
     m_state->snapshots.erase(key);

@@ -31,9 +31,7 @@ void EventStore::Impl::save_snapshot(const Context& ctx, const Snapshot& snapsho
 
 std::optional<Snapshot> EventStore::Impl::load_snapshot(const Context& ctx, std::string_view projection_type,
                                                         const Filter& filter) {
-    if (projection_type.empty()) {
-        throw Error(Errc::empty_projection_type);
-    }
+    Snapshot::validate_projection_type(projection_type);
     const std::string hash = filter.hash();
     const std::vector<Statement> statements{m_schema.load_snapshot(projection_type, hash)};
     const Target target = read_target(ctx);
@@ -53,9 +51,7 @@ std::optional<Snapshot> EventStore::Impl::load_snapshot(const Context& ctx, std:
 }
 
 void EventStore::Impl::delete_snapshot(const Context& ctx, std::string_view projection_type, const Filter& filter) {
-    if (projection_type.empty()) {
-        throw Error(Errc::empty_projection_type);
-    }
+    Snapshot::validate_projection_type(projection_type);
     const std::string hash = filter.hash();
     const std::vector<Statement> statements{m_schema.delete_snapshot(projection_type, hash)};
     SnapshotCall call(m_instruments, ctx, SnapshotAction::remove, Target::primary, projection_type, hash);

@@ -44,6 +44,10 @@ const std::vector<std::pair<Errc, std::string>> all_messages = {
     {Errc::migration_failed, "migrating the schema failed"},
     {Errc::pool_exhausted, "no free connection in the pool"},
     {Errc::in_doubt, "the outcome is unknown: the write may have committed"},
+    {Errc::invalid_tag, "tag is not valid"},
+    {Errc::invalid_event_id, "event id is not valid"},
+    {Errc::duplicate_event_id, "event id is already used by another event"},
+    {Errc::invalid_snapshot_key, "snapshot key is not valid"},
 };
 
 TEST(ErrorMessage, MatchesGoSentinels) {
@@ -53,8 +57,8 @@ TEST(ErrorMessage, MatchesGoSentinels) {
 }
 
 TEST(ErrorMessage, EveryEnumeratorIsCovered) {
-    // in_doubt is the last enumerator; the table must hold one row per value.
-    EXPECT_EQ(all_messages.size(), static_cast<std::size_t>(Errc::in_doubt) + 1);
+    // invalid_snapshot_key is the last enumerator; the table must hold one row per value.
+    EXPECT_EQ(all_messages.size(), static_cast<std::size_t>(Errc::invalid_snapshot_key) + 1);
     std::set<std::string_view> distinct;
     for (const auto& row : all_messages) {
         distinct.insert(eventstore::message(row.first));

@@ -79,3 +79,21 @@ TEST(SnapshotValidate, MessagesAreTheGoSentinels) {
 }
 
 } // namespace
+
+TEST(SnapshotKeys, KeysPostgresCannotHoldAreRefused) {
+    const auto code = [](const std::string& type, const std::string& hash) {
+        try {
+            (void)eventstore::build_snapshot(type, hash, 1, "{}");
+        } catch (const eventstore::Error& e) {
+            return e.code();
+        }
+        return eventstore::Errc::concurrency_conflict;
+    };
+    EXPECT_EQ(code(std::string("P\0two", 5), "h"), eventstore::Errc::invalid_snapshot_key);
+    EXPECT_EQ(code("P", std::string("h\0x", 3)), eventstore::Errc::invalid_snapshot_key);
+    EXPECT_EQ(code("P\xff", "h"), eventstore::Errc::invalid_snapshot_key);
+    EXPECT_EQ(code(std::string(eventstore::max_snapshot_key_length + 1, 'p'), "h"),
+              eventstore::Errc::invalid_snapshot_key);
+    EXPECT_EQ(code(std::string(eventstore::max_snapshot_key_length, 'p'), "h"), eventstore::Errc::concurrency_conflict);
+    EXPECT_THROW(eventstore::Snapshot::validate_projection_type(std::string("a\0b", 3)), eventstore::Error);
+}
