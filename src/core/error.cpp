@@ -201,7 +201,7 @@ bool Error::is_input_error() const noexcept {
                                                 Errc::invalid_event_type,      Errc::invalid_filter,
                                                 Errc::invalid_table_name,      Errc::invalid_tag,
                                                 Errc::invalid_event_id,        Errc::duplicate_event_id,
-        Errc::invalid_snapshot_key};
+                                                Errc::invalid_snapshot_key};
     return std::any_of(input.begin(), input.end(), [this](Errc code) { return is(code); });
 }
 
