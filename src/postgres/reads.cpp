@@ -162,6 +162,16 @@ SequenceNumber EventStore::Impl::query_stream(const Context& ctx, const Filter& 
                     op.caller_failed("an exception not derived from std::exception");
                     throw;
                 }
+                // Rows already received are handed over without asking the server, so a slow callback
+                // would outlive the Context: look between rows too. The stream then ends like a
+                // cancelled statement (the session, mid-result, is closed).
+                if (op.context().stop_requested() || op.context().deadline_passed()) {
+                    throw detail::DatabaseFailure::interrupted(
+                        !op.context().stop_requested(),
+                        std::string(op.context().stop_requested() ? "context canceled" : "context deadline exceeded") +
+                            " after " + std::to_string(count) + " events were delivered",
+                        {}, detail::Outcome::nothing_written);
+                }
             });
         });
         op.executed();

@@ -2,6 +2,7 @@
 
 #include <future>
 #include <stop_token>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -82,6 +83,38 @@ TEST_F(Stream, CancellationEndsAStreamMidway) {
         EXPECT_LT(seen, 20000);
     }
     EXPECT_EQ(store().query(lent).events.size(), 20000U);
+}
+
+// Rows already received are handed over without the server: the Context is looked at between them.
+TEST_F(Stream, AStopOrADeadlineEndsTheStreamBetweenCallbacks) {
+    fill(3000);
+    std::stop_source stop;
+    int seen = 0;
+    const auto stopped = eventstore::test::thrown_error([&] {
+        store().query_stream(eventstore::Context().with_stop_token(stop.get_token()), lent, [&](StorableEvent&&) {
+            if (++seen == 10) {
+                stop.request_stop();
+            }
+        });
+    });
+    ASSERT_TRUE(stopped.has_value());
+    EXPECT_TRUE(stopped->is(Errc::canceled)) << eventstore::test::describe(stopped);
+    EXPECT_EQ(seen, 10);
+
+    seen = 0;
+    const auto started = std::chrono::steady_clock::now();
+    const auto expired = eventstore::test::thrown_error([&] {
+        store().query_stream(eventstore::Context().with_timeout(100ms), lent, [&](StorableEvent&&) {
+            ++seen;
+            std::this_thread::sleep_for(1ms);
+        });
+    });
+    const auto took = std::chrono::steady_clock::now() - started;
+    ASSERT_TRUE(expired.has_value());
+    EXPECT_TRUE(expired->is(Errc::deadline_exceeded)) << eventstore::test::describe(expired);
+    EXPECT_LT(seen, 3000);
+    EXPECT_LT(took, 1s);
+    EXPECT_EQ(store().query(lent).events.size(), 3000U);
 }
 
 TEST_F(Stream, WaitsForAnOpenWriterOfItsBoundaryLikeQuery) {
