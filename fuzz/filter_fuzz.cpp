@@ -227,7 +227,8 @@ State step(B& b, bool move, Step&& s) {
 template <typename B>
 State types_step(B& b, bool move, Program& in, Model& m) {
     const std::uint8_t arity = in.byte() % 4;
-    std::vector<std::string> types = in.texts(arity);
+    // A runtime list is never empty here: an empty one is refused (checked in check_empty_lists).
+    std::vector<std::string> types = in.texts(arity == 0 ? 1 : arity);
     if (arity != 0) {
         types.resize(arity);
     }
@@ -262,7 +263,7 @@ enum class PredicateStep { any, all, and_any, and_all };
 template <PredicateStep S, typename B>
 State predicates_step(B& b, bool move, Program& in, Model& m) {
     const std::uint8_t arity = in.byte() % 4;
-    std::vector<FilterPredicate> predicates = in.predicates(arity);
+    std::vector<FilterPredicate> predicates = in.predicates(arity == 0 ? 1 : arity);
     if (arity != 0) {
         predicates.resize(arity, P("", ""));
     }
@@ -354,9 +355,10 @@ Filter build(Program in, bool move, Model& m) {
                         return bound_step(b, move, in, m, static_cast<std::uint8_t>(op % 5 - 2));
                     }
                 } else if constexpr (std::is_same_v<B, EmptyFilterItemBuilder>) {
-                    if (last) { // complete the item with an empty list, then finalize
-                        m.add_types({});
-                        return State(std::move(b).any_event_type_of(std::span<const std::string>()));
+                    if (last) { // complete the item with a list the Go sanitising empties, then finalize
+                        const std::vector<std::string> nothing{""};
+                        m.add_types(nothing);
+                        return State(std::move(b).any_event_type_of(std::span<const std::string>(nothing)));
                     }
                     switch (op % 3) {
                     case 0:
@@ -465,8 +467,17 @@ Filter prefixed(const Filter& f) {
         for (const FilterPredicate& p : item.predicates()) {
             predicates.emplace_back(q(p.key()), q(p.val()));
         }
+        // An empty runtime list is refused; one holding only names the Go sanitising drops is not, and
+        // leaves the dimension empty, as the item had it.
+        if (types.empty()) {
+            types.emplace_back();
+        }
+        const bool no_predicates = predicates.empty();
+        if (no_predicates) {
+            predicates.emplace_back("", "");
+        }
         EmptyFilterItemBuilder empty = builder ? std::move(*builder).or_matching() : build_event_filter().matching();
-        if (predicates.empty()) {
+        if (no_predicates) {
             auto with_types = std::move(empty).any_event_type_of(types);
             builder.emplace(item.all_predicates_must_match() ? std::move(with_types).and_all_predicates_of(predicates)
                                                              : std::move(with_types).and_any_predicate_of(predicates));
@@ -576,7 +587,7 @@ void check_locks(const Filter& f, Program& in) {
         std::none_of(f.items().begin(), f.items().end(), [](const FilterItem& item) { return !item.empty(); });
     if (unconstrained) {
         std::vector<std::uint64_t> keys;
-        pg::add_event_keys("AnyType", {}, keys);
+        pg::add_event_keys("AnyType", {}, {}, keys);
         require(std::any_of(keys.begin(), keys.end(), [&](std::uint64_t k) { return filter_keys.count(k) != 0; }),
                 "any event writes under the key of a filter that matches everything");
     }
@@ -592,8 +603,11 @@ void check_locks(const Filter& f, Program& in) {
         members.emplace_back("Other", "member"); // payloads may hold more
         const std::string type =
             item.event_types().empty() ? std::string("AnyType") : item.event_types()[pick % item.event_types().size()];
+        // The event carries the item's tags, and maybe more.
+        std::vector<std::string> tags = item.tags();
+        tags.emplace_back("other:tag");
         std::vector<std::uint64_t> keys;
-        pg::add_event_keys(type, members, keys);
+        pg::add_event_keys(type, members, tags, keys);
         require(std::any_of(keys.begin(), keys.end(), [&](std::uint64_t k) { return filter_keys.count(k) != 0; }),
                 "an event matching an item writes under one of the filter's keys", f.serialize());
         if (!writes || in.byte() % 2 == 0) {
