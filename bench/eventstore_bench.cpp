@@ -41,6 +41,7 @@
 #include <mutex>
 #include <random>
 #include <stdexcept>
+#include <stop_token>
 #include <string>
 #include <thread>
 #include <utility>
@@ -914,6 +915,118 @@ void cmp_query_vs_select_1_under_writers(benchmark::State& state, const Line& li
     });
 }
 
+// A subscriber following the book events from the head of the log, on a thread of its own, noting when
+// each event reached its callback; appends note when they returned. The latency of an event is the
+// time from its append's return to its callback (0 when the callback came first).
+class LiveSubscriber {
+public:
+    LiveSubscriber() {
+        const SequenceNumber head = g_store->query(eventstore::Context(), Filter(), {0, true, 1}).max_sequence_number;
+        const Filter books = eventstore::build_event_filter()
+                                 .matching()
+                                 .any_event_type_of(std::span<const std::string>(book_types()))
+                                 .finalize();
+        m_thread = std::thread([this, head, books] {
+            try {
+                g_store->subscribe(eventstore::Context().with_stop_token(m_stop.get_token()), books, head,
+                                   [this](StorableEvent&& e) {
+                                       const auto now = Clock::now();
+                                       const std::lock_guard<std::mutex> lock(m_mutex);
+                                       m_delivered.emplace(e.sequence_number, now);
+                                   });
+            } catch (...) {
+                m_error = std::current_exception();
+            }
+        });
+    }
+    ~LiveSubscriber() {
+        m_stop.request_stop();
+        m_thread.join();
+    }
+    LiveSubscriber(const LiveSubscriber&) = delete;
+    LiveSubscriber& operator=(const LiveSubscriber&) = delete;
+
+    void returned(SequenceNumber position) {
+        const auto now = Clock::now();
+        const std::lock_guard<std::mutex> lock(m_mutex);
+        m_returned.emplace(position, now);
+    }
+
+    // Waits up to 1 s for the events whose appends returned to be delivered, then the latencies (s).
+    std::vector<double> latencies() {
+        const auto until = Clock::now() + std::chrono::seconds(1);
+        for (;;) {
+            {
+                const std::lock_guard<std::mutex> lock(m_mutex);
+                const bool all = std::all_of(m_returned.begin(), m_returned.end(),
+                                             [this](const auto& r) { return m_delivered.count(r.first) > 0; });
+                if (all || Clock::now() > until) {
+                    std::vector<double> out;
+                    for (const auto& [position, at] : m_returned) {
+                        const auto found = m_delivered.find(position);
+                        if (found == m_delivered.end()) {
+                            throw std::runtime_error("the subscriber did not deliver position " +
+                                                     std::to_string(position) + " within 1 s");
+                        }
+                        out.push_back(std::max(0.0, seconds_of(found->second - at)));
+                    }
+                    m_returned.clear();
+                    m_delivered.clear();
+                    return out;
+                }
+            }
+            if (m_error) {
+                std::rethrow_exception(m_error);
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        }
+    }
+
+private:
+    std::stop_source m_stop;
+    std::mutex m_mutex;
+    std::map<SequenceNumber, Clock::time_point> m_returned;
+    std::map<SequenceNumber, Clock::time_point> m_delivered;
+    std::exception_ptr m_error;
+    std::thread m_thread;
+};
+
+// The live delivery latency with 2 clients appending (single events, fresh books).
+void cmp_subscription_latency(benchmark::State& state, const Line& line) {
+    guarded(state, [&] {
+        LiveSubscriber subscriber;
+        const BlockRunner block = [&subscriber] {
+            ClientGroup writers(2, [&subscriber](int) -> Operation {
+                return [&subscriber] {
+                    const AppendInput in = fresh_append(1);
+                    subscriber.returned(
+                        g_store->append(in.filter, 0, std::span<const StorableEvent>(in.events)).last_sequence_number);
+                    return Outcome{};
+                };
+            });
+            writers.start();
+            sleep_for_seconds(g_config.block_seconds);
+            const double wall = writers.stop();
+            std::vector<double> latencies = subscriber.latencies();
+            const auto n = static_cast<std::uint64_t>(latencies.size());
+            return block_of(std::move(latencies), wall, n, 0);
+        };
+        compare(state, line, block, nullptr);
+    });
+}
+
+// 8 clients appending while a subscriber follows the log, against the same 8 clients alone.
+void cmp_clients_with_subscriber(benchmark::State& state, const Line& line) {
+    guarded(state, [&] {
+        const BlockRunner plain = client_blocks(g_config.clients, lib_disjoint_append_operation);
+        const BlockRunner followed = [plain] {
+            const LiveSubscriber subscriber;
+            return plain();
+        };
+        compare(state, line, followed, plain);
+    });
+}
+
 // All clients decide on the same book: query the boundary (from the last position this client has
 // seen, as a client holding a snapshot would), then append a lending with the maximum it read. A
 // conflict is an expected outcome: the next cycle reads the newer events and tries again.
@@ -965,6 +1078,10 @@ const std::vector<Line>& lines() {
              "hand-written SQL read DESC LIMIT 1 (unprepared)", Metric::p50, cmp_newest_query, Goal::at_most, 0.8},
             {"tagged_append_vs_append", "append of 1 event with 2 tags", "append of 1 event without tags", Metric::p50,
              cmp_tagged_append_vs_append, Goal::at_most, 1.1},
+            {"subscription_latency", "live delivery from append return to callback (2 writers)", "", Metric::p50,
+             cmp_subscription_latency},
+            {"append_clients_with_subscriber", "append with " + n + " clients and a live subscriber",
+             "append with " + n + " clients and none", Metric::ops, cmp_clients_with_subscriber, Goal::at_least, 0.95},
             {"query_vs_select_1", "query of a 4-event book", "prepared SELECT 1", Metric::p50, cmp_query_vs_select_1},
             {"insert_5_vs_insert", "plain INSERT of 5 rows", "plain INSERT of 1 row", Metric::p50,
              cmp_insert_5_vs_insert},
@@ -1141,7 +1258,10 @@ std::vector<Row> comparison_rows() {
             row.goal = "-";
             row.verdict = "-";
         } else {
-            row.goal = std::string(line.goal == Goal::at_most ? "<= " : ">= ") + fixed(line.goal_ratio, 1) + "x";
+            row.goal = std::string(line.goal == Goal::at_most ? "<= " : ">= ") +
+                       fixed(line.goal_ratio,
+                             std::abs(std::round(line.goal_ratio * 10) - line.goal_ratio * 10) < 1e-9 ? 1 : 2) +
+                       "x";
             if (line.zero_conflicts) {
                 row.goal += " with 0 conflicts";
             }

@@ -6,17 +6,22 @@
 // decides again on fresh facts. The run ends by replaying the log and checking that this was enough.
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
 #include <exception>
 #include <iomanip>
 #include <iostream>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <set>
 #include <sstream>
 #include <stdexcept>
+#include <stop_token>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -48,6 +53,49 @@ std::string describe_connection(const Options& options) {
         }
     }
     return vars.empty() ? text : text + " (" + vars + ")";
+}
+
+// Copies on loan per reader, a projection kept by a subscription's thread and read by the main one.
+class LiveLoans {
+public:
+    void apply(eventstore::StorableEvent&& e) {
+        const eventstore::SequenceNumber position = e.sequence_number;
+        const std::vector<Fact> facts = to_facts(eventstore::StorableEvents{std::move(e)});
+        const std::lock_guard<std::mutex> lock(m_mutex);
+        for (const Fact& fact : facts) {
+            if (fact.kind == Fact::Kind::lent) {
+                ++m_loans[fact.reader_id];
+            } else if (fact.kind == Fact::Kind::returned) {
+                --m_loans[fact.reader_id];
+            }
+        }
+        ++m_events;
+        m_delivered.store(position);
+    }
+    [[nodiscard]] eventstore::SequenceNumber delivered() const { return m_delivered.load(); }
+    [[nodiscard]] std::uint64_t events() const {
+        const std::lock_guard<std::mutex> lock(m_mutex);
+        return m_events;
+    }
+    [[nodiscard]] std::map<std::string, int> loans() const;
+
+private:
+    mutable std::mutex m_mutex;
+    std::map<std::string, int> m_loans;
+    std::uint64_t m_events = 0;
+    std::atomic<eventstore::SequenceNumber> m_delivered{0};
+};
+
+std::map<std::string, int> without_zeros(std::map<std::string, int> loans) {
+    for (auto it = loans.begin(); it != loans.end();) {
+        it = it->second == 0 ? loans.erase(it) : std::next(it);
+    }
+    return loans;
+}
+
+std::map<std::string, int> LiveLoans::loans() const {
+    const std::lock_guard<std::mutex> lock(m_mutex);
+    return without_zeros(m_loans);
 }
 
 void print_row(std::ostream& out, const std::string& label, const std::string& value) {
@@ -108,6 +156,23 @@ int run(const Options& options) {
     out << "  run " << run_id << ": fresh copy and reader IDs; events of earlier runs stay in the table and"
         << " are not part of the check\n";
 
+    // A live projection beside the lenders: copies on loan per reader, kept by a subscription that
+    // follows the log from its current end (docs/subscriptions.md). At the end it must equal the same
+    // projection rebuilt from the log.
+    const eventstore::SequenceNumber start =
+        store->query(eventstore::Context(), all_book_events(), {0, true, 1}).max_sequence_number;
+    LiveLoans live;
+    std::stop_source stop_projection;
+    std::exception_ptr projection_error;
+    std::thread projection([&] {
+        try {
+            store->subscribe(eventstore::Context().with_stop_token(stop_projection.get_token()), all_book_events(),
+                             start, [&live](eventstore::StorableEvent&& e) { live.apply(std::move(e)); });
+        } catch (...) {
+            projection_error = std::current_exception();
+        }
+    });
+
     const DeskPolicy policy{options.max_loans_per_reader, options.max_retries, std::chrono::seconds(10)};
     LendingDesk desk(*store, policy, run_id);
 
@@ -145,6 +210,19 @@ int run(const Options& options) {
 
     const WorkloadStats stats = run_lenders(desk, workload);
 
+    // The projection is done once it has delivered the log's newest book event (10 s at most).
+    const auto lenders_done = std::chrono::steady_clock::now();
+    const eventstore::SequenceNumber end =
+        store->query(eventstore::Context(), all_book_events(), {0, true, 1}).max_sequence_number;
+    const auto projection_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (live.delivered() < end && std::chrono::steady_clock::now() < projection_deadline && !projection_error) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    const double projection_lag_ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - lenders_done).count();
+    stop_projection.request_stop();
+    projection.join();
+
     // The audit: replay every book event in the table, oldest first, for this run's copies.
     const std::vector<Fact> log = to_facts(store->query(all_book_events()).events);
     const AuditReport report = audit(log, book_id_set, options.max_loans_per_reader);
@@ -161,6 +239,25 @@ int run(const Options& options) {
     expect("copies added", report.added, copies.size());
     expect("lends", report.lent, stats.lends);
     expect("returns", report.returned, stats.returns);
+    // The live projection against the same projection rebuilt from the log.
+    std::map<std::string, int> rebuilt;
+    for (const Fact& fact : log) {
+        if (fact.sequence_number > start && fact.kind == Fact::Kind::lent) {
+            ++rebuilt[fact.reader_id];
+        } else if (fact.sequence_number > start && fact.kind == Fact::Kind::returned) {
+            --rebuilt[fact.reader_id];
+        }
+    }
+    if (projection_error) {
+        try {
+            std::rethrow_exception(projection_error);
+        } catch (const std::exception& e) {
+            mismatches.push_back(std::string("the live projection failed: ") + e.what());
+        }
+    } else if (live.loans() != without_zeros(rebuilt)) {
+        mismatches.push_back("the live projection (" + std::to_string(live.events()) +
+                             " events) differs from the one rebuilt from the log");
+    }
 
     const std::uint64_t events_written = copies.size() + stats.lends + stats.returns;
     const double elapsed = Seconds(stats.elapsed).count();
@@ -185,6 +282,12 @@ int run(const Options& options) {
               elapsed > 0 ? fixed(static_cast<double>(stats.lends + stats.returns) / elapsed, 1) : std::string("-"));
     print_row(out, "attempts per second",
               elapsed > 0 ? fixed(static_cast<double>(stats.operations) / elapsed, 1) : std::string("-"));
+    print_row(out, "live projection",
+              std::to_string(live.events()) +
+                  " events delivered by subscribe, copies on loan per reader equal to "
+                  "the rebuild: " +
+                  (live.loans() == without_zeros(rebuilt) ? "yes" : "NO") + "; caught up " +
+                  fixed(projection_lag_ms, 1) + " ms after the lenders stopped");
     print_row(out, "log checked",
               std::to_string(report.events_checked) + " events of this run (" +
                   std::to_string(report.events_in_log - report.events_checked) + " of earlier runs left alone); " +

@@ -6,6 +6,7 @@
 //   migrate.cpp      migrate(): creating and upgrading the tables
 //   reads.cpp        query, query_stream, and the read prologue they share
 //   append.cpp       the conditional append and its lock protocol
+//   subscribe.cpp    subscribe: catch-up then live, on reads from a position
 //   import.cpp       import_events (the Importer)
 //   snapshots.cpp    save, load and delete of snapshots
 // Each operation talks to the database through the session seam (session.hpp) only.
@@ -37,6 +38,8 @@ public:
                                 const std::function<void(StorableEvent&&)>& on_event);
     AppendResult append(const Context& ctx, const Filter& filter, SequenceNumber expected,
                         std::span<const StorableEvent> events);
+    SequenceNumber subscribe(const Context& ctx, const Filter& filter, SequenceNumber after,
+                             const std::function<void(StorableEvent&&)>& on_event, const SubscribeOptions& options);
     void import_events(const Context& ctx, std::span<const StorableEvent> events);
     void save_snapshot(const Context& ctx, const Snapshot& snapshot);
     std::optional<Snapshot> load_snapshot(const Context& ctx, std::string_view projection_type, const Filter& filter);

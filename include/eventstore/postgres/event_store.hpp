@@ -12,6 +12,7 @@
 #include <eventstore/observability.hpp>
 #include <eventstore/postgres/connection_pool.hpp>
 #include <eventstore/postgres/store_options.hpp>
+#include <eventstore/postgres/subscribe_options.hpp>
 
 namespace eventstore::postgres {
 
@@ -64,6 +65,18 @@ public:
     // delivered, with the same guarantee.
     SequenceNumber query_stream(const Context& ctx, const Filter& filter, const ReadOptions& options,
                                 const std::function<void(StorableEvent&&)>& on_event);
+
+    // Delivers every event matching `filter` with a position above `after`, in ascending order, each
+    // once, never skipping one (the guarantee of query): first those already stored, then each new one
+    // soon after it commits. Blocks the calling thread. It ends normally, returning the position of the
+    // last event delivered (`after` when none), when the Context's stop token is requested or its
+    // deadline passes (from inside the callback too); a failure other than a lost connection throws
+    // Error (querying_events_failed). An exception from `on_event` ends it and propagates. A lost
+    // connection (a server restart, a terminated backend) is retried with backoff while the Context
+    // allows, and delivery resumes after the last event delivered. docs/subscriptions.md.
+    SequenceNumber subscribe(const Context& ctx, const Filter& filter, SequenceNumber after,
+                             const std::function<void(StorableEvent&&)>& on_event,
+                             const SubscribeOptions& options = {});
 
     // Creates every table and index the store needs. When they all exist already it only reads the
     // catalog, so any role that may use the tables may call it at startup; creating them needs a role
