@@ -141,6 +141,7 @@ struct ModelItem {
     std::vector<std::string> types;
     std::vector<FilterPredicate> predicates;
     bool all = false;
+    std::vector<std::string> tags;
 };
 
 struct Model {
@@ -166,6 +167,11 @@ struct Model {
         predicates.erase(std::unique(predicates.begin(), predicates.end()), predicates.end());
         current.predicates.insert(current.predicates.end(), predicates.begin(), predicates.end());
         current.all = all;
+    }
+    void add_tags(const std::vector<std::string>& tags) {
+        current.tags.insert(current.tags.end(), tags.begin(), tags.end());
+        std::sort(current.tags.begin(), current.tags.end());
+        current.tags.erase(std::unique(current.tags.begin(), current.tags.end()), current.tags.end());
     }
     void next_item() {
         items.push_back(current);
@@ -199,6 +205,7 @@ void require_model(const Filter& f, const Model& m) {
         require(f.items()[i].event_types() == items[i].types, "event types as the model's", shown);
         require(f.items()[i].predicates() == items[i].predicates, "predicates as the model's", shown);
         require(f.items()[i].all_predicates_must_match() == items[i].all, "predicate logic as the model's", shown);
+        require(f.items()[i].tags() == items[i].tags, "tags as the model's", shown);
     }
     require(f.occurred_from() == m.from && f.occurred_until() == m.until, "time bounds as the model's");
     require(f.sequence_number_higher_than() == m.sequence, "sequence bound as the model's");
@@ -253,6 +260,42 @@ State types_step(B& b, bool move, Program& in, Model& m) {
             return call(types[0], types[1], types[2].c_str());
         default:
             return call(std::span<const std::string>(types));
+        }
+    });
+}
+
+// all_tags_of (on an empty item) or and_all_tags_of, with one to three arguments or a runtime list; an
+// empty tag is refused, so the program's empty texts become "t".
+template <typename B>
+State tags_step(B& b, bool move, Program& in, Model& m) {
+    const std::uint8_t arity = in.byte() % 4;
+    std::vector<std::string> tags = in.texts(arity == 0 ? 1 : arity);
+    if (arity != 0) {
+        tags.resize(arity);
+    }
+    for (std::string& tag : tags) {
+        if (tag.empty()) {
+            tag = "t";
+        }
+    }
+    m.add_tags(tags);
+    return step(b, move, [&](auto&& x) -> State {
+        const auto call = [&](auto&&... args) -> State {
+            if constexpr (std::is_same_v<B, EmptyFilterItemBuilder>) {
+                return std::forward<decltype(x)>(x).all_tags_of(args...);
+            } else {
+                return std::forward<decltype(x)>(x).and_all_tags_of(args...);
+            }
+        };
+        switch (arity) {
+        case 1:
+            return call(tags[0]);
+        case 2:
+            return call(tags[0], std::string_view(tags[1]));
+        case 3:
+            return call(tags[0], tags[1], tags[2]);
+        default:
+            return call(std::span<const std::string>(tags));
         }
     });
 }
@@ -360,13 +403,15 @@ Filter build(Program in, bool move, Model& m) {
                         m.add_types(nothing);
                         return State(std::move(b).any_event_type_of(std::span<const std::string>(nothing)));
                     }
-                    switch (op % 3) {
+                    switch (op % 4) {
                     case 0:
                         return types_step(b, move, in, m);
                     case 1:
                         return predicates_step<PredicateStep::any>(b, move, in, m);
-                    default:
+                    case 2:
                         return predicates_step<PredicateStep::all>(b, move, in, m);
+                    default:
+                        return tags_step(b, move, in, m);
                     }
                 } else if constexpr (std::is_same_v<B, FilterItemBuilderLackingPredicates> ||
                                      std::is_same_v<B, FilterItemBuilderLackingEventTypes> ||
@@ -389,8 +434,14 @@ Filter build(Program in, bool move, Model& m) {
                             }
                             return predicates_step<PredicateStep::and_any>(b, move, in, m);
                         } else if constexpr (std::is_same_v<B, FilterItemBuilderLackingEventTypes>) {
+                            if (op % 7 == 4) {
+                                return tags_step(b, move, in, m);
+                            }
                             return types_step(b, move, in, m);
                         } else {
+                            if (op % 7 == 3) {
+                                return tags_step(b, move, in, m);
+                            }
                             m.next_item();
                             return step(b, move, [](auto&& x) { return std::forward<decltype(x)>(x).or_matching(); });
                         }
@@ -450,6 +501,11 @@ bool all_storable(const Filter& f) {
                 return false;
             }
         }
+        for (const std::string& tag : item.tags()) {
+            if (!storable(tag)) {
+                return false;
+            }
+        }
     }
     return true;
 }
@@ -466,6 +522,10 @@ Filter prefixed(const Filter& f) {
         std::vector<FilterPredicate> predicates;
         for (const FilterPredicate& p : item.predicates()) {
             predicates.emplace_back(q(p.key()), q(p.val()));
+        }
+        std::vector<std::string> tags;
+        for (const std::string& t : item.tags()) {
+            tags.push_back(q(t));
         }
         // An empty runtime list is refused; one holding only names the Go sanitising drops is not, and
         // leaves the dimension empty, as the item had it.
@@ -485,6 +545,9 @@ Filter prefixed(const Filter& f) {
             builder.emplace(std::move(empty).all_predicates_of(predicates).and_any_event_type_of(types));
         } else {
             builder.emplace(std::move(empty).any_predicate_of(predicates).and_any_event_type_of(types));
+        }
+        if (!tags.empty()) {
+            builder.emplace(std::move(*builder).and_all_tags_of(tags));
         }
     }
     if (!builder) {
