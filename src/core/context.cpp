@@ -1,6 +1,11 @@
+#include <algorithm>
+#include <condition_variable>
+#include <mutex>
 #include <utility>
 
 #include <eventstore/context.hpp>
+
+#include "core/context_wait.hpp"
 
 namespace eventstore {
 
@@ -57,5 +62,16 @@ Context with_strong_consistency(Context ctx) { return ctx.with_consistency(Consi
 
 // NOLINTNEXTLINE(performance-unnecessary-value-param)
 Context with_eventual_consistency(Context ctx) { return ctx.with_consistency(Consistency::eventual); }
+
+void detail::sleep_within(const Context& ctx, std::chrono::milliseconds pause) {
+    auto until = std::chrono::steady_clock::now() + pause;
+    if (const auto deadline = ctx.deadline()) {
+        until = std::min(until, *deadline);
+    }
+    std::mutex mutex;
+    std::condition_variable_any wake;
+    std::unique_lock<std::mutex> lock(mutex);
+    wake.wait_until(lock, ctx.stop_token(), until, [] { return false; });
+}
 
 } // namespace eventstore

@@ -1,10 +1,10 @@
 #include <algorithm>
-#include <condition_variable>
-#include <mutex>
 #include <string>
 
 #include <eventstore/error.hpp>
 #include <eventstore/event_store.hpp>
+
+#include "core/context_wait.hpp"
 
 namespace eventstore {
 
@@ -19,18 +19,6 @@ void check_context(const Context& ctx, int attempt) {
     if (ctx.deadline_passed()) {
         throw Error(Errc::appending_event_failed, Errc::deadline_exceeded, detail);
     }
-}
-
-// Sleeps for `pause`, or less when the Context stops or its deadline comes first.
-void pause_for(const Context& ctx, std::chrono::milliseconds pause) {
-    auto until = std::chrono::steady_clock::now() + pause;
-    if (const auto deadline = ctx.deadline()) {
-        until = std::min(until, *deadline);
-    }
-    std::mutex mutex;
-    std::condition_variable_any wake;
-    std::unique_lock<std::mutex> lock(mutex);
-    wake.wait_until(lock, ctx.stop_token(), until, [] { return false; });
 }
 
 } // namespace
@@ -52,7 +40,7 @@ AppendResult decide_and_append(EventStore& store, const Context& ctx, const Filt
                 throw;
             }
         }
-        pause_for(ctx, policy.backoff * attempt);
+        detail::sleep_within(ctx, policy.backoff * attempt);
     }
 }
 

@@ -5,6 +5,7 @@
 #include <string_view>
 #include <vector>
 
+#include <eventstore/filter.hpp>
 #include <eventstore/storable_event.hpp>
 
 #include "core/json.hpp"
@@ -22,6 +23,10 @@ void check_event(const StorableEvent& event, std::string_view where, json::Strin
 [[nodiscard]] std::vector<std::string> unique_tags(const std::vector<std::string>& tags);
 // The id as a store keeps it: lowercase. The id must have passed check_event.
 [[nodiscard]] std::string normalized_id(std::string_view id);
+// The texts of a filter's non-empty items as a store can hold them: throws Error(invalid_filter) for an
+// event type, predicate key or value, or tag with a NUL byte or invalid UTF-8 (PostgreSQL text holds
+// neither; the in-memory store refuses the same input).
+void check_filter_texts(const Filter& filter);
 // What is wrong with a tag (for filters as for events), or "" when it is acceptable.
 [[nodiscard]] std::string tag_problem(std::string_view tag);
 

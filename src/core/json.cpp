@@ -58,24 +58,6 @@ std::size_t utf8_sequence_length(std::string_view s, std::size_t pos) noexcept {
     return length;
 }
 
-void append_utf8(std::string& out, std::uint32_t code_point) {
-    if (code_point < 0x80U) {
-        out.push_back(static_cast<char>(code_point));
-    } else if (code_point < 0x800U) {
-        out.push_back(static_cast<char>(0xC0U | (code_point >> 6U)));
-        out.push_back(static_cast<char>(0x80U | (code_point & 0x3FU)));
-    } else if (code_point < 0x10000U) {
-        out.push_back(static_cast<char>(0xE0U | (code_point >> 12U)));
-        out.push_back(static_cast<char>(0x80U | ((code_point >> 6U) & 0x3FU)));
-        out.push_back(static_cast<char>(0x80U | (code_point & 0x3FU)));
-    } else {
-        out.push_back(static_cast<char>(0xF0U | (code_point >> 18U)));
-        out.push_back(static_cast<char>(0x80U | ((code_point >> 12U) & 0x3FU)));
-        out.push_back(static_cast<char>(0x80U | ((code_point >> 6U) & 0x3FU)));
-        out.push_back(static_cast<char>(0x80U | (code_point & 0x3FU)));
-    }
-}
-
 bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
 
 constexpr std::uint64_t utf8_length(std::uint32_t code_point) noexcept {
@@ -736,6 +718,24 @@ bool is_valid_utf8(std::string_view s) noexcept {
         pos += length;
     }
     return true;
+}
+
+void append_utf8(std::string& out, std::uint32_t code_point) {
+    if (code_point < 0x80U) {
+        out.push_back(static_cast<char>(code_point));
+    } else if (code_point < 0x800U) {
+        out.push_back(static_cast<char>(0xC0U | (code_point >> 6U)));
+        out.push_back(static_cast<char>(0x80U | (code_point & 0x3FU)));
+    } else if (code_point < 0x10000U) {
+        out.push_back(static_cast<char>(0xE0U | (code_point >> 12U)));
+        out.push_back(static_cast<char>(0x80U | ((code_point >> 6U) & 0x3FU)));
+        out.push_back(static_cast<char>(0x80U | (code_point & 0x3FU)));
+    } else {
+        out.push_back(static_cast<char>(0xF0U | (code_point >> 18U)));
+        out.push_back(static_cast<char>(0x80U | ((code_point >> 12U) & 0x3FU)));
+        out.push_back(static_cast<char>(0x80U | ((code_point >> 6U) & 0x3FU)));
+        out.push_back(static_cast<char>(0x80U | (code_point & 0x3FU)));
+    }
 }
 
 } // namespace eventstore::detail::json

@@ -74,6 +74,8 @@ struct DocumentStats {
 void append_quoted(std::string& out, std::string_view s);
 
 [[nodiscard]] bool is_valid_utf8(std::string_view s) noexcept;
+// Appends a Unicode code point (at most 0x10FFFF, not a surrogate) in UTF-8.
+void append_utf8(std::string& out, std::uint32_t code_point);
 
 } // namespace eventstore::detail::json
 

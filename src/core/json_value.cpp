@@ -17,24 +17,6 @@ bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
 // range, which check_object enforces, so saturating cannot make two accepted numbers look equal.
 constexpr std::int64_t exponent_ceiling = 1'000'000'000'000'000;
 
-void append_utf8(std::string& out, std::uint32_t code_point) {
-    if (code_point < 0x80U) {
-        out.push_back(static_cast<char>(code_point));
-    } else if (code_point < 0x800U) {
-        out.push_back(static_cast<char>(0xC0U | (code_point >> 6U)));
-        out.push_back(static_cast<char>(0x80U | (code_point & 0x3FU)));
-    } else if (code_point < 0x10000U) {
-        out.push_back(static_cast<char>(0xE0U | (code_point >> 12U)));
-        out.push_back(static_cast<char>(0x80U | ((code_point >> 6U) & 0x3FU)));
-        out.push_back(static_cast<char>(0x80U | (code_point & 0x3FU)));
-    } else {
-        out.push_back(static_cast<char>(0xF0U | (code_point >> 18U)));
-        out.push_back(static_cast<char>(0x80U | ((code_point >> 12U) & 0x3FU)));
-        out.push_back(static_cast<char>(0x80U | ((code_point >> 6U) & 0x3FU)));
-        out.push_back(static_cast<char>(0x80U | (code_point & 0x3FU)));
-    }
-}
-
 // Reads a document into its canonical text, written once into one buffer as it is read; only an
 // object whose keys are not already in order without repeats is rewritten when it closes. Iterative,
 // with the open containers on a heap-allocated stack: documents may nest thousands of levels deep

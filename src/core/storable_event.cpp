@@ -66,6 +66,37 @@ std::string detail::tag_problem(std::string_view tag) {
     return {};
 }
 
+namespace {
+
+void check_filter_text(std::string_view what, std::string_view s) {
+    if (s.find('\0') != std::string_view::npos) {
+        throw Error(Errc::invalid_filter, std::string(what) + " contains a NUL byte, which PostgreSQL cannot store");
+    }
+    if (!detail::json::is_valid_utf8(s)) {
+        throw Error(Errc::invalid_filter, std::string(what) + " is not valid UTF-8");
+    }
+}
+
+} // namespace
+
+void detail::check_filter_texts(const Filter& filter) {
+    for (const FilterItem& item : filter.items()) {
+        if (item.empty()) {
+            continue; // dropped from the OR
+        }
+        for (const std::string& type : item.event_types()) {
+            check_filter_text("an event type", type);
+        }
+        for (const FilterPredicate& p : item.predicates()) {
+            check_filter_text("a predicate key", p.key());
+            check_filter_text("a predicate value", p.val());
+        }
+        for (const std::string& tag : item.tags()) {
+            check_filter_text("a tag", tag);
+        }
+    }
+}
+
 std::vector<std::string> detail::unique_tags(const std::vector<std::string>& tags) {
     std::vector<std::string> out;
     out.reserve(tags.size());

@@ -14,17 +14,6 @@ namespace json = eventstore::detail::json;
 
 namespace {
 
-// The engine sends these strings to PostgreSQL as text, which cannot hold them: the same input fails
-// the same way here.
-void check_storable_text(std::string_view what, std::string_view s) {
-    if (s.find('\0') != std::string_view::npos) {
-        throw Error(Errc::invalid_filter, std::string(what) + " contains a NUL byte, which PostgreSQL cannot store");
-    }
-    if (!json::is_valid_utf8(s)) {
-        throw Error(Errc::invalid_filter, std::string(what) + " is not valid UTF-8");
-    }
-}
-
 bool has_tag(const std::vector<std::string>& tags, const std::string& tag) {
     return std::find(tags.begin(), tags.end(), tag) != tags.end();
 }
@@ -54,23 +43,16 @@ TimePoint to_microseconds(TimePoint t) {
 Matcher::Matcher(const Filter& filter)
     : m_from(filter.occurred_from()), m_until(filter.occurred_until()),
       m_higher_than(filter.sequence_number_higher_than()) {
+    eventstore::detail::check_filter_texts(filter);
     for (const FilterItem& item : filter.items()) {
         if (item.empty()) {
             continue; // dropped from the OR, as in the Go library
         }
         Item prepared{&item, {}};
-        for (const std::string& type : item.event_types()) {
-            check_storable_text("an event type", type);
-        }
         for (const FilterPredicate& p : item.predicates()) {
-            check_storable_text("a predicate key", p.key());
-            check_storable_text("a predicate value", p.val());
             Predicate predicate{&p.key(), {}};
             json::append_quoted(predicate.quoted_value, p.val());
             prepared.predicates.push_back(std::move(predicate));
-        }
-        for (const std::string& tag : item.tags()) {
-            check_storable_text("a tag", tag);
         }
         m_items.push_back(std::move(prepared));
     }

@@ -5,6 +5,7 @@
 
 #include <eventstore/error.hpp>
 
+#include "core/event_check.hpp"
 #include "core/json.hpp"
 #include "postgres/codec.hpp"
 
@@ -13,15 +14,6 @@ namespace eventstore::postgres::detail {
 namespace json = eventstore::detail::json;
 
 namespace {
-
-void check_storable_text(std::string_view what, std::string_view s) {
-    if (s.find('\0') != std::string_view::npos) {
-        throw Error(Errc::invalid_filter, std::string(what) + " contains a NUL byte, which PostgreSQL cannot store");
-    }
-    if (!json::is_valid_utf8(s)) {
-        throw Error(Errc::invalid_filter, std::string(what) + " is not valid UTF-8");
-    }
-}
 
 std::string predicate_document(const FilterPredicate& p) {
     std::string doc = "{";
@@ -56,6 +48,7 @@ bool generic_plan_safe(const Filter& filter) noexcept {
 }
 
 FilterClause filter_clause(const Filter& filter, int first_param) {
+    eventstore::detail::check_filter_texts(filter);
     ClauseBuilder b(first_param);
     const bool generic = generic_plan_safe(filter);
     std::vector<std::string> items;
@@ -65,9 +58,6 @@ FilterClause filter_clause(const Filter& filter, int first_param) {
         }
         std::vector<std::string> parts;
         if (!item.event_types().empty()) {
-            for (const std::string& t : item.event_types()) {
-                check_storable_text("an event type", t);
-            }
             // With a payload predicate or tags beside it, the type list must not drive the plan: jsonb containment
             // has no real statistics, so even a custom plan ANDs the type index in, reading every entry of
             // common types (3-5 ms instead of 0.1 on 2.5M events). `|| ''` hides the column from the
@@ -78,10 +68,6 @@ FilterClause filter_clause(const Filter& filter, int first_param) {
         }
         const auto& preds = item.predicates();
         if (!preds.empty()) {
-            for (const FilterPredicate& p : preds) {
-                check_storable_text("a predicate key", p.key());
-                check_storable_text("a predicate value", p.val());
-            }
             if (!item.all_predicates_must_match() || preds.size() == 1) {
                 std::vector<std::string> docs;
                 docs.reserve(preds.size());
@@ -138,9 +124,6 @@ FilterClause filter_clause(const Filter& filter, int first_param) {
             }
         }
         if (!item.tags().empty()) {
-            for (const std::string& tag : item.tags()) {
-                check_storable_text("a tag", tag);
-            }
             // Array containment, which the tags' GIN index answers; every tag must be present.
             parts.push_back("e.tags @> " + b.add(text_array_param(item.tags(), oid::text_array)) + "::text[]");
         }

@@ -2,10 +2,10 @@
 // earlier version (or of the Go library) in place.
 
 #include <chrono>
-#include <thread>
 
 #include <eventstore/error.hpp>
 
+#include "core/context_wait.hpp"
 #include "postgres/codec.hpp"
 #include "postgres/store_impl.hpp"
 
@@ -20,13 +20,6 @@ constexpr std::int64_t late_index_lock_key = 0x6576656e74737470LL; // "eventstp"
 // How often migration() is tried when its ALTER TABLE gives up waiting for the table's lock.
 constexpr int alter_attempts = 5;
 
-void pause(const Context& ctx, std::chrono::milliseconds time) {
-    const auto until = std::chrono::steady_clock::now() + time;
-    while (std::chrono::steady_clock::now() < until && !ctx.stop_requested() && !ctx.deadline_passed()) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-}
-
 } // namespace
 
 // Builds the indexes a later version added to a table that already holds events, each with CREATE
@@ -38,7 +31,7 @@ void EventStore::Impl::build_late_indexes(const Context& ctx, detail::Session& s
     const std::vector<detail::Statement> try_lock{
         detail::Statement::per_call("SELECT pg_try_advisory_lock($1)", {detail::int8_param(late_index_lock_key)})};
     while (!session.run(ctx, try_lock).back()[0][0].as_bool()) {
-        pause(ctx, std::chrono::milliseconds(50));
+        eventstore::detail::sleep_within(ctx, std::chrono::milliseconds(50));
     }
     const auto unlock = [&session] {
         const std::vector<detail::Statement> statement{
@@ -98,7 +91,7 @@ void EventStore::Impl::migrate(const Context& ctx) {
                         session.run(Context(), std::vector<detail::Statement>{detail::Statement::per_call("ROLLBACK")});
                     }
                     if (failure.sqlstate() == lock_not_available && attempt < alter_attempts && !session.broken()) {
-                        pause(ctx, std::chrono::milliseconds(100 * attempt));
+                        eventstore::detail::sleep_within(ctx, std::chrono::milliseconds(100 * attempt));
                         continue;
                     }
                     // A role that may not create the objects waits for the lock like any other migrator;

@@ -1,28 +1,15 @@
 // subscribe: catch-up then live, built on reads that never skip an event (docs/subscriptions.md).
 
 #include <algorithm>
-#include <condition_variable>
-#include <mutex>
 
 #include <eventstore/error.hpp>
 
+#include "core/context_wait.hpp"
 #include "postgres/store_impl.hpp"
 
 namespace eventstore::postgres {
 
 namespace {
-
-// Sleeps for `pause`, or less when the Context's stop is requested or its deadline comes first.
-void pause_for(const Context& ctx, std::chrono::milliseconds pause) {
-    auto until = std::chrono::steady_clock::now() + pause;
-    if (const auto deadline = ctx.deadline()) {
-        until = std::min(until, *deadline);
-    }
-    std::mutex mutex;
-    std::condition_variable_any wake;
-    std::unique_lock<std::mutex> lock(mutex);
-    wake.wait_until(lock, ctx.stop_token(), until, [] { return false; });
-}
 
 bool ended(const Context& ctx) { return ctx.stop_requested() || ctx.deadline_passed(); }
 
@@ -62,7 +49,7 @@ SequenceNumber EventStore::Impl::subscribe(const Context& ctx, const Filter& fil
             if (!transient(e)) {
                 throw;
             }
-            pause_for(ctx, backoff);
+            eventstore::detail::sleep_within(ctx, backoff);
             backoff = std::min(backoff * 2, reconnect_max);
             continue;
         }
@@ -81,7 +68,7 @@ SequenceNumber EventStore::Impl::subscribe(const Context& ctx, const Filter& fil
         if (!result.events.empty()) {
             wait = poll_min; // caught up, and the log is moving: look again soon
         }
-        pause_for(ctx, wait);
+        eventstore::detail::sleep_within(ctx, wait);
         if (result.events.empty()) {
             wait = std::min(std::max(wait * 2, std::chrono::milliseconds(1)), poll_max);
         }
