@@ -56,6 +56,12 @@ enum class Errc {
     // A snapshot's projection type or filter hash holds a NUL byte, is not UTF-8, or is longer than
     // max_snapshot_key_length.
     invalid_snapshot_key,
+    // A durable subscription's name is empty where one is needed, holds a NUL byte, is not UTF-8, or is
+    // longer than max_subscription_name_length (postgres::SubscribeOptions::name).
+    invalid_subscription_name,
+    // A durable subscription's checkpoint could not be claimed, saved or read, or wait_until_processed
+    // ended before the subscription got there; the cause says why (deadline_exceeded, canceled, ...).
+    subscription_failed,
 };
 
 // The Go sentinel's message for a code ("concurrency error, no rows were affected", ...).

@@ -73,6 +73,10 @@ std::string_view message(Errc code) noexcept {
         return "event id is already used by another event";
     case Errc::invalid_snapshot_key:
         return "snapshot key is not valid";
+    case Errc::invalid_subscription_name:
+        return "subscription name is not valid";
+    case Errc::subscription_failed:
+        return "subscription failed";
     }
     // Only reachable through a cast of an out-of-range integer.
     return "unknown error";
@@ -144,6 +148,10 @@ std::string_view name(Errc code) noexcept {
         return "duplicate_event_id";
     case Errc::invalid_snapshot_key:
         return "invalid_snapshot_key";
+    case Errc::invalid_subscription_name:
+        return "invalid_subscription_name";
+    case Errc::subscription_failed:
+        return "subscription_failed";
     }
     return "unknown";
 }
@@ -194,14 +202,14 @@ bool Error::is_retryable() const noexcept {
 }
 
 bool Error::is_input_error() const noexcept {
-    static constexpr std::array<Errc, 15> input{Errc::empty_events_table_name, Errc::cant_build_query_for_zero_events,
+    static constexpr std::array<Errc, 16> input{Errc::empty_events_table_name, Errc::cant_build_query_for_zero_events,
                                                 Errc::nil_database_connection, Errc::invalid_payload_json,
                                                 Errc::invalid_metadata_json,   Errc::invalid_snapshot_json,
                                                 Errc::empty_projection_type,   Errc::empty_filter_hash,
                                                 Errc::invalid_event_type,      Errc::invalid_filter,
                                                 Errc::invalid_table_name,      Errc::invalid_tag,
                                                 Errc::invalid_event_id,        Errc::duplicate_event_id,
-                                                Errc::invalid_snapshot_key};
+                                                Errc::invalid_snapshot_key,    Errc::invalid_subscription_name};
     return std::any_of(input.begin(), input.end(), [this](Errc code) { return is(code); });
 }
 

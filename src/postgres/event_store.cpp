@@ -26,7 +26,7 @@ std::shared_ptr<detail::SessionSource> sessions_of(std::shared_ptr<ConnectionPoo
 EventStore::Impl::Impl(std::shared_ptr<detail::SessionSource> primary, std::shared_ptr<detail::SessionSource> replica,
                        const StoreOptions& options)
     : m_primary(std::move(primary)), m_replica(std::move(replica)), m_instruments(options),
-      m_schema(options.table_name, options.snapshot_table_name) {}
+      m_schema(options.table_name, options.snapshot_table_name, options.checkpoint_table_name) {}
 
 void EventStore::Impl::import_events(const Context& ctx, std::span<const StorableEvent> events) {
     if (events.empty()) {
@@ -91,6 +91,12 @@ void EventStore::import_events(const Context& ctx, std::span<const StorableEvent
 const std::string& EventStore::table_name() const noexcept { return m_impl->schema().events().quoted; }
 
 const std::string& EventStore::snapshot_table_name() const noexcept { return m_impl->schema().snapshots().quoted; }
+const std::string& EventStore::checkpoint_table_name() const noexcept {
+    return m_impl->schema().checkpoints().quoted;
+}
+const std::string& EventStore::checkpoint_statement() const noexcept {
+    return m_impl->schema().projection_checkpoint();
+}
 
 Option with_table_name(std::string name) {
     return Option([name = std::move(name)](StoreOptions& o) { o.table_name = name; });
@@ -98,6 +104,9 @@ Option with_table_name(std::string name) {
 
 Option with_snapshot_table_name(std::string name) {
     return Option([name = std::move(name)](StoreOptions& o) { o.snapshot_table_name = name; });
+}
+Option with_checkpoint_table_name(std::string name) {
+    return Option([name = std::move(name)](StoreOptions& o) { o.checkpoint_table_name = name; });
 }
 
 Option with_logger(std::shared_ptr<Logger> logger) {

@@ -97,6 +97,10 @@ public:
     // The Error the caller sees when `operation` (querying_events_failed, ...) failed this way.
     [[nodiscard]] Error to_error(Errc operation, bool writes) const {
         std::string detail = what();
+        if (m_sqlstate == "42P01") {
+            detail += " (a table of the store is missing: run migrate() first, or check the table names and the "
+                      "search_path)";
+        }
         if (writes && m_outcome == Outcome::unknown) {
             detail += " (the session was lost after the statements were sent: they may have committed; query "
                       "to find out before deciding again)";

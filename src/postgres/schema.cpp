@@ -16,7 +16,8 @@ constexpr std::int64_t migrate_lock_key = 0x6576656e7473746fLL; // "eventsto"
 
 } // namespace
 
-Schema::Schema(std::string_view events_table, std::optional<std::string_view> snapshots_table)
+Schema::Schema(std::string_view events_table, std::optional<std::string_view> snapshots_table,
+               std::optional<std::string_view> checkpoints_table)
     : m_events(parse_table_name(events_table)) {
     if (!snapshots_table) {
         m_snapshots = default_snapshot_table(m_events);
@@ -34,6 +35,23 @@ Schema::Schema(std::string_view events_table, std::optional<std::string_view> sn
                         " may be the same table (an unqualified name is resolved through search_path): give the "
                         "snapshot table another name, or qualify both with different schemas");
     }
+    if (!checkpoints_table) {
+        m_checkpoints = default_checkpoint_table(m_events);
+    } else if (checkpoints_table->empty()) {
+        throw Error(Errc::invalid_table_name, "the checkpoint table name is empty");
+    } else {
+        m_checkpoints = parse_table_name(*checkpoints_table);
+    }
+    for (const TableName* other : {&m_events, &m_snapshots}) {
+        if (same_table_possible(*other, m_checkpoints)) {
+            throw Error(Errc::invalid_table_name,
+                        "the checkpoint table " + m_checkpoints.quoted + " and the table " + other->quoted +
+                            " may be the same table (an unqualified name is resolved through search_path): give the "
+                            "checkpoint table another name, or qualify both with different schemas");
+        }
+    }
+    m_projection_checkpoint = "UPDATE " + m_checkpoints.quoted +
+                              " SET sequence_number = $2, updated_at = now() WHERE name = $1 AND sequence_number < $2";
     m_select_events =
         "SELECT e.sequence_number, e.occurred_at, e.event_type, e.payload, e.metadata, e.tags, e.event_id FROM " +
         m_events.quoted + " e WHERE ";
@@ -95,6 +113,48 @@ Statement Schema::delete_snapshot(std::string_view projection_type, const std::s
                              {text_param(filter_hash), text_param(std::string(projection_type))});
 }
 
+// Leases are judged by clock_timestamp(), not now(): now() is when the transaction began, and a claim
+// that waited for the row behind a projection's transaction would judge a lapsed lease by the time it
+// started waiting, and lose to the holder's renewal every time.
+std::vector<Statement> Schema::claim_checkpoint(const std::string& name, const std::string& owner,
+                                                SequenceNumber after, std::int64_t lease_ms) const {
+    return {
+        Statement::cached("INSERT INTO " + m_checkpoints.quoted +
+                              " (name, sequence_number) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+                          {text_param(name), int8_param(static_cast<std::int64_t>(after))}),
+        Statement::cached("UPDATE " + m_checkpoints.quoted +
+                              " SET owner = $2, lease_until = clock_timestamp() + $3 * interval '1 millisecond' "
+                              "WHERE name = $1 AND (owner IS NULL OR owner = $2 OR lease_until < clock_timestamp()) "
+                              "RETURNING sequence_number",
+                          {text_param(name), text_param(owner), int8_param(lease_ms)}),
+    };
+}
+
+Statement Schema::renew_checkpoint(const std::string& name, const std::string& owner, SequenceNumber position,
+                                   std::int64_t lease_ms) const {
+    return Statement::cached(
+        "UPDATE " + m_checkpoints.quoted +
+            " SET sequence_number = greatest(sequence_number, $3), "
+            "lease_until = clock_timestamp() + $4 * interval '1 millisecond', "
+            "updated_at = CASE WHEN $3 > sequence_number THEN now() ELSE updated_at END "
+            "WHERE name = $1 AND owner = $2 RETURNING sequence_number",
+        {text_param(name), text_param(owner), int8_param(static_cast<std::int64_t>(position)), int8_param(lease_ms)});
+}
+
+Statement Schema::release_checkpoint(const std::string& name, const std::string& owner,
+                                     SequenceNumber position) const {
+    return Statement::cached("UPDATE " + m_checkpoints.quoted +
+                                 " SET sequence_number = greatest(sequence_number, $3), owner = NULL, "
+                                 "lease_until = NULL, updated_at = CASE WHEN $3 > sequence_number THEN now() ELSE "
+                                 "updated_at END WHERE name = $1 AND owner = $2",
+                             {text_param(name), text_param(owner), int8_param(static_cast<std::int64_t>(position))});
+}
+
+Statement Schema::read_checkpoint(const std::string& name) const {
+    return Statement::cached("SELECT sequence_number FROM " + m_checkpoints.quoted + " WHERE name = $1",
+                             {text_param(name)});
+}
+
 Snapshot Schema::snapshot(const Row& row) {
     Snapshot s;
     s.projection_type = row[0].as_text();
@@ -109,6 +169,15 @@ TableName Schema::default_snapshot_table(const TableName& events) {
     TableName t;
     t.schema = events.schema;
     t.table = events.table == "events" ? std::string("snapshots") : fitted_identifier(events.table + "_snapshots");
+    t.quoted =
+        t.schema.empty() ? quote_identifier(t.table) : quote_identifier(t.schema) + "." + quote_identifier(t.table);
+    return t;
+}
+
+TableName Schema::default_checkpoint_table(const TableName& events) {
+    TableName t;
+    t.schema = events.schema;
+    t.table = fitted_identifier(events.table + "_checkpoints");
     t.quoted =
         t.schema.empty() ? quote_identifier(t.table) : quote_identifier(t.schema) + "." + quote_identifier(t.table);
     return t;
@@ -136,6 +205,8 @@ std::vector<Schema::Index> Schema::indexes() const {
         // writes) take no entry, and every condition on them (@>, =) implies IS NOT NULL.
         {&m_events, "_tags_gin", "USING gin (tags) WITH (fastupdate = off) WHERE tags IS NOT NULL", false, true},
         {&m_events, "_event_id", "(event_id) WHERE event_id IS NOT NULL", true, true},
+        // A new table, so never late: created with its table.
+        {&m_checkpoints, "_name", "(name)", true, false},
     };
 }
 
@@ -193,10 +264,12 @@ Statement Schema::migration_check() const {
         "$4 = '' OR EXISTS (SELECT FROM pg_namespace WHERE nspname = $4), "
         "to_regclass($5) IS NOT NULL, "
         "(SELECT count(*) = 2 FROM pg_attribute WHERE attrelid = to_regclass($5) AND attname IN ('tags', 'event_id') "
-        "AND NOT attisdropped) "
+        "AND NOT attisdropped), "
+        "$6 = '' OR EXISTS (SELECT FROM pg_namespace WHERE nspname = $6) "
         "FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS w(table_name, index_name, ord)",
         {text_array_param(tables, oid::text_array), text_array_param(names, oid::text_array),
-         text_param(m_events.schema), text_param(m_snapshots.schema), text_param(m_events.quoted)});
+         text_param(m_events.schema), text_param(m_snapshots.schema), text_param(m_events.quoted),
+         text_param(m_checkpoints.schema)});
 }
 
 MigrationFound Schema::found(const Row& row) {
@@ -207,6 +280,7 @@ MigrationFound Schema::found(const Row& row) {
     found.snapshots_schema = row[2].as_bool();
     found.events_table = row[3].as_bool();
     found.event_columns = row[4].as_bool();
+    found.checkpoints_schema = row[5].as_bool();
     return found;
 }
 
@@ -221,9 +295,15 @@ std::vector<Statement> Schema::migration(const MigrationFound& found) const {
     if (create_events_schema) {
         ddl("CREATE SCHEMA IF NOT EXISTS " + quote_identifier(m_events.schema));
     }
-    if (!m_snapshots.schema.empty() && !found.snapshots_schema &&
-        !(create_events_schema && m_snapshots.schema == m_events.schema)) {
+    const bool create_snapshots_schema = !m_snapshots.schema.empty() && !found.snapshots_schema &&
+                                         !(create_events_schema && m_snapshots.schema == m_events.schema);
+    if (create_snapshots_schema) {
         ddl("CREATE SCHEMA IF NOT EXISTS " + quote_identifier(m_snapshots.schema));
+    }
+    if (!m_checkpoints.schema.empty() && !found.checkpoints_schema &&
+        !(create_events_schema && m_checkpoints.schema == m_events.schema) &&
+        !(create_snapshots_schema && m_checkpoints.schema == m_snapshots.schema)) {
+        ddl("CREATE SCHEMA IF NOT EXISTS " + quote_identifier(m_checkpoints.schema));
     }
     // The Go library's columns, then the DCB model's: nullable, so that the Go library can go on
     // writing rows without them.
@@ -244,6 +324,10 @@ std::vector<Statement> Schema::migration(const MigrationFound& found) const {
         " (projection_type TEXT NOT NULL, filter_hash TEXT NOT NULL, sequence_number BIGINT NOT NULL, "
         "snapshot_data JSONB NOT NULL, created_at TIMESTAMPTZ NOT NULL DEFAULT NOW(), "
         "PRIMARY KEY (projection_type, filter_hash))");
+    // Durable subscriptions: the position each name has processed, and who holds the name until when.
+    ddl("CREATE TABLE IF NOT EXISTS " + m_checkpoints.quoted +
+        " (name TEXT NOT NULL, sequence_number BIGINT NOT NULL, owner TEXT, lease_until TIMESTAMPTZ, "
+        "updated_at TIMESTAMPTZ NOT NULL DEFAULT NOW())");
     const std::vector<Index> all = indexes();
     for (std::size_t i = 0; i < all.size(); ++i) {
         // Even IF NOT EXISTS locks the table: only what is missing. On a table that holds events

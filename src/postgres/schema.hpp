@@ -5,6 +5,7 @@
 // statement migrate() runs, and how rows of each table decode. The layout is the Go library's, so
 // that both libraries can share a database.
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -27,6 +28,7 @@ struct MigrationFound {
     // The schema of each table name: true for an unqualified one.
     bool events_schema = false;
     bool snapshots_schema = false;
+    bool checkpoints_schema = false;
     // The events table exists, and has the DCB model's columns (tags, event_id).
     bool events_table = false;
     bool event_columns = false;
@@ -36,22 +38,27 @@ struct MigrationFound {
 
 class Schema {
 public:
-    // No snapshot table: default_snapshot_table(events). Throws Error(empty_events_table_name,
-    // invalid_table_name) for names it cannot use, and invalid_table_name for two names that may be
-    // one table (same_table_possible).
-    Schema(std::string_view events_table, std::optional<std::string_view> snapshots_table);
+    // No snapshot table: default_snapshot_table(events); no checkpoint table:
+    // default_checkpoint_table(events). Throws Error(empty_events_table_name, invalid_table_name) for
+    // names it cannot use, and invalid_table_name for two names that may be one table
+    // (same_table_possible).
+    Schema(std::string_view events_table, std::optional<std::string_view> snapshots_table,
+           std::optional<std::string_view> checkpoints_table = std::nullopt);
 
     // The snapshot table of an events table that was given none: "snapshots" beside a table named
     // "events" (the Go library's pair, so that both libraries share snapshots), "<table>_snapshots"
     // in the same schema otherwise (fitted to 63 bytes), so that stores on different events tables
     // never share snapshots by default.
     [[nodiscard]] static TableName default_snapshot_table(const TableName& events);
+    // "<table>_checkpoints" beside the events table (fitted to 63 bytes).
+    [[nodiscard]] static TableName default_checkpoint_table(const TableName& events);
     // Whether two names may resolve to one table, as far as the names alone tell: the same table part,
     // and the same schema or at least one unqualified (search_path decides which schema that is).
     [[nodiscard]] static bool same_table_possible(const TableName& a, const TableName& b) noexcept;
 
     [[nodiscard]] const TableName& events() const noexcept { return m_events; }
     [[nodiscard]] const TableName& snapshots() const noexcept { return m_snapshots; }
+    [[nodiscard]] const TableName& checkpoints() const noexcept { return m_checkpoints; }
 
     // "SELECT <event columns> FROM <events> e WHERE ": a filter clause over alias `e` follows.
     [[nodiscard]] const std::string& select_events() const noexcept { return m_select_events; }
@@ -73,6 +80,28 @@ public:
     [[nodiscard]] Statement delete_snapshot(std::string_view projection_type, const std::string& filter_hash) const;
     // A row of load_snapshot()'s columns.
     [[nodiscard]] static Snapshot snapshot(const Row& row);
+
+    // Durable subscriptions' checkpoints: one row per name, holding the position processed and who
+    // holds the name (owner, lease_until: a claim that lapses unless renewed). Lease lengths are in
+    // milliseconds, times are the server's.
+    //
+    // Creates the name's row at `after` if there is none, then claims it for `owner` when it is free,
+    // already this owner's, or its claim has lapsed: the last statement returns one row (the saved
+    // position) when the claim succeeded, none otherwise.
+    [[nodiscard]] std::vector<Statement> claim_checkpoint(const std::string& name, const std::string& owner,
+                                                          SequenceNumber after, std::int64_t lease_ms) const;
+    // Renews `owner`'s claim and moves the position up to `position` (never down; 0 leaves it): one
+    // row (the saved position) while the claim is still this owner's, none once it has lost it.
+    [[nodiscard]] Statement renew_checkpoint(const std::string& name, const std::string& owner,
+                                             SequenceNumber position, std::int64_t lease_ms) const;
+    // The same, and gives the name up for the next consumer.
+    [[nodiscard]] Statement release_checkpoint(const std::string& name, const std::string& owner,
+                                               SequenceNumber position) const;
+    // One row (the saved position), or none for a name never used.
+    [[nodiscard]] Statement read_checkpoint(const std::string& name) const;
+    // The statement a projection runs in its own transaction ($1 name, $2 position): one row changed
+    // when the position is above the saved one.
+    [[nodiscard]] const std::string& projection_checkpoint() const noexcept { return m_projection_checkpoint; }
 
     // One row for found(). Catalog reads only: any role may run it, whatever it may create.
     [[nodiscard]] Statement migration_check() const;
@@ -112,7 +141,9 @@ private:
 
     TableName m_events;
     TableName m_snapshots;
+    TableName m_checkpoints;
     std::string m_select_events;
+    std::string m_projection_checkpoint;
     std::string m_insert_events;
 };
 

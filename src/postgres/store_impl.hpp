@@ -40,6 +40,8 @@ public:
                         std::span<const StorableEvent> events);
     SequenceNumber subscribe(const Context& ctx, const Filter& filter, SequenceNumber after,
                              const std::function<void(StorableEvent&&)>& on_event, const SubscribeOptions& options);
+    void wait_until_processed(std::string_view name, SequenceNumber position, const Context& ctx);
+    std::optional<SequenceNumber> checkpoint(const Context& ctx, std::string_view name);
     void import_events(const Context& ctx, std::span<const StorableEvent> events);
     void save_snapshot(const Context& ctx, const Snapshot& snapshot);
     std::optional<Snapshot> load_snapshot(const Context& ctx, std::string_view projection_type, const Filter& filter);
@@ -57,6 +59,10 @@ private:
     };
     [[nodiscard]] Read prepare_read(const Filter& filter, int first_param) const;
     void build_late_indexes(const Context& ctx, detail::Session& session) const;
+    // A subscription with a name (subscribe.cpp).
+    SequenceNumber subscribe_durably(const Context& ctx, const Filter& filter, SequenceNumber after,
+                                     const std::function<void(StorableEvent&&)>& on_event,
+                                     const SubscribeOptions& options);
 
     // Eventual reads go to the replica when there is one; everything else to the primary. There is no
     // fallback: a failing replica fails the call, and the caller decides whether to ask the primary.

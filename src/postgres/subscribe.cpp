@@ -1,15 +1,27 @@
-// subscribe: catch-up then live, built on reads that never skip an event (docs/subscriptions.md).
+// subscribe: catch-up then live, built on reads that never skip an event; durable subscriptions with
+// a checkpoint and one active consumer per name (docs/subscriptions.md).
+
+#include <unistd.h>
 
 #include <algorithm>
+#include <array>
+#include <atomic>
+#include <optional>
+#include <random>
+#include <type_traits>
 
 #include <eventstore/error.hpp>
 
 #include "core/context_wait.hpp"
+#include "core/json.hpp"
 #include "postgres/store_impl.hpp"
 
 namespace eventstore::postgres {
 
 namespace {
+
+using std::chrono::milliseconds;
+using Clock = std::chrono::steady_clock;
 
 bool ended(const Context& ctx) { return ctx.stop_requested() || ctx.deadline_passed(); }
 
@@ -17,69 +29,338 @@ bool ended(const Context& ctx) { return ctx.stop_requested() || ctx.deadline_pas
 // still starting) or a saturated pool.
 bool transient(const Error& e) { return e.is(Errc::database_connection_failed) || e.is(Errc::pool_exhausted); }
 
-} // namespace
+// The caller's own Context ended a call: the subscription ends normally.
+bool ended_by(const Context& ctx, const Error& e) {
+    return ended(ctx) && (e.is(Errc::canceled) || e.is(Errc::deadline_exceeded));
+}
 
-// Each read is query() from the position after the last event delivered, with a limit: it returns
-// the lowest matching positions above it, and its maximum has query()'s guarantee (no matching event
-// at or below it appears later), so reading on from there never skips an event and never repeats
-// one. Each read is one short transaction: nothing is held between reads (no cursor, no snapshot
-// pinning the xmin horizon), so a subscription that falls behind costs the server nothing while it
-// waits.
-SequenceNumber EventStore::Impl::subscribe(const Context& ctx, const Filter& filter, SequenceNumber after,
-                                           const std::function<void(StorableEvent&&)>& on_event,
-                                           const SubscribeOptions& options) {
-    const std::size_t batch = std::max<std::size_t>(options.batch_size, 1);
-    const auto poll_min = std::max(options.poll_min, std::chrono::milliseconds(0));
-    const auto poll_max = std::max(options.poll_max, poll_min);
-    const auto reconnect_min = std::max(options.reconnect_min, std::chrono::milliseconds(1));
-    const auto reconnect_max = std::max(options.reconnect_max, reconnect_min);
-    // Only the primary holds the writers' locks that make a read gap-free.
-    const Context reads = ctx.with_consistency(Consistency::strong);
-    SequenceNumber last = after;
-    auto wait = poll_min;
-    auto backoff = reconnect_min;
-    while (!ended(ctx)) {
-        QueryResult result;
+struct Timing {
+    std::size_t batch;
+    milliseconds poll_min;
+    milliseconds poll_max;
+    milliseconds reconnect_min;
+    milliseconds reconnect_max;
+
+    explicit Timing(const SubscribeOptions& options)
+        : batch(std::max<std::size_t>(options.batch_size, 1)), poll_min(std::max(options.poll_min, milliseconds(0))),
+          poll_max(std::max(options.poll_max, poll_min)), reconnect_min(std::max(options.reconnect_min, milliseconds(1))),
+          reconnect_max(std::max(options.reconnect_max, reconnect_min)) {}
+};
+
+// The retries of a subscription's database calls: a failure a later call may not meet waits out a
+// backoff that doubles from reconnect_min to reconnect_max, and a success resets it.
+class Backoff {
+public:
+    explicit Backoff(const Timing& timing) : m_min(timing.reconnect_min), m_max(timing.reconnect_max), m_wait(m_min) {}
+
+    // The result of `call`, or nothing when it failed transiently (after the wait: try again) or the
+    // Context ended it (ended(ctx) then says so). Any other failure throws.
+    template <typename Call>
+    std::optional<std::invoke_result_t<Call&>> attempt(const Context& ctx, Call&& call) {
         try {
-            result = query(reads, filter, ReadOptions{last + 1, false, batch});
+            std::optional<std::invoke_result_t<Call&>> result(call());
+            m_wait = m_min;
+            return result;
         } catch (const Error& e) {
-            if (ended(ctx) && (e.is(Errc::canceled) || e.is(Errc::deadline_exceeded))) {
-                break;
+            if (ended_by(ctx, e)) {
+                return std::nullopt;
             }
             if (!transient(e)) {
                 throw;
             }
-            eventstore::detail::sleep_within(ctx, backoff);
-            backoff = std::min(backoff * 2, reconnect_max);
+            eventstore::detail::sleep_within(ctx, m_wait);
+            m_wait = std::min(m_wait * 2, m_max);
+            return std::nullopt;
+        }
+    }
+
+private:
+    milliseconds m_min;
+    milliseconds m_max;
+    milliseconds m_wait;
+};
+
+// What a durable subscription does besides reading: renew its claim, save its position. Each returns
+// false when the claim is lost (another consumer holds the name, or it could not be renewed).
+struct NoCheckpoint {
+    static bool after_event(SequenceNumber /*last*/) { return true; }
+    static bool after_read(SequenceNumber /*last*/, bool /*delivered*/) { return true; }
+};
+
+enum class Ending { context, claim_lost };
+
+// Reads on from `last`, delivering each event and moving `last` once its callback has returned. Each
+// read is query() from the position after the last event delivered, with a limit: it returns the
+// lowest matching positions above it, and its maximum has query()'s guarantee (no matching event at
+// or below it appears later), so reading on from there never skips an event and never repeats one.
+// Each read is one short transaction: nothing is held between reads (no cursor, no snapshot pinning
+// the xmin horizon), so a subscription that falls behind costs the server nothing while it waits.
+template <typename Checkpoint>
+Ending follow(EventStore::Impl& store, const Context& ctx, const Filter& filter, SequenceNumber& last,
+              const std::function<void(StorableEvent&&)>& on_event, const Timing& timing, Checkpoint& checkpoint) {
+    // Only the primary holds the writers' locks that make a read gap-free.
+    const Context reads = ctx.with_consistency(Consistency::strong);
+    auto wait = timing.poll_min;
+    Backoff backoff(timing);
+    while (!ended(ctx)) {
+        std::optional<QueryResult> read =
+            backoff.attempt(ctx, [&] { return store.query(reads, filter, ReadOptions{last + 1, false, timing.batch}); });
+        if (!read) {
             continue;
         }
-        backoff = reconnect_min;
+        QueryResult& result = *read;
         for (StorableEvent& event : result.events) {
-            last = event.sequence_number;
+            const SequenceNumber position = event.sequence_number;
             on_event(std::move(event));
+            last = position;
             if (ended(ctx)) {
-                return last;
+                return Ending::context;
+            }
+            if (!checkpoint.after_event(last)) {
+                return Ending::claim_lost;
             }
         }
-        if (result.events.size() == batch) {
-            wait = poll_min;
+        if (!checkpoint.after_read(last, !result.events.empty())) {
+            return Ending::claim_lost;
+        }
+        if (result.events.size() == timing.batch) {
+            wait = timing.poll_min;
             continue; // more may be waiting: read on at once
         }
         if (!result.events.empty()) {
-            wait = poll_min; // caught up, and the log is moving: look again soon
+            wait = timing.poll_min; // caught up, and the log is moving: look again soon
         }
         eventstore::detail::sleep_within(ctx, wait);
         if (result.events.empty()) {
-            wait = std::min(std::max(wait * 2, std::chrono::milliseconds(1)), poll_max);
+            wait = std::min(std::max(wait * 2, milliseconds(1)), timing.poll_max);
         }
     }
+    return Ending::context;
+}
+
+void check_name(std::string_view name) {
+    std::string problem;
+    if (name.empty()) {
+        problem = "is empty";
+    } else if (name.find('\0') != std::string_view::npos) {
+        problem = "contains a NUL byte";
+    } else if (!eventstore::detail::json::is_valid_utf8(name)) {
+        problem = "is not valid UTF-8";
+    } else if (name.size() > max_subscription_name_length) {
+        problem = "is " + std::to_string(name.size()) + " bytes long, more than the " +
+                  std::to_string(max_subscription_name_length) + " allowed";
+    }
+    if (!problem.empty()) {
+        throw Error(Errc::invalid_subscription_name, "the subscription name " + problem);
+    }
+}
+
+// Who holds a name, as the checkpoint table shows it: this host and process, and a number that tells
+// this subscribe call from any other of the process.
+std::string new_owner() {
+    std::array<char, 256> host{};
+    if (gethostname(host.data(), host.size() - 1) != 0) {
+        host[0] = '\0';
+    }
+    static std::atomic<std::uint64_t> calls{0};
+    thread_local std::mt19937_64 rng{std::random_device{}()};
+    return std::string(host.data()) + ":" + std::to_string(getpid()) + ":" + std::to_string(++calls) + ":" +
+           std::to_string(rng() % 1000000000);
+}
+
+} // namespace
+
+SequenceNumber EventStore::Impl::subscribe(const Context& ctx, const Filter& filter, SequenceNumber after,
+                                           const std::function<void(StorableEvent&&)>& on_event,
+                                           const SubscribeOptions& options) {
+    if (!options.name.empty()) {
+        return subscribe_durably(ctx, filter, after, on_event, options);
+    }
+    const Timing timing(options);
+    SequenceNumber last = after;
+    NoCheckpoint none;
+    follow(*this, ctx, filter, last, on_event, timing, none);
     return last;
+}
+
+// A durable subscription claims its name in the checkpoint table, a claim that lapses unless renewed
+// (a lease rather than a session-level lock: it holds no connection, so a pool of one connection still
+// serves the subscription's reads and its callback, and it passes through a transaction-mode pooler).
+// The claim's owner reads on from the saved position, renews the claim as it goes and, unless the
+// projection saves the position itself, saves it with each renewal. A renewal that finds the claim
+// taken (it lapsed: this consumer stalled or lost the database for a whole lease) stops the delivery
+// at once and goes back to claiming, from the saved position or its own, whichever is further.
+SequenceNumber EventStore::Impl::subscribe_durably(const Context& ctx, const Filter& filter, SequenceNumber after,
+                                                   const std::function<void(StorableEvent&&)>& on_event,
+                                                   const SubscribeOptions& options) {
+    check_name(options.name);
+    const Timing timing(options);
+    const auto lease = std::max(options.lease, milliseconds(100));
+    const auto renew_every = lease / 3;
+    const auto standby_wait = lease / 20;
+    const bool store_saves = options.checkpoints == CheckpointSaving::by_store;
+    const std::string owner = new_owner();
+    const std::string& name = options.name;
+
+    // One checkpoint statement; nullopt when the claim is not (or no longer) this consumer's.
+    const auto run = [&](const Context& call_ctx, std::vector<detail::Statement> statements) {
+        try {
+            return detail::with_session(*m_primary, call_ctx, false, [&](detail::Session& session) {
+                std::vector<detail::Result> results = session.run(call_ctx, statements);
+                std::optional<SequenceNumber> saved;
+                if (results.back().size() > 0) {
+                    saved = static_cast<SequenceNumber>(results.back()[0][0].as_int8());
+                }
+                return saved;
+            });
+        } catch (const detail::DatabaseFailure& failure) {
+            throw failure.to_error(Errc::subscription_failed, false);
+        }
+    };
+
+    struct Claim {
+        const std::function<std::optional<SequenceNumber>(SequenceNumber)>& renew;
+        milliseconds every;
+        bool saves;
+        Clock::time_point renewed = Clock::now();
+        SequenceNumber saved = 0;
+
+        bool due() const { return Clock::now() - renewed >= every; }
+        bool renew_now(SequenceNumber last) {
+            const Clock::time_point started = Clock::now();
+            if (!renew(saves ? last : 0)) {
+                return false;
+            }
+            renewed = started;
+            saved = saves ? last : saved;
+            return true;
+        }
+        bool after_event(SequenceNumber last) { return !due() || renew_now(last); }
+        bool after_read(SequenceNumber last, bool delivered) {
+            return !((delivered && saves && last > saved) || due()) || renew_now(last);
+        }
+    };
+
+    SequenceNumber last = after;
+    bool started = false;
+    Backoff backoff(timing);
+    // A renewal that fails (the database unreachable) ends this claim: the consumer claims again,
+    // which succeeds at once while the lease is still its own.
+    const std::function<std::optional<SequenceNumber>(SequenceNumber)> renew =
+        [&](SequenceNumber position) -> std::optional<SequenceNumber> {
+        try {
+            return run(ctx, {m_schema.renew_checkpoint(name, owner, position, lease.count())});
+        } catch (const Error& e) {
+            if (transient(e) || ended_by(ctx, e)) {
+                return std::nullopt;
+            }
+            throw;
+        }
+    };
+    const auto release = [&] {
+        // Best effort, and not bounded by the caller's Context (it may have ended): the claim lapses by
+        // itself after a lease anyway.
+        try {
+            (void)run(Context().with_timeout(std::chrono::seconds(2)),
+                      {m_schema.release_checkpoint(name, owner, store_saves ? last : 0)});
+        } catch (const Error&) {
+        }
+    };
+
+    try {
+        while (!ended(ctx)) {
+            const auto attempt = backoff.attempt(
+                ctx, [&] { return run(ctx, m_schema.claim_checkpoint(name, owner, after, lease.count())); });
+            if (!attempt) {
+                continue;
+            }
+            const std::optional<SequenceNumber>& claimed = *attempt;
+            if (!claimed) {
+                eventstore::detail::sleep_within(ctx, standby_wait); // another consumer holds the name
+                continue;
+            }
+            // Back after a lost claim: everything up to `last` was delivered here, and anything the
+            // consumer that held the name meanwhile saved was delivered there.
+            last = started ? std::max(last, *claimed) : *claimed;
+            started = true;
+            Claim claim{renew, renew_every, store_saves, Clock::now(), *claimed};
+            if (follow(*this, ctx, filter, last, on_event, timing, claim) == Ending::context) {
+                break;
+            }
+        }
+    } catch (...) {
+        if (started) {
+            release();
+        }
+        throw;
+    }
+    if (started) {
+        release();
+    }
+    return last;
+}
+
+void EventStore::Impl::wait_until_processed(std::string_view name, SequenceNumber position, const Context& ctx) {
+    check_name(name);
+    const std::vector<detail::Statement> read{m_schema.read_checkpoint(std::string(name))};
+    auto wait = milliseconds(1);
+    std::optional<SequenceNumber> saved;
+    for (;;) {
+        try {
+            detail::Result result = std::move(detail::with_session(*m_primary, ctx, true, [&](detail::Session& s) {
+                                                  return s.run(ctx, read);
+                                              }).back());
+            if (result.size() > 0) {
+                saved = static_cast<SequenceNumber>(result[0][0].as_int8());
+            }
+        } catch (const detail::DatabaseFailure& failure) {
+            if (failure.kind() != detail::FailureKind::canceled &&
+                failure.kind() != detail::FailureKind::deadline_exceeded) {
+                throw failure.to_error(Errc::subscription_failed, false);
+            }
+        }
+        if (saved && *saved >= position) {
+            return;
+        }
+        if (ended(ctx)) {
+            const std::string where = saved ? "has processed up to " + std::to_string(*saved)
+                                            : "has no checkpoint yet (no consumer has used that name)";
+            throw Error(Errc::subscription_failed, ctx.stop_requested() ? Errc::canceled : Errc::deadline_exceeded,
+                        "waiting for position " + std::to_string(position) + ": the subscription \"" +
+                            std::string(name) + "\" " + where);
+        }
+        eventstore::detail::sleep_within(ctx, wait);
+        wait = std::min(wait * 2, milliseconds(16));
+    }
+}
+
+std::optional<SequenceNumber> EventStore::Impl::checkpoint(const Context& ctx, std::string_view name) {
+    check_name(name);
+    const std::vector<detail::Statement> read{m_schema.read_checkpoint(std::string(name))};
+    try {
+        detail::Result result = std::move(
+            detail::with_session(*m_primary, ctx, true, [&](detail::Session& s) { return s.run(ctx, read); }).back());
+        if (result.size() == 0) {
+            return std::nullopt;
+        }
+        return static_cast<SequenceNumber>(result[0][0].as_int8());
+    } catch (const detail::DatabaseFailure& failure) {
+        throw failure.to_error(Errc::subscription_failed, false);
+    }
 }
 
 SequenceNumber EventStore::subscribe(const Context& ctx, const Filter& filter, SequenceNumber after,
                                      const std::function<void(StorableEvent&&)>& on_event,
                                      const SubscribeOptions& options) {
     return m_impl->subscribe(ctx, filter, after, on_event, options);
+}
+
+void EventStore::wait_until_processed(std::string_view name, SequenceNumber position, const Context& ctx) {
+    m_impl->wait_until_processed(name, position, ctx);
+}
+
+std::optional<SequenceNumber> EventStore::checkpoint(const Context& ctx, std::string_view name) {
+    return m_impl->checkpoint(ctx, name);
 }
 
 } // namespace eventstore::postgres

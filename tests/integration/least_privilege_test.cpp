@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <future>
 #include <memory>
+#include <stop_token>
 #include <string>
 #include <thread>
 #include <vector>
@@ -81,7 +82,8 @@ protected:
         owner.exec("GRANT SELECT, INSERT ON eventstore.events TO " + app);
         owner.exec("GRANT USAGE ON SEQUENCE eventstore.events_sequence_number_seq TO " + app);
         owner.exec("GRANT SELECT, INSERT, UPDATE, DELETE ON eventstore.snapshots TO " + app);
-        owner.exec("GRANT SELECT ON eventstore.events, eventstore.snapshots TO " + reader);
+        owner.exec("GRANT SELECT, INSERT, UPDATE ON eventstore.events_checkpoints TO " + app);
+        owner.exec("GRANT SELECT ON eventstore.events, eventstore.snapshots, eventstore.events_checkpoints TO " + reader);
     }
 
     // A store on eventstore.events (and its default snapshot table, eventstore.snapshots) connecting
@@ -153,7 +155,7 @@ TEST_F(LeastPrivilegeTest, TheOwnerMigratesAndTheOtherRolesMigrateIsThenACatalog
     EXPECT_NO_THROW(store_as(owner()).migrate());
     EXPECT_EQ(scalar("SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
                      "WHERE n.nspname = 'eventstore' AND c.relkind = 'i' AND c.relname LIKE 'idx_%'"),
-              "7");
+              "8");
 }
 
 // The check covers every index, not only the tables: a missing one is created by the owner, and a
@@ -239,6 +241,22 @@ TEST_F(LeastPrivilegeTest, TheApplicationRoleQueriesAppendsStreamsAndKeepsSnapsh
     ASSERT_NO_THROW(s.delete_snapshot("BookState", f));
     EXPECT_FALSE(s.load_snapshot("BookState", f).has_value());
 
+    // A durable subscription keeps its checkpoint.
+    std::stop_source stop;
+    eventstore::postgres::SubscribeOptions named;
+    named.name = "books";
+    std::size_t delivered = 0;
+    EXPECT_EQ(s.subscribe(Context().with_stop_token(stop.get_token()).with_timeout(std::chrono::seconds(10)), f, 0,
+                          [&](StorableEvent&&) {
+                              if (++delivered == 2) {
+                                  stop.request_stop();
+                              }
+                          },
+                          named),
+              2U);
+    EXPECT_EQ(s.checkpoint(Context(), "books"), 2U);
+    ASSERT_NO_THROW(s.wait_until_processed("books", 2, Context().with_timeout(std::chrono::seconds(5))));
+
     // import_events takes the table's lock exclusively, which INSERT does not allow.
     expect_privilege_error(thrown_error([&] { s.import_events({}, std::vector<StorableEvent>{added}); }),
                            Errc::appending_event_failed);
@@ -270,6 +288,19 @@ TEST_F(LeastPrivilegeTest, TheReadOnlyRoleReadsAndIsRefusedEveryWrite) {
     expect_privilege_error(thrown_error([&] { s.save_snapshot(build_snapshot("BookState", f.hash(), 2, "{}")); }),
                            Errc::saving_snapshot_failed);
     expect_privilege_error(thrown_error([&] { s.delete_snapshot("BookState", f); }), Errc::deleting_snapshot_failed);
+    // It may follow the log, and wait for a durable subscription, but not keep one.
+    std::size_t followed = 0;
+    EXPECT_EQ(s.subscribe(Context().with_timeout(std::chrono::milliseconds(300)), f, 0,
+                          [&](StorableEvent&&) { ++followed; }),
+              1U);
+    EXPECT_EQ(followed, 1U);
+    eventstore::postgres::SubscribeOptions named;
+    named.name = "books";
+    const auto subscribe_error = thrown_error([&] {
+        (void)s.subscribe(Context().with_timeout(std::chrono::seconds(5)), f, 0, [](StorableEvent&&) {}, named);
+    });
+    expect_privilege_error(subscribe_error, Errc::subscription_failed);
+    EXPECT_EQ(s.checkpoint(Context(), "books"), std::nullopt);
     EXPECT_EQ(count_rows("eventstore.events"), 1);
     EXPECT_EQ(count_rows("eventstore.snapshots"), 1);
 }

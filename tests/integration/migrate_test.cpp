@@ -209,8 +209,11 @@ void migrate_concurrently(const std::string& conninfo, int callers,
 TEST_F(MigrateTest, ConcurrentCallersAllSucceedAndTheSchemaExistsOnce) {
     migrate_concurrently(conninfo(), 8, {});
     expect_go_schema("public");
-    EXPECT_EQ(scalar("SELECT count(*) FROM pg_class WHERE relname IN ('events', 'snapshots') AND relkind = 'r'"), "2");
-    EXPECT_EQ(scalar("SELECT count(*) FROM pg_class WHERE relname LIKE 'idx_events_%' AND relkind = 'i'"), "5");
+    EXPECT_EQ(scalar("SELECT count(*) FROM pg_class WHERE relname IN ('events', 'snapshots', 'events_checkpoints') AND "
+                     "relkind = 'r'"),
+              "3");
+    // The events table's five, and the checkpoint table's (idx_events_checkpoints_name).
+    EXPECT_EQ(scalar("SELECT count(*) FROM pg_class WHERE relname LIKE 'idx_events_%' AND relkind = 'i'"), "6");
     EXPECT_EQ(scalar("SELECT count(*) FROM pg_class WHERE relname LIKE 'events_sequence_number_seq%'"), "1");
 
     // And the result is usable.

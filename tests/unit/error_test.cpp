@@ -48,6 +48,8 @@ const std::vector<std::pair<Errc, std::string>> all_messages = {
     {Errc::invalid_event_id, "event id is not valid"},
     {Errc::duplicate_event_id, "event id is already used by another event"},
     {Errc::invalid_snapshot_key, "snapshot key is not valid"},
+    {Errc::invalid_subscription_name, "subscription name is not valid"},
+    {Errc::subscription_failed, "subscription failed"},
 };
 
 TEST(ErrorMessage, MatchesGoSentinels) {
@@ -57,8 +59,8 @@ TEST(ErrorMessage, MatchesGoSentinels) {
 }
 
 TEST(ErrorMessage, EveryEnumeratorIsCovered) {
-    // invalid_snapshot_key is the last enumerator; the table must hold one row per value.
-    EXPECT_EQ(all_messages.size(), static_cast<std::size_t>(Errc::invalid_snapshot_key) + 1);
+    // subscription_failed is the last enumerator; the table must hold one row per value.
+    EXPECT_EQ(all_messages.size(), static_cast<std::size_t>(Errc::subscription_failed) + 1);
     std::set<std::string_view> distinct;
     for (const auto& row : all_messages) {
         distinct.insert(eventstore::message(row.first));
@@ -163,7 +165,8 @@ TEST(ErrorPredicates, InputErrorsAreTheCallersByCodeOrCause) {
     for (const Errc code :
          {Errc::empty_events_table_name, Errc::nil_database_connection, Errc::invalid_payload_json,
           Errc::invalid_metadata_json, Errc::invalid_snapshot_json, Errc::empty_projection_type,
-          Errc::empty_filter_hash, Errc::invalid_event_type, Errc::invalid_filter, Errc::invalid_table_name}) {
+          Errc::empty_filter_hash, Errc::invalid_event_type, Errc::invalid_filter, Errc::invalid_table_name,
+          Errc::invalid_subscription_name}) {
         EXPECT_TRUE(Error(code).is_input_error()) << eventstore::name(code);
         EXPECT_TRUE(Error(Errc::appending_event_failed, code).is_input_error()) << eventstore::name(code);
         EXPECT_FALSE(Error(code).is_retryable()) << eventstore::name(code);
@@ -171,6 +174,7 @@ TEST(ErrorPredicates, InputErrorsAreTheCallersByCodeOrCause) {
     EXPECT_FALSE(Error(Errc::querying_events_failed, Errc::database_connection_failed).is_input_error());
     EXPECT_FALSE(ConcurrencyConflict().is_input_error());
     EXPECT_FALSE(Error(Errc::scanning_db_row_failed).is_input_error());
+    EXPECT_FALSE(Error(Errc::subscription_failed, Errc::deadline_exceeded).is_input_error());
 }
 
 } // namespace

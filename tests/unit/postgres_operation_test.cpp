@@ -130,7 +130,11 @@ TEST(Failure, EachKindHasOneCause) {
                         .to_error(Errc::appending_event_failed, true);
     EXPECT_EQ(e.code(), Errc::appending_event_failed);
     EXPECT_EQ(e.sqlstate(), "42P01");
-    EXPECT_EQ(e.detail(), "relation does not exist");
+    // A missing table says what to do.
+    EXPECT_EQ(e.detail(), "relation does not exist (a table of the store is missing: run migrate() first, or check the "
+                          "table names and the search_path)");
+    EXPECT_EQ(DatabaseFailure::from_server("m", "42501", nothing).to_error(Errc::appending_event_failed, true).detail(),
+              "m");
 }
 
 TEST(Failure, AWriteLostAfterItWasSentIsInDoubt) {

@@ -97,19 +97,54 @@ TEST(SnapshotTableName, NamesThatMayBeTheEventsTableAreRefused) {
     EXPECT_FALSE(Schema::same_table_possible(parse_table_name("s.x"), parse_table_name("s.y")));
 }
 
+TEST(CheckpointTable, FollowsTheEventsTableUnlessNamed) {
+    EXPECT_EQ(Schema("events", std::nullopt).checkpoints().quoted, "\"events_checkpoints\"");
+    EXPECT_EQ(Schema("app.orders", std::nullopt).checkpoints().quoted, "\"app\".\"orders_checkpoints\"");
+    EXPECT_EQ(Schema(std::string(60, 'e'), std::nullopt).checkpoints().table,
+              fitted_identifier(std::string(60, 'e') + "_checkpoints"));
+    EXPECT_EQ(Schema("events", std::nullopt, "subs.cp").checkpoints().quoted, "\"subs\".\"cp\"");
+    for (const std::string_view clash : {"events", "snapshots", "x.snapshots", ""}) {
+        const auto err = error_of([&] { (void)Schema("events", std::nullopt, clash); });
+        ASSERT_TRUE(err.has_value()) << clash;
+        EXPECT_EQ(err->code(), Errc::invalid_table_name) << clash;
+    }
+}
+
+TEST(CheckpointTable, StatementsTakeEveryValueAsAParameter) {
+    const Schema schema("ev", std::nullopt);
+    const std::string evil = "n'; DROP TABLE ev; --";
+    const auto claim = schema.claim_checkpoint(evil, "owner'x", 7, 5000);
+    ASSERT_EQ(claim.size(), 2U);
+    for (const Statement& st : {claim[0], claim[1], schema.renew_checkpoint(evil, "o", 9, 100),
+                                schema.release_checkpoint(evil, "o", 9), schema.read_checkpoint(evil)}) {
+        EXPECT_EQ(st.sql.find("DROP"), std::string::npos) << st.sql;
+        EXPECT_EQ(st.sql.find("owner'x"), std::string::npos) << st.sql;
+        EXPECT_NE(st.sql.find("\"ev_checkpoints\""), std::string::npos) << st.sql;
+        EXPECT_EQ(st.params.at(0).value, evil);
+    }
+    // The claim succeeds only on a free, own or lapsed claim; renewals and the release only on an own one.
+    EXPECT_NE(claim[1].sql.find("owner IS NULL OR owner = $2 OR lease_until < clock_timestamp()"), std::string::npos);
+    EXPECT_NE(schema.renew_checkpoint("n", "o", 1, 1).sql.find("WHERE name = $1 AND owner = $2"), std::string::npos);
+    // The position never moves down.
+    EXPECT_NE(schema.renew_checkpoint("n", "o", 1, 1).sql.find("greatest(sequence_number, $3)"), std::string::npos);
+    EXPECT_NE(schema.projection_checkpoint().find("WHERE name = $1 AND sequence_number < $2"), std::string::npos);
+}
+
 TEST(MigrationCheck, SendsEveryNameAsAParameter) {
     const Schema schema("app.ev\"il", "other.sn");
     const Statement check = schema.migration_check();
     EXPECT_EQ(check.sql.find("ev\"il"), std::string::npos) << check.sql;
     EXPECT_EQ(check.sql.find("\"app\""), std::string::npos) << check.sql;
     EXPECT_EQ(check.sql.find("other"), std::string::npos) << check.sql;
-    ASSERT_EQ(check.params.size(), 5U);
+    ASSERT_EQ(check.params.size(), 6U);
     EXPECT_EQ(check.params[0].type, oid::text_array);
     EXPECT_EQ(check.params[1].type, oid::text_array);
     // The tables' quoted names (to_regclass parses them as SQL names) and the schemas' plain ones.
     EXPECT_NE(check.params[0].value.find("app"), std::string::npos);
     EXPECT_EQ(check.params[2].value, "app");
     EXPECT_EQ(check.params[3].value, "other");
+    EXPECT_EQ(check.params[5].value, "app"); // the checkpoint table follows the events table
+    EXPECT_EQ(Schema("app.ev", "other.sn", "third.cp").migration_check().params[5].value, "third");
     EXPECT_EQ(Schema("ev", std::nullopt).migration_check().params[2].value, "");
 }
 
@@ -120,35 +155,40 @@ TEST(Migration, CreatesOnlySchemasThatWereNotFound) {
     EXPECT_EQ(count_starting_with(all, "CREATE SCHEMA IF NOT EXISTS \"other\""), 1U);
 
     // A role that owns its schema but may not create schemas in the database can still migrate.
-    const auto existing = texts(schema.migration(MigrationFound{false, true, true, false, false, ""}));
+    const auto existing = texts(schema.migration(MigrationFound{false, true, true, true, false, false, ""}));
     EXPECT_EQ(count_starting_with(existing, "CREATE SCHEMA"), 0U);
-    EXPECT_EQ(count_starting_with(existing, "CREATE TABLE IF NOT EXISTS"), 2U);
+    EXPECT_EQ(count_starting_with(existing, "CREATE TABLE IF NOT EXISTS"), 3U);
     EXPECT_EQ(count_starting_with(existing, "CREATE INDEX IF NOT EXISTS"), 6U);
-    EXPECT_EQ(count_starting_with(existing, "CREATE UNIQUE INDEX IF NOT EXISTS"), 1U);
+    EXPECT_EQ(count_starting_with(existing, "CREATE UNIQUE INDEX IF NOT EXISTS"), 2U);
     EXPECT_EQ(count_starting_with(existing, "ALTER TABLE"), 0U);
 
     // An events table of an earlier version: the columns are added, their indexes left to
     // build_late_indexes (concurrently).
-    const auto upgrade = texts(schema.migration(MigrationFound{false, true, true, true, false, ""}));
+    const auto upgrade = texts(schema.migration(MigrationFound{false, true, true, true, true, false, ""}));
     EXPECT_EQ(count_starting_with(upgrade, "ALTER TABLE"), 1U);
     EXPECT_EQ(count_starting_with(upgrade, "SET LOCAL lock_timeout"), 2U);
     EXPECT_EQ(count_starting_with(upgrade, "CREATE INDEX IF NOT EXISTS"), 5U);
-    EXPECT_EQ(count_starting_with(upgrade, "CREATE UNIQUE INDEX"), 0U);
+    // The checkpoint table's index is created with its (new, empty) table.
+    EXPECT_EQ(count_starting_with(upgrade, "CREATE UNIQUE INDEX"), 1U);
     // Only what is missing: a present index is not created again (even IF NOT EXISTS locks the table).
-    const auto late_only = texts(schema.migration(MigrationFound{false, true, true, true, true, "1111100"}));
-    EXPECT_EQ(late_only.size(), 2U); // the two CREATE TABLE IF NOT EXISTS, which lock nothing that exists
+    const auto late_only = texts(schema.migration(MigrationFound{false, true, true, true, true, true, "11111001"}));
+    EXPECT_EQ(late_only.size(), 3U); // the three CREATE TABLE IF NOT EXISTS, which lock nothing that exists
     EXPECT_EQ(schema.late_indexes().size(), 2U);
     EXPECT_NE(schema.create_late_index(schema.late_indexes().front()).sql.find("CONCURRENTLY IF NOT EXISTS"),
               std::string::npos);
     EXPECT_EQ(Schema::migration_lock().sql, "SELECT pg_advisory_xact_lock($1)");
 
-    const auto one = texts(schema.migration(MigrationFound{false, true, false, false, false, ""}));
+    const auto one = texts(schema.migration(MigrationFound{false, true, false, true, false, false, ""}));
     EXPECT_EQ(count_starting_with(one, "CREATE SCHEMA"), 1U);
     EXPECT_EQ(count_starting_with(one, "CREATE SCHEMA IF NOT EXISTS \"other\""), 1U);
 
     // One schema for both tables is created once; an unqualified name creates none.
     EXPECT_EQ(count_starting_with(texts(Schema("app.ev", "app.sn").migration()), "CREATE SCHEMA"), 1U);
     EXPECT_EQ(count_starting_with(texts(Schema("ev", "sn").migration()), "CREATE SCHEMA"), 0U);
+    // A checkpoint schema of its own is created too.
+    EXPECT_EQ(count_starting_with(texts(Schema("app.ev", "app.sn", "cp.checkpoints").migration()),
+                                  "CREATE SCHEMA IF NOT EXISTS \"cp\""),
+              1U);
 }
 
 } // namespace

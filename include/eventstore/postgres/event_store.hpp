@@ -4,8 +4,10 @@
 #include <concepts>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <eventstore/event_store.hpp>
@@ -78,6 +80,22 @@ public:
                              const std::function<void(StorableEvent&&)>& on_event,
                              const SubscribeOptions& options = {});
 
+    // Durable subscriptions (SubscribeOptions::name). Returns once the subscription `name` has
+    // processed every event up to `position` (its saved checkpoint is at or above it): for a caller
+    // that must see its own append reflected in a projection. Waits as long as the Context allows,
+    // also for a name no consumer has started yet; throws Error(Errc::subscription_failed) caused by
+    // deadline_exceeded or canceled when it ends first (saying where the subscription is), or by a
+    // database failure; invalid_subscription_name for a bad name.
+    void wait_until_processed(std::string_view name, SequenceNumber position, const Context& ctx);
+    // The saved checkpoint of the subscription `name`, or nothing when no consumer has used that name.
+    std::optional<SequenceNumber> checkpoint(const Context& ctx, std::string_view name);
+    // For CheckpointSaving::by_projection: the statement a projection runs in its own transaction,
+    // before its own writes, with $1 the subscription's name (text) and $2 the event's position
+    // (bigint). It moves the checkpoint to $2 and reports one row changed; no row changed means
+    // that position was already processed (by another consumer of the name, after a takeover): roll
+    // the transaction back and return from the callback. docs/subscriptions.md shows the pattern.
+    [[nodiscard]] const std::string& checkpoint_statement() const noexcept;
+
     // Creates every table and index the store needs. When they all exist already it only reads the
     // catalog, so any role that may use the tables may call it at startup; creating them needs a role
     // that may (the schema's owner: docs/operations.md lists the grants of each role). Idempotent;
@@ -101,9 +119,10 @@ public:
     void import_events(const Context& ctx, std::span<const StorableEvent> events);
 
     // The tables the store uses, as quoted SQL names ("\"events\"", "\"app\".\"events\""); the
-    // snapshot table is the default one (StoreOptions::snapshot_table_name) when none was given.
+    // snapshot and checkpoint tables are the default ones (StoreOptions) when none was given.
     [[nodiscard]] const std::string& table_name() const noexcept;
     [[nodiscard]] const std::string& snapshot_table_name() const noexcept;
+    [[nodiscard]] const std::string& checkpoint_table_name() const noexcept;
 
 private:
     std::unique_ptr<Impl> m_impl;

@@ -31,6 +31,9 @@ struct StoreOptions {
     // "<table>_snapshots" in the events table's schema otherwise (a derived name over 63 bytes is
     // cut and ends in a hash of the whole). EventStore::snapshot_table_name() tells which it is.
     std::optional<std::string> snapshot_table_name;
+    // Checkpoint table of durable subscriptions (SubscribeOptions::name); the same rules. Unset, it is
+    // "<table>_checkpoints" in the events table's schema (fitted to 63 bytes like the snapshot table).
+    std::optional<std::string> checkpoint_table_name;
     // Hooks, each optional (docs/observability.md).
     std::shared_ptr<Logger> logger;
     std::shared_ptr<ContextualLogger> contextual_logger;
@@ -50,6 +53,7 @@ private:
 
 [[nodiscard]] Option with_table_name(std::string name);
 [[nodiscard]] Option with_snapshot_table_name(std::string name);
+[[nodiscard]] Option with_checkpoint_table_name(std::string name);
 [[nodiscard]] Option with_logger(std::shared_ptr<Logger> logger);
 [[nodiscard]] Option with_contextual_logger(std::shared_ptr<ContextualLogger> logger);
 [[nodiscard]] Option with_metrics(std::shared_ptr<MetricsCollector> collector);

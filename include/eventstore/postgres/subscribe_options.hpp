@@ -3,8 +3,24 @@
 
 #include <chrono>
 #include <cstddef>
+#include <string>
 
 namespace eventstore::postgres {
+
+// The longest name a durable subscription may have, in bytes.
+inline constexpr std::size_t max_subscription_name_length = 1024;
+
+// Who saves a durable subscription's checkpoint (docs/subscriptions.md, "Checkpoints").
+enum class CheckpointSaving {
+    // The store, after each batch the callback has returned from, every lease / 3 during a long
+    // batch, and when the subscription ends: at least once (after a crash, the events delivered
+    // since the last save are delivered again).
+    by_store,
+    // The callback, in the transaction that holds the projection's own writes, with
+    // EventStore::checkpoint_statement(): exactly once when the projection lives in the same database.
+    // The store only reads the checkpoint (where to start, where to resume after a takeover).
+    by_projection,
+};
 
 // How EventStore::subscribe reads. The defaults suit a projection: batches of 1,000 events while it
 // catches up; then, while events keep arriving, a read 4 ms after the last one (each read takes the
@@ -22,6 +38,19 @@ struct SubscribeOptions {
     // doubling up to reconnect_max, for as long as the Context allows.
     std::chrono::milliseconds reconnect_min{50};
     std::chrono::milliseconds reconnect_max{5000};
+
+    // Durable subscriptions. Empty: the subscription starts after `after` and keeps nothing. A name
+    // (at most max_subscription_name_length bytes of UTF-8, no NUL): the subscription keeps its
+    // position in the store's checkpoint table, starts after the saved checkpoint (after `after` the
+    // first time the name is used), and is the only active consumer of that name: a second subscribe
+    // with the same name waits, trying every lease / 20, and takes over when the first ends or stops
+    // renewing its claim.
+    std::string name;
+    CheckpointSaving checkpoints = CheckpointSaving::by_store;
+    // How long a claim on the name lasts unless renewed; the active consumer renews it every lease / 3
+    // (also from inside a long batch, between callbacks). A consumer that dies is replaced this long
+    // after its last renewal. At least 100 ms.
+    std::chrono::milliseconds lease{10000};
 };
 
 } // namespace eventstore::postgres
