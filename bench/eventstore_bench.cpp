@@ -920,20 +920,24 @@ void cmp_query_vs_select_1_under_writers(benchmark::State& state, const Line& li
 // time from its append's return to its callback (0 when the callback came first).
 class LiveSubscriber {
 public:
-    LiveSubscriber() {
+    // `options`: the subscription's (a poll_min of minutes leaves only the store's sampling of the
+    // head running: the wake-up's own cost).
+    explicit LiveSubscriber(eventstore::postgres::SubscribeOptions options = {}) {
         const SequenceNumber head = g_store->query(eventstore::Context(), Filter(), {0, true, 1}).max_sequence_number;
         const Filter books = eventstore::build_event_filter()
                                  .matching()
                                  .any_event_type_of(std::span<const std::string>(book_types()))
                                  .finalize();
-        m_thread = std::thread([this, head, books] {
+        m_thread = std::thread([this, head, books, options] {
             try {
-                g_store->subscribe(eventstore::Context().with_stop_token(m_stop.get_token()), books, head,
-                                   [this](StorableEvent&& e) {
-                                       const auto now = Clock::now();
-                                       const std::lock_guard<std::mutex> lock(m_mutex);
-                                       m_delivered.emplace(e.sequence_number, now);
-                                   });
+                g_store->subscribe(
+                    eventstore::Context().with_stop_token(m_stop.get_token()), books, head,
+                    [this](StorableEvent&& e) {
+                        const auto now = Clock::now();
+                        const std::lock_guard<std::mutex> lock(m_mutex);
+                        m_delivered.emplace(e.sequence_number, now);
+                    },
+                    options);
             } catch (...) {
                 m_error = std::current_exception();
             }
@@ -1015,6 +1019,30 @@ void cmp_subscription_latency(benchmark::State& state, const Line& line) {
     });
 }
 
+// The live delivery latency in a quiet log: one client appending a single event every 10 to 40 ms, so
+// that each event arrives when the subscriber has been waiting for a while.
+void cmp_subscription_latency_quiet(benchmark::State& state, const Line& line) {
+    guarded(state, [&] {
+        LiveSubscriber subscriber;
+        const BlockRunner block = [&subscriber] {
+            std::mt19937 rng(std::random_device{}());
+            const auto start = Clock::now();
+            const auto until = start + std::chrono::duration<double>(g_config.block_seconds);
+            while (Clock::now() < until) {
+                std::this_thread::sleep_for(std::chrono::milliseconds(10 + rng() % 31));
+                const AppendInput in = fresh_append(1);
+                subscriber.returned(
+                    g_store->append(in.filter, 0, std::span<const StorableEvent>(in.events)).last_sequence_number);
+            }
+            const double wall = seconds_of(Clock::now() - start);
+            std::vector<double> latencies = subscriber.latencies();
+            const auto n = static_cast<std::uint64_t>(latencies.size());
+            return block_of(std::move(latencies), wall, n, 0);
+        };
+        compare(state, line, block, nullptr);
+    });
+}
+
 // 8 clients appending while a subscriber follows the log, against the same 8 clients alone.
 void cmp_clients_with_subscriber(benchmark::State& state, const Line& line) {
     guarded(state, [&] {
@@ -1024,6 +1052,21 @@ void cmp_clients_with_subscriber(benchmark::State& state, const Line& line) {
             return plain();
         };
         compare(state, line, followed, plain);
+    });
+}
+
+// 8 clients appending while only the store's wake-up runs: a subscriber that is paced out (poll_min of
+// an hour) after its first read, so what remains is the store sampling the head of the log.
+void cmp_clients_with_wake_up(benchmark::State& state, const Line& line) {
+    guarded(state, [&] {
+        const BlockRunner plain = client_blocks(g_config.clients, lib_disjoint_append_operation);
+        const BlockRunner watched = [plain] {
+            eventstore::postgres::SubscribeOptions paced;
+            paced.poll_min = std::chrono::hours(1);
+            const LiveSubscriber subscriber(paced);
+            return plain();
+        };
+        compare(state, line, watched, plain);
     });
 }
 
@@ -1080,8 +1123,12 @@ const std::vector<Line>& lines() {
              cmp_tagged_append_vs_append, Goal::at_most, 1.1},
             {"subscription_latency", "live delivery from append return to callback (2 writers)", "", Metric::p50,
              cmp_subscription_latency},
+            {"subscription_latency_quiet", "live delivery in a quiet log (1 append every 10-40 ms)", "", Metric::p50,
+             cmp_subscription_latency_quiet},
             {"append_clients_with_subscriber", "append with " + n + " clients and a live subscriber",
              "append with " + n + " clients and none", Metric::ops, cmp_clients_with_subscriber, Goal::at_least, 0.95},
+            {"append_clients_with_wake_up", "append with " + n + " clients and the subscriptions' wake-up only",
+             "append with " + n + " clients and none", Metric::ops, cmp_clients_with_wake_up, Goal::at_least, 0.95},
             {"query_vs_select_1", "query of a 4-event book", "prepared SELECT 1", Metric::p50, cmp_query_vs_select_1},
             {"insert_5_vs_insert", "plain INSERT of 5 rows", "plain INSERT of 1 row", Metric::p50,
              cmp_insert_5_vs_insert},

@@ -13,6 +13,7 @@
 
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <string_view>
@@ -21,6 +22,7 @@
 
 #include "postgres/filter_sql.hpp"
 #include "postgres/instruments.hpp"
+#include "postgres/log_watcher.hpp"
 #include "postgres/operation.hpp"
 #include "postgres/schema.hpp"
 #include "postgres/session.hpp"
@@ -74,10 +76,15 @@ private:
         return target == detail::Target::replica ? *m_replica : *m_primary;
     }
 
+    // The subscriptions' shared wake-up, started by the first subscribe (subscribe.cpp).
+    detail::LogWatcher& watcher();
+
     std::shared_ptr<detail::SessionSource> m_primary;
     std::shared_ptr<detail::SessionSource> m_replica; // may be null
     detail::Instruments m_instruments;
     detail::Schema m_schema;
+    std::mutex m_watcher_mutex;
+    std::unique_ptr<detail::LogWatcher> m_watcher; // last: its thread reads from the primary
 };
 
 } // namespace eventstore::postgres

@@ -14,6 +14,7 @@
 
 #include "core/context_wait.hpp"
 #include "core/json.hpp"
+#include "postgres/log_watcher.hpp"
 #include "postgres/store_impl.hpp"
 
 namespace eventstore::postgres {
@@ -89,20 +90,34 @@ struct NoCheckpoint {
 
 enum class Ending { context, claim_lost };
 
+// How often the watcher samples the head of the log while subscriptions run: the delay it adds to a
+// live delivery, at the cost of one index-only read of the primary key per interval for the store.
+constexpr milliseconds head_sample_interval{2};
+
 // Reads on from `last`, delivering each event and moving `last` once its callback has returned. Each
 // read is query() from the position after the last event delivered, with a limit: it returns the
 // lowest matching positions above it, and its maximum has query()'s guarantee (no matching event at
 // or below it appears later), so reading on from there never skips an event and never repeats one.
 // Each read is one short transaction: nothing is held between reads (no cursor, no snapshot pinning
 // the xmin horizon), so a subscription that falls behind costs the server nothing while it waits.
+//
+// Once caught up, it reads again when the watcher's head has moved past `seen`, the head as sampled
+// before the read. That misses nothing: a matching event the read did not return was numbered after
+// the read took its locks (an append of such an event either was in flight, and the read waited for
+// it, or started later and numbered its events above everything committed before the read: the
+// lock protocol's guarantee 2), so above `seen`, which was committed before the read began; once it
+// commits, the head is at least its number. poll_max is a safety net on top (a watcher that cannot
+// reach the database), and poll_min paces the locking reads while the log keeps moving.
 template <typename Checkpoint>
-Ending follow(EventStore::Impl& store, const Context& ctx, const Filter& filter, SequenceNumber& last,
-              const std::function<void(StorableEvent&&)>& on_event, const Timing& timing, Checkpoint& checkpoint) {
+Ending follow(EventStore::Impl& store, detail::LogWatcher& watcher, const Context& ctx, const Filter& filter,
+              SequenceNumber& last, const std::function<void(StorableEvent&&)>& on_event, const Timing& timing,
+              Checkpoint& checkpoint) {
     // Only the primary holds the writers' locks that make a read gap-free.
     const Context reads = ctx.with_consistency(Consistency::strong);
-    auto wait = timing.poll_min;
+    const detail::LogWatcher::Interest interest(watcher);
     Backoff backoff(timing);
     while (!ended(ctx)) {
+        const SequenceNumber seen = watcher.head();
         std::optional<QueryResult> read =
             backoff.attempt(ctx, [&] { return store.query(reads, filter, ReadOptions{last + 1, false, timing.batch}); });
         if (!read) {
@@ -124,16 +139,10 @@ Ending follow(EventStore::Impl& store, const Context& ctx, const Filter& filter,
             return Ending::claim_lost;
         }
         if (result.events.size() == timing.batch) {
-            wait = timing.poll_min;
             continue; // more may be waiting: read on at once
         }
-        if (!result.events.empty()) {
-            wait = timing.poll_min; // caught up, and the log is moving: look again soon
-        }
-        eventstore::detail::sleep_within(ctx, wait);
-        if (result.events.empty()) {
-            wait = std::min(std::max(wait * 2, milliseconds(1)), timing.poll_max);
-        }
+        eventstore::detail::sleep_within(ctx, timing.poll_min);
+        watcher.wait_above(seen, ctx, Clock::now() + timing.poll_max);
     }
     return Ending::context;
 }
@@ -170,6 +179,21 @@ std::string new_owner() {
 
 } // namespace
 
+detail::LogWatcher& EventStore::Impl::watcher() {
+    std::lock_guard lock(m_watcher_mutex);
+    if (!m_watcher) {
+        const std::vector<detail::Statement> head{m_schema.newest_sequence_number()};
+        m_watcher = std::make_unique<detail::LogWatcher>(
+            [this, head](const Context& ctx) {
+                return detail::with_session(*m_primary, ctx, true, [&](detail::Session& session) {
+                    return static_cast<SequenceNumber>(session.run(ctx, head).back()[0][0].as_int8());
+                });
+            },
+            head_sample_interval);
+    }
+    return *m_watcher;
+}
+
 SequenceNumber EventStore::Impl::subscribe(const Context& ctx, const Filter& filter, SequenceNumber after,
                                            const std::function<void(StorableEvent&&)>& on_event,
                                            const SubscribeOptions& options) {
@@ -179,7 +203,7 @@ SequenceNumber EventStore::Impl::subscribe(const Context& ctx, const Filter& fil
     const Timing timing(options);
     SequenceNumber last = after;
     NoCheckpoint none;
-    follow(*this, ctx, filter, last, on_event, timing, none);
+    follow(*this, watcher(), ctx, filter, last, on_event, timing, none);
     return last;
 }
 
@@ -284,7 +308,7 @@ SequenceNumber EventStore::Impl::subscribe_durably(const Context& ctx, const Fil
             last = started ? std::max(last, *claimed) : *claimed;
             started = true;
             Claim claim{renew, renew_every, store_saves, Clock::now(), *claimed};
-            if (follow(*this, ctx, filter, last, on_event, timing, claim) == Ending::context) {
+            if (follow(*this, watcher(), ctx, filter, last, on_event, timing, claim) == Ending::context) {
                 break;
             }
         }
