@@ -6,7 +6,6 @@
 // decides again on fresh facts. The run ends by replaying the log and checking that this was enough.
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
@@ -59,7 +58,6 @@ std::string describe_connection(const Options& options) {
 class LiveLoans {
 public:
     void apply(eventstore::StorableEvent&& e) {
-        const eventstore::SequenceNumber position = e.sequence_number;
         const std::vector<Fact> facts = to_facts(eventstore::StorableEvents{std::move(e)});
         const std::lock_guard<std::mutex> lock(m_mutex);
         for (const Fact& fact : facts) {
@@ -70,9 +68,7 @@ public:
             }
         }
         ++m_events;
-        m_delivered.store(position);
     }
-    [[nodiscard]] eventstore::SequenceNumber delivered() const { return m_delivered.load(); }
     [[nodiscard]] std::uint64_t events() const {
         const std::lock_guard<std::mutex> lock(m_mutex);
         return m_events;
@@ -83,7 +79,6 @@ private:
     mutable std::mutex m_mutex;
     std::map<std::string, int> m_loans;
     std::uint64_t m_events = 0;
-    std::atomic<eventstore::SequenceNumber> m_delivered{0};
 };
 
 std::map<std::string, int> without_zeros(std::map<std::string, int> loans) {
@@ -156,18 +151,21 @@ int run(const Options& options) {
     out << "  run " << run_id << ": fresh copy and reader IDs; events of earlier runs stay in the table and"
         << " are not part of the check\n";
 
-    // A live projection beside the lenders: copies on loan per reader, kept by a subscription that
-    // follows the log from its current end (docs/subscriptions.md). At the end it must equal the same
-    // projection rebuilt from the log.
+    // A live projection beside the lenders: copies on loan per reader, kept by a durable subscription
+    // (named for this run, so that it starts at the log's current end) that follows the log
+    // (docs/subscriptions.md). At the end it must equal the same projection rebuilt from the log.
     const eventstore::SequenceNumber start =
         store->query(eventstore::Context(), all_book_events(), {0, true, 1}).max_sequence_number;
     LiveLoans live;
+    eventstore::postgres::SubscribeOptions projection_options;
+    projection_options.name = "book-lending-loans-" + run_id;
     std::stop_source stop_projection;
     std::exception_ptr projection_error;
     std::thread projection([&] {
         try {
             store->subscribe(eventstore::Context().with_stop_token(stop_projection.get_token()), all_book_events(),
-                             start, [&live](eventstore::StorableEvent&& e) { live.apply(std::move(e)); });
+                             start, [&live](eventstore::StorableEvent&& e) { live.apply(std::move(e)); },
+                             projection_options);
         } catch (...) {
             projection_error = std::current_exception();
         }
@@ -214,9 +212,11 @@ int run(const Options& options) {
     const auto lenders_done = std::chrono::steady_clock::now();
     const eventstore::SequenceNumber end =
         store->query(eventstore::Context(), all_book_events(), {0, true, 1}).max_sequence_number;
-    const auto projection_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (live.delivered() < end && std::chrono::steady_clock::now() < projection_deadline && !projection_error) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    try {
+        store->wait_until_processed(projection_options.name, end,
+                                    eventstore::Context().with_timeout(std::chrono::seconds(10)));
+    } catch (const eventstore::Error& e) {
+        out << "  the live projection did not catch up: " << e.what() << '\n';
     }
     const double projection_lag_ms =
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - lenders_done).count();

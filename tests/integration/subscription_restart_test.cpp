@@ -1,7 +1,7 @@
 // EventStore::subscribe across server restarts: a clean restart, every server process killed, and an
-// immediate shutdown, with a writer appending throughout. While the server is away the subscription's
-// reads fail and it retries with backoff; afterwards what it delivered must be exactly the final
-// log's matching events, in order, each once.
+// immediate shutdown, with a writer appending throughout. While the server is away the subscriptions'
+// reads (and a durable one's checkpoint saves) fail and they retry with backoff; afterwards what each
+// delivered must be exactly the final log's matching events, in order, each once.
 //
 // The server is a cluster of this process's own (OWN_SERVER in tests/CMakeLists.txt), with
 // PostgreSQL's own durability settings: with synchronous_commit off, a kill could lose a commit that
@@ -59,6 +59,12 @@ TEST(SubscriptionRestart, DeliveryResumesAfterServerRestartsWithoutGapOrRepeat) 
     const auto started = Clock::now();
     // The safety deadline only keeps a broken subscription from hanging the test.
     Subscription sub(*store, feed_filter(), 0, options, 120s);
+    // And a durable one beside it: its claim and checkpoint saves fail with the server too, and it
+    // claims its name again (still its own) and goes on from where it was, delivering nothing twice.
+    postgres::SubscribeOptions named = options;
+    named.name = "restarts";
+    named.lease = 2s;
+    Subscription durable(*store, feed_filter(), 0, named, 120s);
 
     // One writer appends throughout, outages included: its failed appends are made again until stored.
     Writer writer("w0", 1'000'000);
@@ -116,6 +122,10 @@ TEST(SubscriptionRestart, DeliveryResumesAfterServerRestartsWithoutGapOrRepeat) 
     EXPECT_TRUE(sub.wait_for(expected.back().sequence_number, 30s));
     EXPECT_EQ(sub.stop(), expected.back().sequence_number);
     EXPECT_TRUE(same_events(sub.delivered(), expected));
+    EXPECT_TRUE(durable.wait_for(expected.back().sequence_number, 30s));
+    EXPECT_EQ(durable.stop(), expected.back().sequence_number);
+    EXPECT_TRUE(same_events(durable.delivered(), expected)) << "the durable subscription";
+    EXPECT_EQ(store->checkpoint(Context().with_timeout(5s), "restarts"), expected.back().sequence_number);
     // Every append the writers were told was stored is in the log, once (the ids are unique).
     EXPECT_EQ(log.size(), writer.events() + marker.events());
 
