@@ -17,6 +17,10 @@ packages=(
     libpq-dev postgresql-15 postgresql-client-15
     # test and benchmark frameworks; JSON for the tests and the example (the library has its own reader)
     libgtest-dev libgmock-dev googletest libbenchmark-dev nlohmann-json3-dev
+    # observability adapters: spdlog for the logger adapter; Prometheus (promtool checks the metrics
+    # page and the alerting rules, and the server scrapes the example in a test); cpp-httplib serves
+    # the example's /metrics
+    libspdlog-dev prometheus libcpp-httplib-dev
 )
 
 missing=()

@@ -1,6 +1,7 @@
 #ifndef EVENTSTORE_CONTEXT_HPP
 #define EVENTSTORE_CONTEXT_HPP
 
+#include <array>
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -34,11 +35,19 @@ public:
     [[nodiscard]] Context with_stop_token(std::stop_token token) const;
     [[nodiscard]] Context with_consistency(Consistency level) const;
     [[nodiscard]] Context with_span(std::shared_ptr<SpanContext> span) const;
+    // W3C trace context: the caller's span, as an incoming `traceparent` header carries it,
+    // "00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>" (lowercase; ids not all zero; a later
+    // version's header is read for these fields, per the specification). The tracer sees it in
+    // start_span and makes the store's spans its children; log adapters print its ids. Throws
+    // Error(Errc::invalid_traceparent) for anything else.
+    [[nodiscard]] Context with_traceparent(std::string_view traceparent) const;
 
     [[nodiscard]] Consistency consistency() const noexcept { return m_consistency; }
     [[nodiscard]] std::optional<std::chrono::steady_clock::time_point> deadline() const noexcept { return m_deadline; }
     [[nodiscard]] const std::stop_token& stop_token() const noexcept { return m_stop_token; }
     [[nodiscard]] const std::shared_ptr<SpanContext>& span() const noexcept { return m_span; }
+    // The trace context set by with_traceparent, as version 00; "" when none.
+    [[nodiscard]] std::string traceparent() const;
 
     [[nodiscard]] bool stop_requested() const noexcept { return m_stop_token.stop_requested(); }
     [[nodiscard]] bool deadline_passed() const noexcept {
@@ -50,6 +59,8 @@ private:
     std::optional<std::chrono::steady_clock::time_point> m_deadline;
     std::stop_token m_stop_token;
     std::shared_ptr<SpanContext> m_span;
+    // A version-00 traceparent, or all zero when none: a fixed array keeps a copy free of allocation.
+    std::array<char, 55> m_traceparent{};
 };
 
 [[nodiscard]] Context with_strong_consistency(Context ctx = {});

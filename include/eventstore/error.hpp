@@ -62,6 +62,8 @@ enum class Errc {
     // A durable subscription's checkpoint could not be claimed, saved or read, or wait_until_processed
     // ended before the subscription got there; the cause says why (deadline_exceeded, canceled, ...).
     subscription_failed,
+    // Context::with_traceparent was given something other than a W3C traceparent.
+    invalid_traceparent,
 };
 
 // The Go sentinel's message for a code ("concurrency error, no rows were affected", ...).

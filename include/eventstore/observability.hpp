@@ -53,13 +53,18 @@ public:
     virtual ~SpanContext() = default;
     virtual void set_status(std::string_view status) = 0;
     virtual void add_attribute(std::string_view key, std::string_view value) = 0;
+    // The span as a W3C traceparent ("00-<trace id>-<span id>-<flags>"), for the store to pass on in
+    // the operation's Context (Context::traceparent(): logs then name this span). "" (the default)
+    // when the tracer has none.
+    [[nodiscard]] virtual std::string traceparent() const { return {}; }
 };
 
 class TracingCollector {
 public:
     virtual ~TracingCollector() = default;
-    // Returns the span, or null to skip finishing it. The store passes ctx.with_span(span) on to the
-    // operation's logs.
+    // Returns the span, or null to skip finishing it. ctx.traceparent() is the caller's trace context,
+    // if any: the new span's parent. The store passes ctx.with_span(span) on to the operation's logs
+    // (with the span's own traceparent(), when it gives one).
     virtual std::shared_ptr<SpanContext> start_span(const Context& ctx, std::string_view name,
                                                     const Attributes& attributes) = 0;
     virtual void finish_span(SpanContext& span, std::string_view status, const Attributes& attributes) = 0;

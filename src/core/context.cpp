@@ -4,6 +4,7 @@
 #include <utility>
 
 #include <eventstore/context.hpp>
+#include <eventstore/error.hpp>
 
 #include "core/context_wait.hpp"
 
@@ -54,6 +55,57 @@ Context Context::with_span(std::shared_ptr<SpanContext> span) const {
     Context copy = *this;
     copy.m_span = std::move(span);
     return copy;
+}
+
+namespace {
+
+bool lower_hex(std::string_view text) {
+    return std::all_of(text.begin(), text.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
+
+bool all_zero(std::string_view text) {
+    return std::all_of(text.begin(), text.end(), [](char c) { return c == '0'; });
+}
+
+} // namespace
+
+// W3C Trace Context, "traceparent Header": version "-" trace-id "-" parent-id "-" trace-flags, each
+// lowercase hex; version ff is invalid; a version other than 00 may carry more after the flags.
+Context Context::with_traceparent(std::string_view traceparent) const {
+    const auto refuse = [&](const char* why) {
+        throw Error(Errc::invalid_traceparent, "\"" + std::string(traceparent.substr(0, 80)) + "\": " + why);
+    };
+    if (traceparent.size() < 55 || traceparent[2] != '-' || traceparent[35] != '-' || traceparent[52] != '-') {
+        refuse("not of the form 00-<32 hex digits>-<16 hex digits>-<2 hex digits>");
+    }
+    const std::string_view version = traceparent.substr(0, 2);
+    const std::string_view trace_id = traceparent.substr(3, 32);
+    const std::string_view parent_id = traceparent.substr(36, 16);
+    const std::string_view flags = traceparent.substr(53, 2);
+    if (!lower_hex(version) || !lower_hex(trace_id) || !lower_hex(parent_id) || !lower_hex(flags)) {
+        refuse("not lowercase hexadecimal");
+    }
+    if (version == "ff") {
+        refuse("version ff is invalid");
+    }
+    if (version == "00" ? traceparent.size() != 55 : traceparent.size() > 55 && traceparent[55] != '-') {
+        refuse("unexpected text after the flags");
+    }
+    if (all_zero(trace_id) || all_zero(parent_id)) {
+        refuse("an all-zero trace id or parent id is invalid");
+    }
+    Context copy = *this;
+    std::copy(traceparent.begin(), traceparent.begin() + 55, copy.m_traceparent.begin());
+    copy.m_traceparent[0] = '0'; // passed on as the version this library speaks
+    copy.m_traceparent[1] = '0';
+    return copy;
+}
+
+std::string Context::traceparent() const {
+    if (m_traceparent[0] == '\0') {
+        return {};
+    }
+    return {m_traceparent.begin(), m_traceparent.end()};
 }
 
 // The by-value parameter is the API's fixed call shape (API.md).

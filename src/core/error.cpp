@@ -77,6 +77,8 @@ std::string_view message(Errc code) noexcept {
         return "subscription name is not valid";
     case Errc::subscription_failed:
         return "subscription failed";
+    case Errc::invalid_traceparent:
+        return "traceparent is not valid";
     }
     // Only reachable through a cast of an out-of-range integer.
     return "unknown error";
@@ -152,6 +154,8 @@ std::string_view name(Errc code) noexcept {
         return "invalid_subscription_name";
     case Errc::subscription_failed:
         return "subscription_failed";
+    case Errc::invalid_traceparent:
+        return "invalid_traceparent";
     }
     return "unknown";
 }
@@ -202,14 +206,15 @@ bool Error::is_retryable() const noexcept {
 }
 
 bool Error::is_input_error() const noexcept {
-    static constexpr std::array<Errc, 16> input{Errc::empty_events_table_name, Errc::cant_build_query_for_zero_events,
+    static constexpr std::array<Errc, 17> input{Errc::empty_events_table_name, Errc::cant_build_query_for_zero_events,
                                                 Errc::nil_database_connection, Errc::invalid_payload_json,
                                                 Errc::invalid_metadata_json,   Errc::invalid_snapshot_json,
                                                 Errc::empty_projection_type,   Errc::empty_filter_hash,
                                                 Errc::invalid_event_type,      Errc::invalid_filter,
                                                 Errc::invalid_table_name,      Errc::invalid_tag,
                                                 Errc::invalid_event_id,        Errc::duplicate_event_id,
-                                                Errc::invalid_snapshot_key,    Errc::invalid_subscription_name};
+                                                Errc::invalid_snapshot_key,    Errc::invalid_subscription_name,
+                                                Errc::invalid_traceparent};
     return std::any_of(input.begin(), input.end(), [this](Errc code) { return is(code); });
 }
 

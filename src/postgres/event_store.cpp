@@ -105,6 +105,9 @@ Option with_table_name(std::string name) {
 Option with_snapshot_table_name(std::string name) {
     return Option([name = std::move(name)](StoreOptions& o) { o.snapshot_table_name = name; });
 }
+Option with_success_log_level(SuccessLogLevel level) {
+    return Option([level](StoreOptions& o) { o.success_log_level = level; });
+}
 Option with_checkpoint_table_name(std::string name) {
     return Option([name = std::move(name)](StoreOptions& o) { o.checkpoint_table_name = name; });
 }

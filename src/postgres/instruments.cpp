@@ -3,6 +3,8 @@
 #include <array>
 #include <cstdio>
 
+#include <eventstore/error.hpp>
+
 namespace eventstore::postgres::detail {
 
 namespace {
@@ -84,6 +86,14 @@ Instruments::Span Instruments::start_span(const Context& ctx, std::string_view n
             out.span = m_tracing->start_span(ctx, name, attributes);
             if (out.span) {
                 out.context = ctx.with_span(out.span);
+                // The span's own trace context, for what the operation passes on (its logs).
+                if (const std::string own = out.span->traceparent(); !own.empty()) {
+                    try {
+                        out.context = out.context.with_traceparent(own);
+                    } catch (const Error&) {
+                        // A tracer's malformed id is not the caller's problem: keep the caller's.
+                    }
+                }
             }
         });
     }

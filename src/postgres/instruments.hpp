@@ -22,11 +22,14 @@ public:
 
     explicit Instruments(const StoreOptions& options)
         : m_logger(options.logger), m_contextual_logger(options.contextual_logger), m_metrics(options.metrics),
-          m_tracing(options.tracing) {}
+          m_tracing(options.tracing),
+          m_success_level(options.success_log_level == SuccessLogLevel::info ? Level::info : Level::debug) {}
 
     [[nodiscard]] bool logging() const noexcept { return m_logger || m_contextual_logger; }
     [[nodiscard]] bool metrics() const noexcept { return m_metrics != nullptr; }
     [[nodiscard]] bool tracing() const noexcept { return m_tracing != nullptr; }
+    // The level of a successful call's record (StoreOptions::success_log_level).
+    [[nodiscard]] Level success_level() const noexcept { return m_success_level; }
 
     // Both loggers get every record (the contextual one with the operation's Context).
     void log(Level level, const Context& ctx, std::string_view message, const LogFields& fields) const noexcept;
@@ -54,6 +57,7 @@ private:
     std::shared_ptr<ContextualLogger> m_contextual_logger;
     std::shared_ptr<MetricsCollector> m_metrics;
     std::shared_ptr<TracingCollector> m_tracing;
+    Level m_success_level;
 };
 
 // Runs a hook, swallowing what it throws.

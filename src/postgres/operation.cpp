@@ -288,7 +288,7 @@ void Operation::succeeded(std::size_t event_count, const Attributes& finished) n
     if (m_instruments.logging()) {
         guarded([&] {
             m_instruments.log(
-                Instruments::Level::info, context(), m_kind.succeeded,
+                m_instruments.success_level(), context(), m_kind.succeeded,
                 {{"event_count", std::to_string(event_count)}, {"duration_ms", log_milliseconds(method_time)}});
         });
     }

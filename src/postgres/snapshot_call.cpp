@@ -86,7 +86,7 @@ void SnapshotCall::log_success(std::string_view message, LogFields fields) const
     if (m_instruments.logging()) {
         guarded([&] {
             fields.emplace_back("duration_ms", log_milliseconds(elapsed()));
-            m_instruments.log(Instruments::Level::info, context(), message, fields);
+            m_instruments.log(m_instruments.success_level(), context(), message, fields);
         });
     }
 }

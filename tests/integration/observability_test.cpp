@@ -213,7 +213,8 @@ TEST_F(Observability, ASuccessfulQueryLogsExactlyTwoRecords) {
     EXPECT_EQ(records[0].message, "executed sql for: query");
     EXPECT_TRUE(records[0].field("duration_ms").has_value());
     EXPECT_NE(records[0].field("query").value_or("").find("SELECT"), std::string::npos);
-    EXPECT_EQ(records[1].level, "info");
+    // Routine success at debug (the Go library logs it at info: with_success_log_level below).
+    EXPECT_EQ(records[1].level, "debug");
     EXPECT_EQ(records[1].message, "eventstore operation: query completed");
     EXPECT_EQ(records[1].field("event_count"), "1");
     EXPECT_TRUE(records[1].field("duration_ms").has_value());
@@ -264,6 +265,88 @@ TEST_F(Observability, ADatabaseErrorIsLoggedAtErrorLevelWithItsStatement) {
     }
 }
 
+// The level policy: success at debug, conflicts at info, failures at error, so that a logger at info
+// keeps conflicts and errors without a record per call; the Go library's info for success on request.
+TEST_F(Observability, SuccessIsLoggedAtDebugUnlessGoLevelsAreAskedFor) {
+    auto quiet = std::make_shared<SpyLogger>();
+    auto go = std::make_shared<SpyLogger>();
+    add_book(store(), "book-levels");
+    for (const auto& [logger, options] :
+         {std::pair{quiet, std::vector<pg::Option>{pg::with_logger(quiet)}},
+          std::pair{go, std::vector<pg::Option>{pg::with_logger(go),
+                                                pg::with_success_log_level(pg::SuccessLogLevel::info)}}}) {
+        auto s = observed(options);
+        const auto filter = t::book_filter("book-levels");
+        const auto max = s->query(filter).max_sequence_number;
+        s->append(filter, max, t::lent_to_reader("book-levels", "r", t::at(2)));
+        EXPECT_THROW(s->append(filter, max, t::lent_to_reader("book-levels", "r", t::at(3))),
+                     eventstore::ConcurrencyConflict);
+        s->save_snapshot(eventstore::build_snapshot("shelf", filter.hash(), 1, "{}"));
+    }
+    auto levels = [](const std::vector<LogRecord>& records) {
+        std::map<std::string, std::string> out;
+        for (const auto& r : records) {
+            if (r.message.rfind("executed sql", 0) != 0) {
+                out[r.message] = r.level;
+            }
+        }
+        return out;
+    };
+    const std::map<std::string, std::string> quiet_levels{
+        {"eventstore operation: query completed", "debug"},
+        {"eventstore operation: events appended", "debug"},
+        {"eventstore operation: concurrency conflict detected", "info"},
+        {"eventstore operation: snapshot saved successfully", "debug"}};
+    EXPECT_EQ(levels(quiet->records()), quiet_levels);
+    const std::map<std::string, std::string> go_levels{
+        {"eventstore operation: query completed", "info"},
+        {"eventstore operation: events appended", "info"},
+        {"eventstore operation: concurrency conflict detected", "info"},
+        {"eventstore operation: snapshot saved successfully", "info"}};
+    EXPECT_EQ(levels(go->records()), go_levels);
+}
+
+// W3C trace context: the tracer sees the caller's traceparent when it starts the store's span, and
+// the span's own traceparent is what the operation's logs carry.
+TEST_F(Observability, TheTraceparentReachesTheTracerAndTheSpansOwnReachesTheLogs) {
+    struct LinkedSpan final : eventstore::SpanContext {
+        explicit LinkedSpan(std::string caller) : parent(std::move(caller)) {}
+        void set_status(std::string_view) override {}
+        void add_attribute(std::string_view, std::string_view) override {}
+        [[nodiscard]] std::string traceparent() const override {
+            // A child: the caller's trace id, a span id of its own.
+            return parent.substr(0, 36) + "1111111111111111-01";
+        }
+        std::string parent;
+    };
+    struct LinkingTracer final : eventstore::TracingCollector {
+        std::shared_ptr<eventstore::SpanContext> start_span(const Context& ctx, std::string_view,
+                                                            const Attributes&) override {
+            seen = ctx.traceparent();
+            return std::make_shared<LinkedSpan>(seen);
+        }
+        void finish_span(eventstore::SpanContext&, std::string_view, const Attributes&) override {}
+        std::string seen;
+    };
+    struct TraceLogger final : eventstore::ContextualLogger {
+        void debug(const Context& c, std::string_view, const LogFields&) override { seen.push_back(c.traceparent()); }
+        void info(const Context& c, std::string_view, const LogFields&) override { seen.push_back(c.traceparent()); }
+        void warn(const Context& c, std::string_view, const LogFields&) override { seen.push_back(c.traceparent()); }
+        void error(const Context& c, std::string_view, const LogFields&) override { seen.push_back(c.traceparent()); }
+        std::vector<std::string> seen;
+    };
+    auto tracer = std::make_shared<LinkingTracer>();
+    auto logger = std::make_shared<TraceLogger>();
+    auto s = observed({pg::with_tracing(tracer), pg::with_contextual_logger(logger)});
+    const std::string caller = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    s->query(Context().with_traceparent(caller), t::book_filter("book-trace"));
+    EXPECT_EQ(tracer->seen, caller);
+    ASSERT_EQ(logger->seen.size(), 2U);
+    for (const auto& seen : logger->seen) {
+        EXPECT_EQ(seen, "00-4bf92f3577b34da6a3ce929d0e0e4736-1111111111111111-01");
+    }
+}
+
 TEST_F(Observability, TheContextualLoggerSeesTheOperationsSpan) {
     auto contextual = std::make_shared<SpyContextualLogger>();
     auto tracer = std::make_shared<SpyTracer>();
@@ -296,7 +379,7 @@ TEST_F(Observability, SnapshotOperationsAreLogged) {
     EXPECT_EQ(records[3].message, "eventstore operation: snapshot deletion completed");
     EXPECT_EQ(records[3].field("rows_affected"), "1");
     for (const auto& r : records) {
-        EXPECT_EQ(r.level, "info");
+        EXPECT_EQ(r.level, "debug");
         EXPECT_EQ(r.field("projection_type"), "shelf");
         EXPECT_TRUE(r.field("duration_ms").has_value());
     }

@@ -50,6 +50,7 @@ const std::vector<std::pair<Errc, std::string>> all_messages = {
     {Errc::invalid_snapshot_key, "snapshot key is not valid"},
     {Errc::invalid_subscription_name, "subscription name is not valid"},
     {Errc::subscription_failed, "subscription failed"},
+    {Errc::invalid_traceparent, "traceparent is not valid"},
 };
 
 TEST(ErrorMessage, MatchesGoSentinels) {
@@ -59,8 +60,8 @@ TEST(ErrorMessage, MatchesGoSentinels) {
 }
 
 TEST(ErrorMessage, EveryEnumeratorIsCovered) {
-    // subscription_failed is the last enumerator; the table must hold one row per value.
-    EXPECT_EQ(all_messages.size(), static_cast<std::size_t>(Errc::subscription_failed) + 1);
+    // invalid_traceparent is the last enumerator; the table must hold one row per value.
+    EXPECT_EQ(all_messages.size(), static_cast<std::size_t>(Errc::invalid_traceparent) + 1);
     std::set<std::string_view> distinct;
     for (const auto& row : all_messages) {
         distinct.insert(eventstore::message(row.first));
@@ -166,7 +167,7 @@ TEST(ErrorPredicates, InputErrorsAreTheCallersByCodeOrCause) {
          {Errc::empty_events_table_name, Errc::nil_database_connection, Errc::invalid_payload_json,
           Errc::invalid_metadata_json, Errc::invalid_snapshot_json, Errc::empty_projection_type,
           Errc::empty_filter_hash, Errc::invalid_event_type, Errc::invalid_filter, Errc::invalid_table_name,
-          Errc::invalid_subscription_name}) {
+          Errc::invalid_subscription_name, Errc::invalid_traceparent}) {
         EXPECT_TRUE(Error(code).is_input_error()) << eventstore::name(code);
         EXPECT_TRUE(Error(Errc::appending_event_failed, code).is_input_error()) << eventstore::name(code);
         EXPECT_FALSE(Error(code).is_retryable()) << eventstore::name(code);

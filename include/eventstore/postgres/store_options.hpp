@@ -11,6 +11,12 @@
 
 namespace eventstore::postgres {
 
+// The level of the records a successful call logs ("eventstore operation: query completed", "events
+// appended", "snapshot saved successfully", ...): debug by default, so that a logger at info shows
+// conflicts (info), warnings and errors, and not a record per call; info is the Go library's level
+// (docs/observability.md, "Log levels").
+enum class SuccessLogLevel { debug, info };
+
 // A store's whole configuration as one value:
 //
 //     StoreOptions options;
@@ -39,6 +45,7 @@ struct StoreOptions {
     std::shared_ptr<ContextualLogger> contextual_logger;
     std::shared_ptr<MetricsCollector> metrics;
     std::shared_ptr<TracingCollector> tracing;
+    SuccessLogLevel success_log_level = SuccessLogLevel::debug;
 };
 
 // One configuration step for the store factories: new_event_store_from_pool(pool, with_table_name("x")).
@@ -58,6 +65,7 @@ private:
 [[nodiscard]] Option with_contextual_logger(std::shared_ptr<ContextualLogger> logger);
 [[nodiscard]] Option with_metrics(std::shared_ptr<MetricsCollector> collector);
 [[nodiscard]] Option with_tracing(std::shared_ptr<TracingCollector> collector);
+[[nodiscard]] Option with_success_log_level(SuccessLogLevel level);
 
 } // namespace eventstore::postgres
 
