@@ -33,6 +33,7 @@
 #include "lending_desk.hpp"
 #include "options.hpp"
 #include "store_metrics.hpp"
+#include "telemetry.hpp"
 
 namespace {
 
@@ -138,10 +139,13 @@ int run(const Options& options) {
     eventstore::postgres::PoolOptions pool_options;
     pool_options.max_connections = options.lenders + 1;
     auto pool = eventstore::postgres::ConnectionPool::create(options.dsn.value_or(""), pool_options);
-    // The store reports every call to this hook (docs/observability.md); the summary below prints it.
+    // The store reports every call to its metrics hook (docs/observability.md): the summary below
+    // prints what it saw, and --metrics-port serves it to Prometheus. Its log records go to spdlog.
     auto metrics = std::make_shared<StoreMetrics>();
-    auto store = eventstore::postgres::new_event_store_from_pool(
-        pool, eventstore::postgres::with_table_name(options.table), eventstore::postgres::with_metrics(metrics));
+    const Telemetry telemetry(options, metrics, out);
+    std::vector<eventstore::postgres::Option> store_options = telemetry.store_options();
+    store_options.push_back(eventstore::postgres::with_table_name(options.table));
+    auto store = eventstore::postgres::new_event_store_from_pool(pool, store_options);
     store->migrate();
     out << "  schema migrated (idempotent; safe with other processes migrating at once)\n";
 
@@ -339,7 +343,8 @@ int run(const Options& options) {
             out << "  " << message << '\n';
         }
     }
-    out << (ok ? "result: OK\n" : "result: FAILED\n");
+    out << (ok ? "result: OK\n" : "result: FAILED\n") << std::flush;
+    telemetry.linger();
     return ok ? EXIT_SUCCESS : EXIT_FAILURE;
 }
 

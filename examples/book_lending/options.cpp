@@ -1,5 +1,6 @@
 #include "options.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <stdexcept>
@@ -28,6 +29,11 @@ options:
   --max-loans N       copies one reader may hold at once (default 3)
   --max-retries N     conflicts tolerated per attempt before giving up (default 5)
   --table NAME        events table, "schema.table" allowed (default book_lending_events)
+  --log-level LEVEL   the store's log records at LEVEL and above go to standard error through
+                      spdlog: debug, info (adds conflicts), warn, error, off (default warn)
+  --metrics-port N    serve the store's metrics in Prometheus' text format at
+                      http://127.0.0.1:N/metrics while the example runs
+  --metrics-linger S  keep serving them S seconds after the run (default 0), for a last scrape
   --help              show this text
 
 Each run uses fresh copy and reader IDs, so it checks only its own events; earlier runs' events
@@ -50,14 +56,15 @@ Integer parse_count(std::string_view name, std::string_view text, Integer minimu
     return value;
 }
 
-double parse_seconds(std::string_view text) {
+double parse_seconds(std::string_view text, std::string_view name = "--seconds") {
     double value = 0;
     const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
     // The upper bound keeps the conversion to a clock duration far from overflowing.
     constexpr double one_year = 365.0 * 24 * 3600;
     if (ec != std::errc() || end != text.data() + text.size() || !std::isfinite(value) || value <= 0 ||
         value > one_year) {
-        throw UsageError("--seconds needs a positive number up to a year, not \"" + std::string(text) + "\"");
+        throw UsageError(std::string(name) + " needs a positive number up to a year, not \"" + std::string(text) +
+                         "\"");
     }
     return value;
 }
@@ -109,6 +116,17 @@ ParsedOptions parse_options(int argc, const char* const* argv, std::ostream& out
                 if (options.table.empty()) {
                     throw UsageError("--table needs a name");
                 }
+            } else if (name == "--log-level") {
+                options.log_level = std::string(value());
+                const std::vector<std::string_view> levels{"debug", "info", "warn", "error", "off"};
+                if (std::find(levels.begin(), levels.end(), options.log_level) == levels.end()) {
+                    throw UsageError("--log-level needs debug, info, warn, error or off, not \"" + options.log_level +
+                                     "\"");
+                }
+            } else if (name == "--metrics-port") {
+                options.metrics_port = parse_count<std::uint16_t>(name, value(), 1);
+            } else if (name == "--metrics-linger") {
+                options.metrics_linger = parse_seconds(value(), "--metrics-linger");
             } else {
                 throw UsageError("unknown option \"" + std::string(args[i]) + "\"");
             }

@@ -20,6 +20,13 @@ struct Options {
     std::string table = "book_lending_events";
     std::size_t max_loans_per_reader = 3;
     unsigned max_retries = 5;
+    // The store's records below this level are not logged (spdlog on standard error): debug, info,
+    // warn, error or off.
+    std::string log_level = "warn";
+    // When set, the store's metrics are served at http://127.0.0.1:<port>/metrics while the example
+    // runs, and for metrics_linger seconds after.
+    std::optional<std::uint16_t> metrics_port;
+    double metrics_linger = 0;
 
     static constexpr std::uint64_t default_operations = 400;
 };

@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <utility>
 
 #include <eventstore/postgres/connection_pool.hpp>
 
@@ -23,6 +24,72 @@ std::size_t ConnectionPool::Impl::may_open(Clock::time_point now) const noexcept
 }
 
 detail::SessionLease ConnectionPool::Impl::acquire(const Context& ctx) {
+    if (!m_options.metrics) {
+        return acquire_session(ctx);
+    }
+    const auto start = Clock::now();
+    static const std::string acquired = "acquired";
+    try {
+        detail::SessionLease lease = acquire_session(ctx);
+        report(&acquired, Clock::now() - start);
+        return lease;
+    } catch (const DatabaseFailure& failure) {
+        static const std::string exhausted = "exhausted";
+        static const std::string canceled = "canceled";
+        static const std::string timeout = "timeout";
+        static const std::string failed = "failed";
+        const std::string* outcome = &failed;
+        switch (failure.kind()) {
+        case detail::FailureKind::pool_exhausted:
+            outcome = &exhausted;
+            break;
+        case detail::FailureKind::canceled:
+            outcome = &canceled;
+            break;
+        case detail::FailureKind::deadline_exceeded:
+            outcome = &timeout;
+            break;
+        default:
+            break;
+        }
+        report(outcome, Clock::now() - start);
+        throw;
+    }
+}
+
+void ConnectionPool::Impl::report(const std::string* outcome, Clock::duration waited) noexcept {
+    try {
+        std::size_t idle = 0;
+        std::size_t open = 0;
+        std::size_t opened = 0;
+        {
+            std::lock_guard lock(m_mutex);
+            idle = m_idle.size();
+            open = m_open;
+            opened = std::exchange(m_opened, 0);
+        }
+        MetricsCollector& metrics = *m_options.metrics;
+        const std::string& pool = m_options.name;
+        metrics.record_value("eventstore_pool_connections", static_cast<double>(idle),
+                             {{"pool", pool}, {"state", "idle"}});
+        metrics.record_value("eventstore_pool_connections", static_cast<double>(open - idle),
+                             {{"pool", pool}, {"state", "in_use"}});
+        metrics.record_value("eventstore_pool_max_connections", static_cast<double>(m_options.max_connections),
+                             {{"pool", pool}});
+        if (opened > 0) {
+            metrics.record_value("eventstore_pool_connections_opened_total", static_cast<double>(opened),
+                                 {{"pool", pool}});
+        }
+        if (outcome != nullptr) {
+            metrics.record_duration("eventstore_pool_acquire_duration_seconds",
+                                    std::chrono::duration_cast<std::chrono::nanoseconds>(waited),
+                                    {{"pool", pool}, {"outcome", *outcome}});
+        }
+    } catch (...) { // NOLINT(bugprone-empty-catch): a failing hook must not fail the call
+    }
+}
+
+detail::SessionLease ConnectionPool::Impl::acquire_session(const Context& ctx) {
     // One bound for the whole acquisition, opening a connection included.
     auto limit = Clock::now() + m_options.acquire_timeout;
     bool own_deadline = false;
@@ -49,7 +116,12 @@ detail::SessionLease ConnectionPool::Impl::acquire(const Context& ctx) {
             ++m_open;
             lock.unlock();
             try {
-                return detail::SessionLease(*this, detail::Connection::open(m_conninfo, ctx, limit));
+                detail::SessionLease lease(*this, detail::Connection::open(m_conninfo, ctx, limit));
+                if (m_options.metrics) {
+                    const std::lock_guard count(m_mutex);
+                    ++m_opened;
+                }
+                return lease;
             } catch (const DatabaseFailure& failure) {
                 lock.lock();
                 --m_open;
@@ -102,6 +174,9 @@ void ConnectionPool::Impl::give_back(std::unique_ptr<detail::Session> session) n
         }
     }
     m_available.notify_one();
+    if (m_options.metrics) {
+        report(nullptr, {});
+    }
 }
 
 std::size_t ConnectionPool::Impl::open_connections() const {

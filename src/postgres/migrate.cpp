@@ -65,8 +65,31 @@ void EventStore::Impl::build_late_indexes(const Context& ctx, detail::Session& s
 // lock. Only when something is missing does it run the DDL, under the advisory lock.
 void EventStore::Impl::migrate(const Context& ctx) {
     const std::vector<detail::Statement> check{m_schema.migration_check()};
+    detail::Operation op(m_instruments, ctx, detail::migrate_kind, detail::Target::primary);
     try {
-        detail::with_session(*m_primary, ctx, false, [&](detail::Session& session) {
+        op.run([&] {
+            op.built(check.front().sql);
+            migrate_on(op.context(), check);
+            op.executed();
+            op.write_succeeded(0);
+        });
+    } catch (const Error& error) {
+        if (error.sqlstate() != insufficient_privilege) {
+            throw;
+        }
+        throw Error(Errc::migration_failed, error.cause(),
+                    error.detail() + " (tables or indexes of " + m_schema.events().quoted + ", " +
+                        m_schema.snapshots().quoted + " and " + m_schema.checkpoints().quoted +
+                        " are missing and this role may not create them: run migrate() once as the role that "
+                        "owns the schema)",
+                    error.sqlstate());
+    }
+}
+
+// Never in doubt (migrate_kind does not write events): whatever a lost migration did, calling migrate()
+// again completes it.
+void EventStore::Impl::migrate_on(const Context& ctx, const std::vector<detail::Statement>& check) {
+    detail::with_session(*m_primary, ctx, false, [&](detail::Session& session) {
             const auto look = [&] { return detail::Schema::found(session.run(ctx, check).back()[0]); };
             detail::MigrationFound found = look();
             if (found.everything) {
@@ -107,19 +130,6 @@ void EventStore::Impl::migrate(const Context& ctx) {
                 build_late_indexes(ctx, session);
             }
         });
-    } catch (const detail::DatabaseFailure& failure) {
-        // Never in doubt: whatever a lost migration did, calling migrate() again completes it.
-        if (failure.sqlstate() != insufficient_privilege) {
-            throw failure.to_error(Errc::migration_failed, false);
-        }
-        const Error error = failure.to_error(Errc::migration_failed, false);
-        throw Error(Errc::migration_failed, error.cause(),
-                    error.detail() + " (tables or indexes of " + m_schema.events().quoted + " and " +
-                        m_schema.snapshots().quoted +
-                        " are missing and this role may not create them: run migrate() once as the role that "
-                        "owns the schema)",
-                    failure.sqlstate());
-    }
 }
 
 } // namespace eventstore::postgres

@@ -49,6 +49,18 @@ const OperationKind import_kind{"import",
                                 "rows_affected",
                                 "eventstore_events_imported_total"};
 
+const OperationKind migrate_kind{"migrate",
+                                 Errc::migration_failed,
+                                 false,
+                                 "failed to build migration",
+                                 "database execution failed during migration",
+                                 "failed to read the catalog",
+                                 "eventstore operation: schema migrated",
+                                 "database_exec",
+                                 "catalog",
+                                 "catalog",
+                                 ""};
+
 Operation::Operation(const Instruments& instruments, const Context& ctx, const OperationKind& kind, Target target)
     : Operation(instruments, ctx, kind, target, std::nullopt, [](Attributes& /*attributes*/) {}) {}
 
@@ -282,14 +294,18 @@ void Operation::succeeded(std::size_t event_count, const Attributes& finished) n
         guarded([&] {
             const Labels l = labels("success");
             record_durations(l, method_time);
-            m_instruments.record_value(m_kind.events_metric, static_cast<double>(event_count), l);
+            if (!m_kind.events_metric.empty()) {
+                m_instruments.record_value(m_kind.events_metric, static_cast<double>(event_count), l);
+            }
         });
     }
     if (m_instruments.logging()) {
         guarded([&] {
-            m_instruments.log(
-                m_instruments.success_level(), context(), m_kind.succeeded,
-                {{"event_count", std::to_string(event_count)}, {"duration_ms", log_milliseconds(method_time)}});
+            m_instruments.log(m_instruments.success_level(), context(), m_kind.succeeded,
+                              m_kind.events_metric.empty()
+                                  ? LogFields{{"duration_ms", log_milliseconds(method_time)}}
+                                  : LogFields{{"event_count", std::to_string(event_count)},
+                                              {"duration_ms", log_milliseconds(method_time)}});
         });
     }
     m_instruments.end_span(m_span, "success", finished, method_time);

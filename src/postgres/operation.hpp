@@ -36,12 +36,13 @@ struct OperationKind {
     std::string_view database_error;  // error_type of a database failure
     std::string_view scan_error;      // error_type (metrics) of a bad row or row count
     std::string_view scan_span_error; // the same, in spans
-    std::string_view events_metric;   // the event count of a success
+    std::string_view events_metric;   // the event count of a success; empty: the operation has none
 };
 extern const OperationKind query_kind;
 extern const OperationKind append_kind;
 extern const OperationKind stream_kind;
 extern const OperationKind import_kind;
+extern const OperationKind migrate_kind;
 
 // One query, query_stream, append or import: its failure boundary, and what the hooks see of it
 // (its span, its clocks, and the Go engine's records at each step, docs/observability.md).

@@ -31,6 +31,9 @@ private:
     using Clock = std::chrono::steady_clock;
 
     void give_back(std::unique_ptr<detail::Session> session) noexcept override;
+    detail::SessionLease acquire_session(const Context& ctx);
+    // The pool's gauges, and the acquisition's duration when `waited` is given (PoolOptions::metrics).
+    void report(const std::string* outcome, Clock::duration waited) noexcept;
     // How many connections the pool may have open now: max_connections, or fewer for a while after
     // the server refused one for want of slots.
     [[nodiscard]] std::size_t may_open(Clock::time_point now) const noexcept;
@@ -46,6 +49,7 @@ private:
     std::condition_variable_any m_available;
     std::vector<Idle> m_idle; // most recently returned last
     std::size_t m_open = 0;
+    std::size_t m_opened = 0; // connections opened since the last report of the counter
     std::size_t m_server_full_at = 0; // connections open when the server last refused one (53300)
     Clock::time_point m_server_full_until;
 };

@@ -61,6 +61,8 @@ private:
     };
     [[nodiscard]] Read prepare_read(const Filter& filter, int first_param) const;
     void build_late_indexes(const Context& ctx, detail::Session& session) const;
+    // migrate()'s work, reported by its caller's Operation; throws DatabaseFailure.
+    void migrate_on(const Context& ctx, const std::vector<detail::Statement>& check);
     // A subscription with a name (subscribe.cpp).
     SequenceNumber subscribe_durably(const Context& ctx, const Filter& filter, SequenceNumber after,
                                      const std::function<void(StorableEvent&&)>& on_event,

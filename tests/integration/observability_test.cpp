@@ -347,6 +347,51 @@ TEST_F(Observability, TheTraceparentReachesTheTracerAndTheSpansOwnReachesTheLogs
     }
 }
 
+// migrate() reports like the other operations: a call counter, its durations, a success record at
+// the success level, a span; a refused migration an error record and a database error count.
+TEST_F(Observability, MigrateIsReportedLikeTheOtherOperations) {
+    auto metrics = std::make_shared<SpyMetrics>();
+    auto logger = std::make_shared<SpyLogger>();
+    auto tracer = std::make_shared<SpyTracer>();
+    auto s = observed({pg::with_metrics(metrics), pg::with_logger(logger), pg::with_tracing(tracer)});
+    s->migrate();
+    EXPECT_EQ(metrics->find("eventstore_migrate_method_calls_total", {{"operation", "migrate"}}).size(), 1U);
+    EXPECT_EQ(metrics->find("eventstore_migrate_method_duration_seconds", {{"status", "success"}}).size(), 1U);
+    EXPECT_TRUE(metrics->find("eventstore_events_migrated_total").empty());
+    const auto records = logger->records();
+    ASSERT_FALSE(records.empty());
+    EXPECT_EQ(records.back().message, "eventstore operation: schema migrated");
+    EXPECT_EQ(records.back().level, "debug");
+    EXPECT_FALSE(records.back().field("event_count").has_value());
+    ASSERT_EQ(tracer->spans().size(), 1U);
+    EXPECT_EQ(tracer->spans()[0]->name, "eventstore.migrate");
+    EXPECT_EQ(tracer->spans()[0]->finish_status, "success");
+
+    // A schema this role may not create in: the error is reported, and still says what to do.
+    raw().exec("CREATE SCHEMA IF NOT EXISTS obs_locked");
+    raw().exec("DROP ROLE IF EXISTS obs_weak");
+    raw().exec("CREATE ROLE obs_weak LOGIN");
+    raw().exec("GRANT USAGE ON SCHEMA obs_locked TO obs_weak");
+    auto weak_pool = pg::ConnectionPool::create(conninfo() + " user=obs_weak");
+    auto weak = pg::new_event_store_from_pool(weak_pool, pg::with_table_name("obs_locked.events"),
+                                              pg::with_metrics(metrics), pg::with_logger(logger));
+    const auto err = t::thrown_error([&] { weak->migrate(); });
+    ASSERT_TRUE(err.has_value());
+    EXPECT_EQ(err->sqlstate(), "42501");
+    EXPECT_NE(err->detail().find("run migrate() once as the role that owns the schema"), std::string::npos)
+        << t::describe(err);
+    EXPECT_EQ(metrics->find("eventstore_migrate_method_duration_seconds", {{"status", "error"}}).size(), 1U);
+    EXPECT_EQ(metrics->find("eventstore_database_errors_total", {{"operation", "migrate"}}).size(), 1U);
+    const auto all = logger->records();
+    EXPECT_TRUE(std::any_of(all.begin(), all.end(), [](const LogRecord& r) {
+        return r.level == "error" && r.message == "database execution failed during migration";
+    }));
+    weak.reset();
+    weak_pool.reset();
+    raw().exec("DROP SCHEMA obs_locked CASCADE");
+    raw().exec("DROP ROLE obs_weak");
+}
+
 TEST_F(Observability, TheContextualLoggerSeesTheOperationsSpan) {
     auto contextual = std::make_shared<SpyContextualLogger>();
     auto tracer = std::make_shared<SpyTracer>();

@@ -14,6 +14,8 @@
 
 #include <gtest/gtest.h>
 
+#include <eventstore/prometheus.hpp>
+
 #include "integration/fixture.hpp"
 
 namespace {
@@ -380,3 +382,57 @@ TEST_F(BusyPoolTest, WaitingForAConnectionEndsAfterThePoolsAcquireTimeout) {
 }
 
 } // namespace
+
+// --- pool metrics --------------------------------------------------------------------------------------
+
+namespace {
+
+// The pool's reports, as Prometheus would see them.
+std::string page_of(const eventstore::prometheus::Collector& c) { return c.exposition(); }
+
+bool has(const std::string& page, const std::string& line) { return page.find(line + "\n") != std::string::npos; }
+
+} // namespace
+
+// The pool reports its connections (idle, in use, the maximum), the connections it opened, and how
+// long each acquisition took with its outcome: acquired, or exhausted when every connection stayed busy.
+TEST_F(PoolTest, ThePoolReportsItsStateToTheMetricsHook) {
+    auto metrics = std::make_shared<eventstore::prometheus::Collector>();
+    PoolOptions options = max_connections(1);
+    options.metrics = metrics;
+    options.name = "orders";
+    options.acquire_timeout = 100ms;
+    auto pool = ConnectionPool::create(conninfo(), options);
+    auto s = make_store(pool);
+    (void)s->query(book_filter(book));
+    std::string page = page_of(*metrics);
+    EXPECT_TRUE(has(page, "eventstore_pool_connections{pool=\"orders\",state=\"idle\"} 1")) << page;
+    EXPECT_TRUE(has(page, "eventstore_pool_connections{pool=\"orders\",state=\"in_use\"} 0")) << page;
+    EXPECT_TRUE(has(page, "eventstore_pool_max_connections{pool=\"orders\"} 1")) << page;
+    EXPECT_TRUE(has(page, "eventstore_pool_connections_opened_total{pool=\"orders\"} 1")) << page;
+    EXPECT_TRUE(has(page, "eventstore_pool_acquire_duration_seconds_count{outcome=\"acquired\",pool=\"orders\"} 1"))
+        << page;
+
+    // One call holds the only connection (a stream whose callback waits); another waits for it in vain.
+    s->append(book_filter(book), 0, added_to_circulation(book, at(1)));
+    std::promise<void> inside;
+    std::promise<void> release;
+    std::thread holder([&] {
+        s->query_stream(Context(), book_filter(book), [&](eventstore::StorableEvent&&) {
+            inside.set_value();
+            release.get_future().wait();
+        });
+    });
+    inside.get_future().wait();
+    page = page_of(*metrics);
+    EXPECT_TRUE(has(page, "eventstore_pool_connections{pool=\"orders\",state=\"in_use\"} 1")) << page;
+    const auto err = thrown_error([&] { (void)s->query(book_filter(book)); });
+    ASSERT_TRUE(err.has_value());
+    EXPECT_TRUE(err->is(Errc::pool_exhausted)) << describe(err);
+    release.set_value();
+    holder.join();
+    page = page_of(*metrics);
+    EXPECT_TRUE(has(page, "eventstore_pool_acquire_duration_seconds_count{outcome=\"exhausted\",pool=\"orders\"} 1"))
+        << page;
+    EXPECT_TRUE(has(page, "eventstore_pool_connections{pool=\"orders\",state=\"in_use\"} 0")) << page;
+}

@@ -46,7 +46,7 @@ struct SubscribeOptions {
     // first time the name is used), and is the only active consumer of that name: a second subscribe
     // with the same name waits, trying every lease / 20, and takes over when the first ends or stops
     // renewing its claim.
-    std::string name;
+    std::string name{};
     CheckpointSaving checkpoints = CheckpointSaving::by_store;
     // How long a claim on the name lasts unless renewed; the active consumer renews it every lease / 3
     // (also from inside a long batch, between callbacks). A consumer that dies is replaced this long
