@@ -135,14 +135,16 @@ int run(const Options& options) {
         << options.readers << " readers (at most " << options.max_loans_per_reader << " copies per reader)\n";
     out << "  connecting with " << describe_connection(options) << ", table \"" << options.table << "\"\n";
 
+    // The store reports every call to its metrics hook (docs/observability.md): the summary below
+    // prints what it saw, and --metrics-port serves it to Prometheus, with the pool's gauges. Its log
+    // records go to spdlog.
+    auto metrics = std::make_shared<StoreMetrics>();
+    const Telemetry telemetry(options, metrics, out);
     // One connection per lender, plus one so that the audit never waits behind a straggler.
     eventstore::postgres::PoolOptions pool_options;
     pool_options.max_connections = options.lenders + 1;
+    pool_options.metrics = telemetry.metrics();
     auto pool = eventstore::postgres::ConnectionPool::create(options.dsn.value_or(""), pool_options);
-    // The store reports every call to its metrics hook (docs/observability.md): the summary below
-    // prints what it saw, and --metrics-port serves it to Prometheus. Its log records go to spdlog.
-    auto metrics = std::make_shared<StoreMetrics>();
-    const Telemetry telemetry(options, metrics, out);
     std::vector<eventstore::postgres::Option> store_options = telemetry.store_options();
     store_options.push_back(eventstore::postgres::with_table_name(options.table));
     auto store = eventstore::postgres::new_event_store_from_pool(pool, store_options);

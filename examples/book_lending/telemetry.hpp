@@ -27,6 +27,8 @@ public:
 
     // with_metrics and with_contextual_logger, for the store factory.
     [[nodiscard]] std::vector<eventstore::postgres::Option> store_options() const;
+    // The metrics hook, for the pool too (PoolOptions::metrics).
+    [[nodiscard]] const std::shared_ptr<eventstore::MetricsCollector>& metrics() const { return m_metrics; }
     // Keeps the endpoint up for --metrics-linger seconds (a last scrape sees the run's final counts).
     void linger() const;
 

@@ -2,11 +2,17 @@
 // so no server is needed), and appends to and reads from the in-memory store.
 #include <chrono>
 #include <iostream>
+#include <memory>
 #include <string>
 
 #include <eventstore/eventstore.hpp>
 #include <eventstore/memory.hpp>
 #include <eventstore/postgres.hpp>
+#include <eventstore/prometheus.hpp>
+#include <eventstore/spdlog.hpp>
+
+#include <spdlog/sinks/null_sink.h>
+#include <spdlog/spdlog.h>
 
 int main() {
     const eventstore::Filter filter = eventstore::build_event_filter()
@@ -16,12 +22,19 @@ int main() {
                                           .finalize();
     const auto pool = eventstore::postgres::ConnectionPool::create("host=/nonexistent dbname=none");
     const auto memory = eventstore::memory::new_event_store();
+    // The adapters: a metrics page and a logger, as a user of the package plugs them in.
+    const auto metrics = std::make_shared<eventstore::prometheus::Collector>();
+    metrics->increment_counter("eventstore_query_method_calls_total", {{"operation", "query"}});
+    const auto logger = eventstore::make_spdlog_logger(std::make_shared<spdlog::logger>(
+        "consumer", std::make_shared<spdlog::sinks::null_sink_mt>()));
+    logger->info(eventstore::Context(), "consumer", {{"k", "v"}});
     const auto appended =
         memory->append(filter, 0,
                        eventstore::build_storable_event_with_empty_metadata(
                            "CourseDefined", std::chrono::system_clock::now(), R"({"course_id":"c1"})"));
     if (filter.items().size() != 1 || pool->open_connections() != 0 || appended.last_sequence_number != 1 ||
-        memory->query(filter).max_sequence_number != 1) {
+        memory->query(filter).max_sequence_number != 1 ||
+        metrics->exposition().find("eventstore_query_method_calls_total{operation=\"query\"} 1") == std::string::npos) {
         std::cerr << "eventstore_consumer: unexpected state\n";
         return 1;
     }
