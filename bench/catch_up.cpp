@@ -9,8 +9,6 @@
 //
 // Each run prints one line: mode, rows, seconds, rows per second, peak resident memory (MB).
 
-#include <sys/resource.h>
-
 #include <chrono>
 #include <cstdint>
 #include <exception>
@@ -18,9 +16,10 @@
 #include <stop_token>
 #include <string>
 
-#include <libpq-fe.h>
-
 #include <devsupport/pg_session.hpp>
+#include <libpq-fe.h>
+#include <sys/resource.h>
+
 #include <eventstore/eventstore.hpp>
 #include <eventstore/postgres.hpp>
 
@@ -71,17 +70,19 @@ void setup(const std::string& conninfo, const std::string& events) {
                      "FROM generate_series(1, $1::bigint) g",
                  {events});
     session.exec(std::string("VACUUM ANALYZE ") + table);
-    std::cout << "setup: " << events << " events, " << expected_rows(session) << " matching, "
-              << session.scalar(std::string("SELECT pg_size_pretty(pg_total_relation_size('") + table + "'))").value_or("")
-              << '\n';
+    std::cout
+        << "setup: " << events << " events, " << expected_rows(session) << " matching, "
+        << session.scalar(std::string("SELECT pg_size_pretty(pg_total_relation_size('") + table + "'))").value_or("")
+        << '\n';
 }
 
 void copy(const std::string& conninfo) {
     eventstore::devsupport::PgSession session(conninfo);
     const auto start = Clock::now();
-    const std::string sql = std::string("COPY (SELECT sequence_number, occurred_at, event_type, payload, metadata, tags, "
-                                        "event_id FROM ") +
-                            table + " WHERE event_type = 'Noted' ORDER BY sequence_number) TO STDOUT";
+    const std::string sql =
+        std::string("COPY (SELECT sequence_number, occurred_at, event_type, payload, metadata, tags, "
+                    "event_id FROM ") +
+        table + " WHERE event_type = 'Noted' ORDER BY sequence_number) TO STDOUT";
     PGresult* begun = PQexec(session.native(), sql.c_str());
     if (PQresultStatus(begun) != PGRES_COPY_OUT) {
         const std::string message = PQerrorMessage(session.native());

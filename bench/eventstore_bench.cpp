@@ -49,9 +49,13 @@
 
 #include <benchmark/benchmark.h>
 #include <libpq-fe.h>
+#include <spdlog/sinks/null_sink.h>
+#include <spdlog/spdlog.h>
 
 #include <eventstore/eventstore.hpp>
 #include <eventstore/postgres.hpp>
+#include <eventstore/prometheus.hpp>
+#include <eventstore/spdlog.hpp>
 
 #include "devsupport/pg_session.hpp"
 #include "devsupport/rfc3339.hpp"
@@ -387,6 +391,8 @@ Filter book_tag_filter(const std::string& book_id) {
 
 std::shared_ptr<pg::ConnectionPool> g_pool;
 std::unique_ptr<pg::EventStore> g_store;
+// Where the block runners find the store (set once it exists).
+pg::EventStore* g_store_ptr = nullptr;
 std::vector<std::string> g_books; // existing books of the fixture, 4 events each
 
 const std::string& random_book() {
@@ -738,13 +744,15 @@ void guarded(benchmark::State& state, Fn fn) {
 
 // --- the operations -------------------------------------------------------------------------------
 
-BlockRunner lib_query_blocks() {
+BlockRunner lib_query_blocks(pg::EventStore* const* store = &g_store_ptr) {
     return op_blocks(
         [] {
             const std::string& book = random_book();
             return std::make_pair(book, book_filter(book));
         },
-        [](const std::pair<std::string, Filter>& q) { check_book(g_store->query(q.second).events.size(), q.first); });
+        [store](const std::pair<std::string, Filter>& q) {
+            check_book((*store)->query(q.second).events.size(), q.first);
+        });
 }
 
 // The library's side of the tag reads: the book's tag, all its events or only the newest.
@@ -787,10 +795,10 @@ BlockRunner lib_tagged_append_blocks() {
         [](const AppendInput& in) { g_store->append(in.filter, 0, std::span<const StorableEvent>(in.events)); });
 }
 
-BlockRunner lib_append_blocks(std::size_t events) {
+BlockRunner lib_append_blocks(std::size_t events, pg::EventStore* const* store = &g_store_ptr) {
     return op_blocks(
         [events] { return fresh_append(events); },
-        [](const AppendInput& in) { g_store->append(in.filter, 0, std::span<const StorableEvent>(in.events)); });
+        [store](const AppendInput& in) { (*store)->append(in.filter, 0, std::span<const StorableEvent>(in.events)); });
 }
 
 BlockRunner plain_insert_blocks(PgSession& c) {
@@ -855,6 +863,40 @@ void cmp_newest_query(benchmark::State& state, const Line& line) { cmp_tag_query
 
 void cmp_tagged_append_vs_append(benchmark::State& state, const Line& line) {
     guarded(state, [&] { compare(state, line, lib_tagged_append_blocks(), lib_append_blocks(1)); });
+}
+
+// The adapters' cost: the same query and append through a store with the Prometheus collector (also
+// its pool's) and the spdlog logger attached, against a store without hooks. Each block opens a store
+// and pool of its own on each side: a connection's server process lands on one of the machine's two
+// cores for its life, and two long-lived connections differed by up to 2x in a run for that alone.
+BlockRunner adapter_blocks(bool observed, bool append) {
+    return [observed, append] {
+        pg::PoolOptions options;
+        options.max_connections = 1;
+        std::unique_ptr<pg::EventStore> store;
+        if (observed) {
+            auto metrics = std::make_shared<eventstore::prometheus::Collector>();
+            options.metrics = metrics;
+            auto spd = std::make_shared<spdlog::logger>("bench", std::make_shared<spdlog::sinks::null_sink_mt>());
+            spd->set_level(spdlog::level::info);
+            store = pg::new_event_store_from_pool(pg::ConnectionPool::create(g_config.dsn, options),
+                                                  pg::with_table_name(g_config.table), pg::with_metrics(metrics),
+                                                  pg::with_contextual_logger(eventstore::make_spdlog_logger(spd)));
+        } else {
+            store = pg::new_event_store_from_pool(pg::ConnectionPool::create(g_config.dsn, options),
+                                                  pg::with_table_name(g_config.table));
+        }
+        pg::EventStore* const target = store.get();
+        return append ? lib_append_blocks(1, &target)() : lib_query_blocks(&target)();
+    };
+}
+
+void cmp_query_with_adapters(benchmark::State& state, const Line& line) {
+    guarded(state, [&] { compare(state, line, adapter_blocks(true, false), adapter_blocks(false, false)); });
+}
+
+void cmp_append_with_adapters(benchmark::State& state, const Line& line) {
+    guarded(state, [&] { compare(state, line, adapter_blocks(true, true), adapter_blocks(false, true)); });
 }
 
 void cmp_query_vs_select_1(benchmark::State& state, const Line& line) {
@@ -1129,6 +1171,10 @@ const std::vector<Line>& lines() {
              "append with " + n + " clients and none", Metric::ops, cmp_clients_with_subscriber, Goal::at_least, 0.95},
             {"append_clients_with_wake_up", "append with " + n + " clients and the subscriptions' wake-up only",
              "append with " + n + " clients and none", Metric::ops, cmp_clients_with_wake_up, Goal::at_least, 0.95},
+            {"query_with_adapters", "query with the Prometheus collector and spdlog attached", "query without hooks",
+             Metric::p50, cmp_query_with_adapters, Goal::at_most, 1.03},
+            {"append_with_adapters", "append with the Prometheus collector and spdlog attached", "append without hooks",
+             Metric::p50, cmp_append_with_adapters, Goal::at_most, 1.03},
             {"query_vs_select_1", "query of a 4-event book", "prepared SELECT 1", Metric::p50, cmp_query_vs_select_1},
             {"insert_5_vs_insert", "plain INSERT of 5 rows", "plain INSERT of 1 row", Metric::p50,
              cmp_insert_5_vs_insert},
@@ -1418,6 +1464,7 @@ int main(int argc, char** argv) {
         g_pool = pg::ConnectionPool::create(g_config.dsn, pool_options);
         g_store = pg::new_event_store_from_pool(g_pool, pg::with_table_name(g_config.table));
         g_store->migrate();
+        g_store_ptr = g_store.get();
 
         g_books = sample_books(admin, g_config.books);
         if (g_books.empty()) {
@@ -1442,6 +1489,7 @@ int main(int argc, char** argv) {
         benchmark::RunSpecifiedBenchmarks(&reporter);
         benchmark::Shutdown();
 
+        g_store_ptr = nullptr;
         g_store.reset();
         g_pool.reset();
         std::printf("eventstore_bench: %llu benchmark events deleted between comparisons (%d VACUUMs)\n",

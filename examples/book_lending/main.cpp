@@ -169,9 +169,9 @@ int run(const Options& options) {
     std::exception_ptr projection_error;
     std::thread projection([&] {
         try {
-            store->subscribe(eventstore::Context().with_stop_token(stop_projection.get_token()), all_book_events(),
-                             start, [&live](eventstore::StorableEvent&& e) { live.apply(std::move(e)); },
-                             projection_options);
+            store->subscribe(
+                eventstore::Context().with_stop_token(stop_projection.get_token()), all_book_events(), start,
+                [&live](eventstore::StorableEvent&& e) { live.apply(std::move(e)); }, projection_options);
         } catch (...) {
             projection_error = std::current_exception();
         }

@@ -67,8 +67,8 @@ private:
 
 Telemetry::Telemetry(const Options& options, std::shared_ptr<StoreMetrics> summary, std::ostream& out)
     : m_linger(options.metrics_linger), m_prometheus(std::make_shared<eventstore::prometheus::Collector>()) {
-    m_metrics = std::make_shared<Tee>(std::vector<std::shared_ptr<eventstore::MetricsCollector>>{
-        std::move(summary), m_prometheus});
+    m_metrics = std::make_shared<Tee>(
+        std::vector<std::shared_ptr<eventstore::MetricsCollector>>{std::move(summary), m_prometheus});
     auto spd = spdlog::get("eventstore");
     if (!spd) {
         spd = spdlog::stderr_color_mt("eventstore");

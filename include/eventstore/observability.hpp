@@ -18,6 +18,9 @@ using LogFields = std::vector<std::pair<std::string, std::string>>;
 using Labels = std::map<std::string, std::string>;
 using Attributes = std::map<std::string, std::string>;
 
+// The level of a log record.
+enum class LogLevel { debug, info, warn, error };
+
 // Every hook is optional. Implementations must be thread-safe; the store calls them from whichever
 // thread runs the operation, and must not let them throw (their exceptions are swallowed).
 class Logger {
@@ -27,6 +30,13 @@ public:
     virtual void info(std::string_view message, const LogFields& fields) = 0;
     virtual void warn(std::string_view message, const LogFields& fields) = 0;
     virtual void error(std::string_view message, const LogFields& fields) = 0;
+    // Whether records at `level` are wanted now. The store builds a record (its fields, durations
+    // formatted, the SQL text) only when one of its loggers wants it: a logger that filters by level
+    // says so here, and the records it would drop cost nothing. The default wants everything.
+    [[nodiscard]] virtual bool enabled(LogLevel level) const {
+        (void)level;
+        return true;
+    }
 };
 
 // The same, with the operation's Context (and so its span) for trace correlation.
@@ -37,6 +47,11 @@ public:
     virtual void info(const Context& ctx, std::string_view message, const LogFields& fields) = 0;
     virtual void warn(const Context& ctx, std::string_view message, const LogFields& fields) = 0;
     virtual void error(const Context& ctx, std::string_view message, const LogFields& fields) = 0;
+    // As Logger::enabled.
+    [[nodiscard]] virtual bool enabled(LogLevel level) const {
+        (void)level;
+        return true;
+    }
 };
 
 class MetricsCollector {

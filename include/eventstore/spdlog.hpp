@@ -4,7 +4,8 @@
 // A ContextualLogger over an spdlog logger (target eventstore::spdlog; Debian's libspdlog-dev):
 //
 //     auto store = eventstore::postgres::new_event_store_from_pool(
-//         pool, eventstore::postgres::with_contextual_logger(eventstore::make_spdlog_logger(spdlog::default_logger())));
+//         pool,
+//         eventstore::postgres::with_contextual_logger(eventstore::make_spdlog_logger(spdlog::default_logger())));
 //
 // Each record is the store's message followed by its fields in logfmt (key=value, a value with a
 // space, quote, '=' or backslash quoted, or empty, as ""), then trace_id=... span_id=... when the

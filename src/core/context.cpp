@@ -60,7 +60,8 @@ Context Context::with_span(std::shared_ptr<SpanContext> span) const {
 namespace {
 
 bool lower_hex(std::string_view text) {
-    return std::all_of(text.begin(), text.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+    return std::all_of(text.begin(), text.end(),
+                       [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
 }
 
 bool all_zero(std::string_view text) {

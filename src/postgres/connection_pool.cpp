@@ -12,9 +12,24 @@ using Clock = std::chrono::steady_clock;
 using detail::DatabaseFailure;
 
 ConnectionPool::Impl::Impl(std::string conninfo, PoolOptions options)
-    : m_conninfo(std::move(conninfo)), m_options(options) {
+    : m_conninfo(std::move(conninfo)), m_options(std::move(options)) {
     if (m_options.max_connections == 0) {
         m_options.max_connections = 1;
+    }
+    if (m_options.metrics) {
+        const std::string& pool = m_options.name;
+        const auto with = [&pool](const char* key, const char* value) { return Labels{{"pool", pool}, {key, value}}; };
+        m_labels = {Labels{{"pool", pool}},      with("state", "idle"),        with("state", "in_use"),
+                    with("outcome", "acquired"), with("outcome", "exhausted"), with("outcome", "canceled"),
+                    with("outcome", "timeout"),  with("outcome", "failed")};
+        // Constant: reported once, with the first gauges.
+        try {
+            m_options.metrics->record_value("eventstore_pool_max_connections",
+                                            static_cast<double>(m_options.max_connections), m_labels.pool);
+            m_options.metrics->record_value("eventstore_pool_connections", 0, m_labels.idle);
+            m_options.metrics->record_value("eventstore_pool_connections", 0, m_labels.in_use);
+        } catch (...) { // NOLINT(bugprone-empty-catch): a failing hook must not fail the pool
+        }
     }
 }
 
@@ -28,26 +43,21 @@ detail::SessionLease ConnectionPool::Impl::acquire(const Context& ctx) {
         return acquire_session(ctx);
     }
     const auto start = Clock::now();
-    static const std::string acquired = "acquired";
     try {
         detail::SessionLease lease = acquire_session(ctx);
-        report(&acquired, Clock::now() - start);
+        report(&m_labels.acquired, Clock::now() - start);
         return lease;
     } catch (const DatabaseFailure& failure) {
-        static const std::string exhausted = "exhausted";
-        static const std::string canceled = "canceled";
-        static const std::string timeout = "timeout";
-        static const std::string failed = "failed";
-        const std::string* outcome = &failed;
+        const Labels* outcome = &m_labels.failed;
         switch (failure.kind()) {
         case detail::FailureKind::pool_exhausted:
-            outcome = &exhausted;
+            outcome = &m_labels.exhausted;
             break;
         case detail::FailureKind::canceled:
-            outcome = &canceled;
+            outcome = &m_labels.canceled;
             break;
         case detail::FailureKind::deadline_exceeded:
-            outcome = &timeout;
+            outcome = &m_labels.timeout;
             break;
         default:
             break;
@@ -57,7 +67,7 @@ detail::SessionLease ConnectionPool::Impl::acquire(const Context& ctx) {
     }
 }
 
-void ConnectionPool::Impl::report(const std::string* outcome, Clock::duration waited) noexcept {
+void ConnectionPool::Impl::report(const Labels* outcome, Clock::duration waited) noexcept {
     try {
         std::size_t idle = 0;
         std::size_t open = 0;
@@ -69,21 +79,15 @@ void ConnectionPool::Impl::report(const std::string* outcome, Clock::duration wa
             opened = std::exchange(m_opened, 0);
         }
         MetricsCollector& metrics = *m_options.metrics;
-        const std::string& pool = m_options.name;
-        metrics.record_value("eventstore_pool_connections", static_cast<double>(idle),
-                             {{"pool", pool}, {"state", "idle"}});
-        metrics.record_value("eventstore_pool_connections", static_cast<double>(open - idle),
-                             {{"pool", pool}, {"state", "in_use"}});
-        metrics.record_value("eventstore_pool_max_connections", static_cast<double>(m_options.max_connections),
-                             {{"pool", pool}});
+        metrics.record_value("eventstore_pool_connections", static_cast<double>(idle), m_labels.idle);
+        metrics.record_value("eventstore_pool_connections", static_cast<double>(open - idle), m_labels.in_use);
         if (opened > 0) {
             metrics.record_value("eventstore_pool_connections_opened_total", static_cast<double>(opened),
-                                 {{"pool", pool}});
+                                 m_labels.pool);
         }
         if (outcome != nullptr) {
             metrics.record_duration("eventstore_pool_acquire_duration_seconds",
-                                    std::chrono::duration_cast<std::chrono::nanoseconds>(waited),
-                                    {{"pool", pool}, {"outcome", *outcome}});
+                                    std::chrono::duration_cast<std::chrono::nanoseconds>(waited), *outcome);
         }
     } catch (...) { // NOLINT(bugprone-empty-catch): a failing hook must not fail the call
     }
@@ -190,11 +194,11 @@ std::size_t ConnectionPool::Impl::idle_connections() const {
 }
 
 std::shared_ptr<ConnectionPool> ConnectionPool::create(std::string conninfo, PoolOptions options) {
-    return std::make_shared<ConnectionPool>(private_key(), std::move(conninfo), options);
+    return std::make_shared<ConnectionPool>(private_key(), std::move(conninfo), std::move(options));
 }
 
 ConnectionPool::ConnectionPool(private_key /*key*/, std::string conninfo, PoolOptions options)
-    : m_impl(std::make_unique<Impl>(std::move(conninfo), options)) {}
+    : m_impl(std::make_unique<Impl>(std::move(conninfo), std::move(options))) {}
 
 ConnectionPool::~ConnectionPool() = default;
 

@@ -91,9 +91,7 @@ void EventStore::import_events(const Context& ctx, std::span<const StorableEvent
 const std::string& EventStore::table_name() const noexcept { return m_impl->schema().events().quoted; }
 
 const std::string& EventStore::snapshot_table_name() const noexcept { return m_impl->schema().snapshots().quoted; }
-const std::string& EventStore::checkpoint_table_name() const noexcept {
-    return m_impl->schema().checkpoints().quoted;
-}
+const std::string& EventStore::checkpoint_table_name() const noexcept { return m_impl->schema().checkpoints().quoted; }
 const std::string& EventStore::checkpoint_statement() const noexcept {
     return m_impl->schema().projection_checkpoint();
 }

@@ -176,7 +176,7 @@ std::vector<Importer::GinIndex> Importer::batch_gin_indexes(Session& session) co
         }
         const std::vector<Statement> undo{Statement::per_call("ROLLBACK TO SAVEPOINT eventstore_gin_batching")};
         session.run(m_op.context(), undo);
-        if (m_instruments.logging()) {
+        if (m_instruments.logging(Instruments::Level::warn)) {
             m_instruments.log(Instruments::Level::warn, m_op.context(),
                               "import goes row by row: the payload index could not be switched to batching",
                               {{"error", failure.what()}});
@@ -212,7 +212,7 @@ void Importer::clean_pending_lists() const noexcept {
         append_gin_merge(statements);
         m_primary.acquire(cleanup)->run(cleanup, statements);
     } catch (const std::exception& e) {
-        if (m_instruments.logging()) {
+        if (m_instruments.logging(Instruments::Level::warn)) {
             m_instruments.log(Instruments::Level::warn, m_op.context(),
                               "could not merge a failed import's index entries; the next VACUUM will",
                               {{"error", e.what()}});

@@ -59,6 +59,20 @@ void Instruments::log(Level level, const Context& ctx, std::string_view message,
     }
 }
 
+bool Instruments::logging(Level level) const noexcept {
+    const auto wants = [level](const auto& logger) {
+        if (!logger) {
+            return false;
+        }
+        try {
+            return logger->enabled(level);
+        } catch (...) {
+            return true; // a failing hook is ignored, not taken to mean "no"
+        }
+    };
+    return wants(m_logger) || wants(m_contextual_logger);
+}
+
 void Instruments::record_duration(std::string_view metric, std::chrono::nanoseconds d,
                                   const Labels& labels) const noexcept {
     if (m_metrics) {

@@ -18,7 +18,7 @@ namespace eventstore::postgres::detail {
 // nothing.
 class Instruments {
 public:
-    enum class Level { debug, info, warn, error };
+    using Level = LogLevel;
 
     explicit Instruments(const StoreOptions& options)
         : m_logger(options.logger), m_contextual_logger(options.contextual_logger), m_metrics(options.metrics),
@@ -26,6 +26,8 @@ public:
           m_success_level(options.success_log_level == SuccessLogLevel::info ? Level::info : Level::debug) {}
 
     [[nodiscard]] bool logging() const noexcept { return m_logger || m_contextual_logger; }
+    // Whether a record at `level` would reach a logger (Logger::enabled): build its fields only then.
+    [[nodiscard]] bool logging(Level level) const noexcept;
     [[nodiscard]] bool metrics() const noexcept { return m_metrics != nullptr; }
     [[nodiscard]] bool tracing() const noexcept { return m_tracing != nullptr; }
     // The level of a successful call's record (StoreOptions::success_log_level).

@@ -58,7 +58,7 @@ private:
     std::size_t m_interested = 0;
     bool m_stopping = false;
     std::stop_source m_stop; // ends a sample in flight when the watcher is destroyed
-    std::thread m_thread; // last: started once every other member is there
+    std::thread m_thread;    // last: started once every other member is there
 };
 
 } // namespace eventstore::postgres::detail

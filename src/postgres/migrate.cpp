@@ -90,46 +90,46 @@ void EventStore::Impl::migrate(const Context& ctx) {
 // again completes it.
 void EventStore::Impl::migrate_on(const Context& ctx, const std::vector<detail::Statement>& check) {
     detail::with_session(*m_primary, ctx, false, [&](detail::Session& session) {
-            const auto look = [&] { return detail::Schema::found(session.run(ctx, check).back()[0]); };
-            detail::MigrationFound found = look();
-            if (found.everything) {
+        const auto look = [&] { return detail::Schema::found(session.run(ctx, check).back()[0]); };
+        detail::MigrationFound found = look();
+        if (found.everything) {
+            return;
+        }
+        for (int attempt = 1;; ++attempt) {
+            try {
+                // Under the lock, look again: another migrator may have done it all meanwhile,
+                // and the DDL must touch only what is missing.
+                session.run(ctx, std::vector<detail::Statement>{detail::Statement::per_call("BEGIN"),
+                                                                detail::Schema::migration_lock()});
+                found = look();
+                std::vector<detail::Statement> ddl;
+                if (!found.everything) {
+                    ddl = m_schema.migration(found);
+                }
+                ddl.push_back(detail::Statement::per_call("COMMIT"));
+                session.run(ctx, ddl);
+                break;
+            } catch (const detail::DatabaseFailure& failure) {
+                if (!session.broken()) {
+                    session.run(Context(), std::vector<detail::Statement>{detail::Statement::per_call("ROLLBACK")});
+                }
+                if (failure.sqlstate() == lock_not_available && attempt < alter_attempts && !session.broken()) {
+                    eventstore::detail::sleep_within(ctx, std::chrono::milliseconds(100 * attempt));
+                    continue;
+                }
+                // A role that may not create the objects waits for the lock like any other migrator;
+                // if the one ahead of it (the owner) created everything meanwhile, nothing is left to
+                // do and its refused DDL does not matter.
+                if (failure.kind() != detail::FailureKind::statement || session.broken() || !look().everything) {
+                    throw;
+                }
                 return;
             }
-            for (int attempt = 1;; ++attempt) {
-                try {
-                    // Under the lock, look again: another migrator may have done it all meanwhile,
-                    // and the DDL must touch only what is missing.
-                    session.run(ctx, std::vector<detail::Statement>{detail::Statement::per_call("BEGIN"),
-                                                                    detail::Schema::migration_lock()});
-                    found = look();
-                    std::vector<detail::Statement> ddl;
-                    if (!found.everything) {
-                        ddl = m_schema.migration(found);
-                    }
-                    ddl.push_back(detail::Statement::per_call("COMMIT"));
-                    session.run(ctx, ddl);
-                    break;
-                } catch (const detail::DatabaseFailure& failure) {
-                    if (!session.broken()) {
-                        session.run(Context(), std::vector<detail::Statement>{detail::Statement::per_call("ROLLBACK")});
-                    }
-                    if (failure.sqlstate() == lock_not_available && attempt < alter_attempts && !session.broken()) {
-                        eventstore::detail::sleep_within(ctx, std::chrono::milliseconds(100 * attempt));
-                        continue;
-                    }
-                    // A role that may not create the objects waits for the lock like any other migrator;
-                    // if the one ahead of it (the owner) created everything meanwhile, nothing is left to
-                    // do and its refused DDL does not matter.
-                    if (failure.kind() != detail::FailureKind::statement || session.broken() || !look().everything) {
-                        throw;
-                    }
-                    return;
-                }
-            }
-            if (found.events_table && !found.everything) {
-                build_late_indexes(ctx, session);
-            }
-        });
+        }
+        if (found.events_table && !found.everything) {
+            build_late_indexes(ctx, session);
+        }
+    });
 }
 
 } // namespace eventstore::postgres

@@ -1,5 +1,8 @@
 #include "postgres/operation.hpp"
 
+#include <map>
+#include <utility>
+
 namespace eventstore::postgres::detail {
 
 std::string_view name(Target target) noexcept { return target == Target::replica ? "replica" : "primary"; }
@@ -61,6 +64,47 @@ const OperationKind migrate_kind{"migrate",
                                  "catalog",
                                  ""};
 
+struct ReportedNames {
+    std::string calls_total;
+    std::string method_duration;
+    std::string sql_duration;
+    Labels operation; // {operation}
+    Labels success;   // {operation, status=success, database_target}
+    Labels query_build;
+    Labels sql_execution;
+    Labels result_processing;
+};
+
+namespace {
+
+const ReportedNames& reported_names(const OperationKind& kind, Target target) {
+    static const std::map<std::pair<const OperationKind*, Target>, ReportedNames> table = [] {
+        std::map<std::pair<const OperationKind*, Target>, ReportedNames> t;
+        for (const OperationKind* k : {&query_kind, &append_kind, &stream_kind, &import_kind, &migrate_kind}) {
+            for (const Target where : {Target::primary, Target::replica}) {
+                const std::string op(k->name);
+                ReportedNames n;
+                n.calls_total = "eventstore_" + op + "_method_calls_total";
+                n.method_duration = "eventstore_" + op + "_method_duration_seconds";
+                n.sql_duration = "eventstore_" + op + "_sql_duration_seconds";
+                n.operation = {{"operation", op}};
+                n.success = {{"operation", op}, {"status", "success"}, {"database_target", std::string(name(where))}};
+                n.query_build = n.success;
+                n.query_build.emplace("component", "query_build");
+                n.sql_execution = n.success;
+                n.sql_execution.emplace("component", "sql_execution");
+                n.result_processing = n.success;
+                n.result_processing.emplace("component", "result_processing");
+                t.emplace(std::make_pair(k, where), std::move(n));
+            }
+        }
+        return t;
+    }();
+    return table.at({&kind, target});
+}
+
+} // namespace
+
 Operation::Operation(const Instruments& instruments, const Context& ctx, const OperationKind& kind, Target target)
     : Operation(instruments, ctx, kind, target, std::nullopt, [](Attributes& /*attributes*/) {}) {}
 
@@ -76,12 +120,10 @@ Operation::Operation(const Instruments& instruments, const Context& ctx, const O
 
 Operation::Operation(const Instruments& instruments, const Context& ctx, const OperationKind& kind, Target target,
                      std::optional<std::size_t> event_count, const std::function<void(Attributes&)>& describe)
-    : m_instruments(instruments), m_kind(kind), m_name(kind.name), m_target(target), m_event_count(event_count),
-      m_start(Clock::now()), m_mark(m_start), m_sql_start(m_start) {
+    : m_instruments(instruments), m_kind(kind), m_names(reported_names(kind, target)), m_name(kind.name),
+      m_target(target), m_event_count(event_count), m_start(Clock::now()), m_mark(m_start), m_sql_start(m_start) {
     if (m_instruments.metrics()) {
-        guarded([&] {
-            m_instruments.increment_counter("eventstore_" + m_name + "_method_calls_total", {{"operation", m_name}});
-        });
+        guarded([&] { m_instruments.increment_counter(m_names.calls_total, m_names.operation); });
     }
     m_span.context = ctx;
     if (m_instruments.tracing()) {
@@ -109,8 +151,9 @@ void Operation::component_done(std::string_view component) noexcept {
     const auto now = Clock::now();
     if (m_instruments.metrics()) {
         guarded([&] {
-            Labels l = labels("success");
-            l.emplace("component", component);
+            const Labels& l = component == "query_build"     ? m_names.query_build
+                              : component == "sql_execution" ? m_names.sql_execution
+                                                             : m_names.result_processing;
             m_instruments.record_duration("eventstore_component_duration_seconds", now - m_mark, l);
         });
     }
@@ -126,7 +169,7 @@ void Operation::built(std::string sql) noexcept {
 
 void Operation::sql_done() noexcept {
     m_sql_time = Clock::now() - m_sql_start;
-    if (m_instruments.logging()) {
+    if (m_instruments.logging(Instruments::Level::debug)) {
         guarded([&] {
             m_instruments.log(Instruments::Level::debug, context(), "executed sql for: " + m_name,
                               {{"duration_ms", log_milliseconds(m_sql_time)}, {"query", m_sql}});
@@ -143,8 +186,8 @@ void Operation::executed() noexcept {
 void Operation::processed() noexcept { component_done("result_processing"); }
 
 void Operation::record_durations(const Labels& labels, std::chrono::nanoseconds method_time) const {
-    m_instruments.record_duration("eventstore_" + m_name + "_method_duration_seconds", method_time, labels);
-    m_instruments.record_duration("eventstore_" + m_name + "_sql_duration_seconds", m_sql_time, labels);
+    m_instruments.record_duration(m_names.method_duration, method_time, labels);
+    m_instruments.record_duration(m_names.sql_duration, m_sql_time, labels);
 }
 
 void Operation::failed(std::string_view status, std::string_view span_error_type) noexcept {
@@ -161,7 +204,7 @@ void Operation::failed(std::string_view status, std::string_view span_error_type
 }
 
 void Operation::build_failed(const Error& error) noexcept {
-    if (m_instruments.logging()) {
+    if (m_instruments.logging(Instruments::Level::error)) {
         guarded([&] {
             LogFields fields{{"error", error.what()}};
             if (m_event_count) {
@@ -184,7 +227,7 @@ void Operation::database_failed(const DatabaseFailure& failure) noexcept {
     if (m_phase == Phase::execute) {
         sql_done(); // the debug record of the statement that failed, and the SQL time it took
     }
-    if (m_instruments.logging()) {
+    if (m_instruments.logging(Instruments::Level::error)) {
         guarded([&] {
             m_instruments.log(Instruments::Level::error, context(), m_kind.database_failed,
                               {{"error", failure.what()}, {"query", m_sql}});
@@ -222,7 +265,7 @@ void Operation::database_failed(const DatabaseFailure& failure) noexcept {
 }
 
 void Operation::scan_failed(const Error& error) noexcept {
-    if (m_instruments.logging()) {
+    if (m_instruments.logging(Instruments::Level::error)) {
         guarded([&] {
             m_instruments.log(Instruments::Level::error, context(), m_kind.scan_failed, {{"error", error.what()}});
         });
@@ -238,7 +281,7 @@ void Operation::scan_failed(const Error& error) noexcept {
 }
 
 void Operation::caller_failed(const char* what) noexcept {
-    if (m_instruments.logging()) {
+    if (m_instruments.logging(Instruments::Level::error)) {
         guarded([&] {
             m_instruments.log(Instruments::Level::error, context(), "event callback failed", {{"error", what}});
         });
@@ -256,7 +299,7 @@ ConcurrencyConflict Operation::conflict(std::size_t expected_events, SequenceNum
                                              {"database_target", std::string(name(m_target))}});
         });
     }
-    if (m_instruments.logging()) {
+    if (m_instruments.logging(Instruments::Level::info)) {
         guarded([&] {
             m_instruments.log(Instruments::Level::info, context(),
                               "eventstore operation: concurrency conflict detected",
@@ -292,20 +335,19 @@ void Operation::succeeded(std::size_t event_count, const Attributes& finished) n
     const auto method_time = elapsed();
     if (m_instruments.metrics()) {
         guarded([&] {
-            const Labels l = labels("success");
+            const Labels& l = m_names.success;
             record_durations(l, method_time);
             if (!m_kind.events_metric.empty()) {
                 m_instruments.record_value(m_kind.events_metric, static_cast<double>(event_count), l);
             }
         });
     }
-    if (m_instruments.logging()) {
+    if (m_instruments.logging(m_instruments.success_level())) {
         guarded([&] {
             m_instruments.log(m_instruments.success_level(), context(), m_kind.succeeded,
-                              m_kind.events_metric.empty()
-                                  ? LogFields{{"duration_ms", log_milliseconds(method_time)}}
-                                  : LogFields{{"event_count", std::to_string(event_count)},
-                                              {"duration_ms", log_milliseconds(method_time)}});
+                              m_kind.events_metric.empty() ? LogFields{{"duration_ms", log_milliseconds(method_time)}}
+                                                           : LogFields{{"event_count", std::to_string(event_count)},
+                                                                       {"duration_ms", log_milliseconds(method_time)}});
         });
     }
     m_instruments.end_span(m_span, "success", finished, method_time);

@@ -44,6 +44,9 @@ extern const OperationKind stream_kind;
 extern const OperationKind import_kind;
 extern const OperationKind migrate_kind;
 
+// The metric names and label sets of one kind of operation on one target (operation.cpp).
+struct ReportedNames;
+
 // One query, query_stream, append or import: its failure boundary, and what the hooks see of it
 // (its span, its clocks, and the Go engine's records at each step, docs/observability.md).
 //
@@ -135,6 +138,7 @@ private:
 
     const Instruments& m_instruments;
     const OperationKind& m_kind;
+    const ReportedNames& m_names; // built once per kind and target: the success path builds no name or label
     std::string m_name;
     Target m_target;
     std::optional<std::size_t> m_event_count; // writes: named in a build failure's record

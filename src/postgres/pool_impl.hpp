@@ -33,7 +33,7 @@ private:
     void give_back(std::unique_ptr<detail::Session> session) noexcept override;
     detail::SessionLease acquire_session(const Context& ctx);
     // The pool's gauges, and the acquisition's duration when `waited` is given (PoolOptions::metrics).
-    void report(const std::string* outcome, Clock::duration waited) noexcept;
+    void report(const Labels* outcome, Clock::duration waited) noexcept;
     // How many connections the pool may have open now: max_connections, or fewer for a while after
     // the server refused one for want of slots.
     [[nodiscard]] std::size_t may_open(Clock::time_point now) const noexcept;
@@ -50,6 +50,11 @@ private:
     std::vector<Idle> m_idle; // most recently returned last
     std::size_t m_open = 0;
     std::size_t m_opened = 0; // connections opened since the last report of the counter
+    // The reports' label sets, built once (PoolOptions::metrics): a report builds no map.
+    struct ReportLabels {
+        Labels pool, idle, in_use, acquired, exhausted, canceled, timeout, failed;
+    };
+    ReportLabels m_labels;
     std::size_t m_server_full_at = 0; // connections open when the server last refused one (53300)
     Clock::time_point m_server_full_until;
 };

@@ -65,15 +65,13 @@ Paging paging(const ReadOptions& options, const detail::FilterClause& clause, st
 
 } // namespace
 
-EventStore::Impl::Read EventStore::Impl::prepare_read(const Filter& filter, int first_param) const {
+EventStore::Impl::Read EventStore::Impl::prepare_read(const Filter& filter, int first_param) {
     Read read{detail::filter_clause(filter, first_param), {}};
     std::vector<std::uint64_t> keys;
     detail::add_filter_keys(filter, keys);
-    const auto locks = detail::plan_locks(std::move(keys), {}, 0);
-    // Beyond the advisory-lock budget, SHARE conflicts with the ROW EXCLUSIVE lock every INSERT holds
-    // until commit: the same barrier against in-flight writers, for every key at once.
-    read.barrier =
-        locks.size() <= detail::max_advisory_locks ? detail::lock_statement(locks) : m_schema.lock_events("SHARE");
+    // Never more than max_advisory_locks: beyond it the plan is the global key's stripes, shared
+    // (plan_locks), which every writer holds one of exclusively.
+    read.barrier = detail::lock_statement(detail::plan_locks(std::move(keys), {}, 0));
     return read;
 }
 

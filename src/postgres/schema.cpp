@@ -116,8 +116,8 @@ Statement Schema::delete_snapshot(std::string_view projection_type, const std::s
 // Leases are judged by clock_timestamp(), not now(): now() is when the transaction began, and a claim
 // that waited for the row behind a projection's transaction would judge a lapsed lease by the time it
 // started waiting, and lose to the holder's renewal every time.
-std::vector<Statement> Schema::claim_checkpoint(const std::string& name, const std::string& owner,
-                                                SequenceNumber after, std::int64_t lease_ms) const {
+std::vector<Statement> Schema::claim_checkpoint(const std::string& name, const std::string& owner, SequenceNumber after,
+                                                std::int64_t lease_ms) const {
     return {
         Statement::cached("INSERT INTO " + m_checkpoints.quoted +
                               " (name, sequence_number) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
@@ -141,8 +141,7 @@ Statement Schema::renew_checkpoint(const std::string& name, const std::string& o
         {text_param(name), text_param(owner), int8_param(static_cast<std::int64_t>(position)), int8_param(lease_ms)});
 }
 
-Statement Schema::release_checkpoint(const std::string& name, const std::string& owner,
-                                     SequenceNumber position) const {
+Statement Schema::release_checkpoint(const std::string& name, const std::string& owner, SequenceNumber position) const {
     return Statement::cached("UPDATE " + m_checkpoints.quoted +
                                  " SET sequence_number = greatest(sequence_number, $3), owner = NULL, "
                                  "lease_until = NULL, updated_at = CASE WHEN $3 > sequence_number THEN now() ELSE "

@@ -92,8 +92,8 @@ public:
                                                           SequenceNumber after, std::int64_t lease_ms) const;
     // Renews `owner`'s claim and moves the position up to `position` (never down; 0 leaves it): one
     // row (the saved position) while the claim is still this owner's, none once it has lost it.
-    [[nodiscard]] Statement renew_checkpoint(const std::string& name, const std::string& owner,
-                                             SequenceNumber position, std::int64_t lease_ms) const;
+    [[nodiscard]] Statement renew_checkpoint(const std::string& name, const std::string& owner, SequenceNumber position,
+                                             std::int64_t lease_ms) const;
     // The same, and gives the name up for the next consumer.
     [[nodiscard]] Statement release_checkpoint(const std::string& name, const std::string& owner,
                                                SequenceNumber position) const;

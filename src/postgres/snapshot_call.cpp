@@ -83,7 +83,7 @@ void SnapshotCall::succeeded(std::string_view result) noexcept {
 }
 
 void SnapshotCall::log_success(std::string_view message, LogFields fields) const noexcept {
-    if (m_instruments.logging()) {
+    if (m_instruments.logging(m_instruments.success_level())) {
         guarded([&] {
             fields.emplace_back("duration_ms", log_milliseconds(elapsed()));
             m_instruments.log(m_instruments.success_level(), context(), message, fields);
@@ -122,7 +122,7 @@ void SnapshotCall::deleted(std::uint64_t rows_affected) noexcept {
 }
 
 void SnapshotCall::log_failure(const std::exception& failure) const noexcept {
-    if (m_instruments.logging()) {
+    if (m_instruments.logging(Instruments::Level::error)) {
         guarded([&] {
             const std::string message = m_action == SnapshotAction::save   ? "saving snapshot failed"
                                         : m_action == SnapshotAction::load ? "loading snapshot failed"

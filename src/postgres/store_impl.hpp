@@ -59,7 +59,7 @@ private:
         detail::FilterClause clause;
         detail::Statement barrier;
     };
-    [[nodiscard]] Read prepare_read(const Filter& filter, int first_param) const;
+    [[nodiscard]] static Read prepare_read(const Filter& filter, int first_param);
     void build_late_indexes(const Context& ctx, detail::Session& session) const;
     // migrate()'s work, reported by its caller's Operation; throws DatabaseFailure.
     void migrate_on(const Context& ctx, const std::vector<detail::Statement>& check);

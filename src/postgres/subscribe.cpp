@@ -1,14 +1,14 @@
 // subscribe: catch-up then live, built on reads that never skip an event; durable subscriptions with
 // a checkpoint and one active consumer per name (docs/subscriptions.md).
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <array>
 #include <atomic>
 #include <optional>
 #include <random>
 #include <type_traits>
+
+#include <unistd.h>
 
 #include <eventstore/error.hpp>
 
@@ -44,7 +44,8 @@ struct Timing {
 
     explicit Timing(const SubscribeOptions& options)
         : batch(std::max<std::size_t>(options.batch_size, 1)), poll_min(std::max(options.poll_min, milliseconds(0))),
-          poll_max(std::max(options.poll_max, poll_min)), reconnect_min(std::max(options.reconnect_min, milliseconds(1))),
+          poll_max(std::max(options.poll_max, poll_min)),
+          reconnect_min(std::max(options.reconnect_min, milliseconds(1))),
           reconnect_max(std::max(options.reconnect_max, reconnect_min)) {}
 };
 
@@ -86,6 +87,8 @@ private:
 struct NoCheckpoint {
     static bool after_event(SequenceNumber /*last*/) { return true; }
     static bool after_read(SequenceNumber /*last*/, bool /*delivered*/) { return true; }
+    // When the subscription must be back from a wait at the latest (to renew a claim).
+    static Clock::time_point next_due() { return Clock::time_point::max(); }
 };
 
 enum class Ending { context, claim_lost };
@@ -118,8 +121,9 @@ Ending follow(EventStore::Impl& store, detail::LogWatcher& watcher, const Contex
     Backoff backoff(timing);
     while (!ended(ctx)) {
         const SequenceNumber seen = watcher.head();
-        std::optional<QueryResult> read =
-            backoff.attempt(ctx, [&] { return store.query(reads, filter, ReadOptions{last + 1, false, timing.batch}); });
+        std::optional<QueryResult> read = backoff.attempt(ctx, [&] {
+            return store.query(reads, filter, ReadOptions{last + 1, false, timing.batch});
+        });
         if (!read) {
             continue;
         }
@@ -142,7 +146,8 @@ Ending follow(EventStore::Impl& store, detail::LogWatcher& watcher, const Contex
             continue; // more may be waiting: read on at once
         }
         eventstore::detail::sleep_within(ctx, timing.poll_min);
-        watcher.wait_above(seen, ctx, Clock::now() + timing.poll_max);
+        // Back in time to renew a claim before it lapses, even while the log stands still.
+        watcher.wait_above(seen, ctx, std::min(Clock::now() + timing.poll_max, checkpoint.next_due()));
     }
     return Ending::context;
 }
@@ -250,6 +255,7 @@ SequenceNumber EventStore::Impl::subscribe_durably(const Context& ctx, const Fil
         SequenceNumber saved = 0;
 
         bool due() const { return Clock::now() - renewed >= every; }
+        Clock::time_point next_due() const { return renewed + every; }
         bool renew_now(SequenceNumber last) {
             const Clock::time_point started = Clock::now();
             if (!renew(saves ? last : 0)) {

@@ -1,14 +1,16 @@
-#include <eventstore/prometheus.hpp>
-
 #include <algorithm>
 #include <array>
 #include <atomic>
 #include <charconv>
 #include <cmath>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <shared_mutex>
+#include <unordered_map>
 #include <utility>
+
+#include <eventstore/prometheus.hpp>
 
 namespace eventstore::prometheus {
 
@@ -80,7 +82,8 @@ std::string_view help_of(std::string_view metric) {
         {"eventstore_pool_acquire_duration_seconds", "Time a call waited for a pooled connection."},
         {"eventstore_prometheus_dropped_reports_total", "Reports of a metric as another type than its first."},
     }};
-    const auto* const found = std::find_if(known.begin(), known.end(), [&](const auto& k) { return k.first == metric; });
+    const auto* const found =
+        std::find_if(known.begin(), known.end(), [&](const auto& k) { return k.first == metric; });
     return found == known.end() ? std::string_view() : found->second;
 }
 
@@ -133,9 +136,14 @@ void add(std::atomic<double>& target, double value) {
 
 struct Series {
     explicit Series(std::size_t buckets) : bucket_counts(buckets) {}
-    std::atomic<double> value{0};               // counter, gauge; histogram: the sum
-    std::atomic<std::uint64_t> count{0};        // histogram
+    std::atomic<double> value{0};                          // counter, gauge; histogram: the sum
+    std::atomic<std::uint64_t> count{0};                   // histogram
     std::vector<std::atomic<std::uint64_t>> bucket_counts; // histogram, not cumulative
+};
+
+struct NameHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view name) const noexcept { return std::hash<std::string_view>{}(name); }
 };
 
 struct Family {
@@ -192,7 +200,7 @@ public:
         const auto bucket = std::lower_bound(m_buckets.begin(), m_buckets.end(), seconds);
         if (bucket != m_buckets.end()) {
             s.bucket_counts[static_cast<std::size_t>(bucket - m_buckets.begin())].fetch_add(1,
-                                                                                           std::memory_order_relaxed);
+                                                                                            std::memory_order_relaxed);
         }
         s.count.fetch_add(1, std::memory_order_relaxed);
         add(s.value, seconds);
@@ -201,7 +209,14 @@ public:
     std::string exposition() const {
         std::string out;
         const std::shared_lock lock(m_mutex);
+        std::vector<std::pair<std::string_view, const Family*>> sorted;
+        sorted.reserve(m_families.size());
         for (const auto& [metric, family] : m_families) {
+            sorted.emplace_back(metric, &family);
+        }
+        std::sort(sorted.begin(), sorted.end());
+        for (const auto& [metric, family_ptr] : sorted) {
+            const Family& family = *family_ptr;
             const std::string_view help = help_of(metric);
             out += "# HELP ";
             out += family.name;
@@ -268,7 +283,9 @@ private:
 
     std::vector<double> m_buckets;
     mutable std::shared_mutex m_mutex;
-    std::map<std::string, Family, std::less<>> m_families;
+    // By name, for the reports (heterogeneous lookup: a string_view finds its family without a copy);
+    // rendered in name order.
+    std::unordered_map<std::string, Family, NameHash, std::equal_to<>> m_families;
 };
 
 Collector::Collector() : Collector(CollectorOptions{}) {}

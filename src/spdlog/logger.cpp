@@ -1,5 +1,3 @@
-#include <eventstore/spdlog.hpp>
-
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -8,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include <eventstore/context.hpp>
+#include <eventstore/spdlog.hpp>
 
 namespace eventstore {
 
@@ -59,6 +58,19 @@ public:
     }
     void error(const Context& ctx, std::string_view message, const LogFields& fields) override {
         log(::spdlog::level::err, ctx, message, fields);
+    }
+    [[nodiscard]] bool enabled(LogLevel level) const override {
+        switch (level) {
+        case LogLevel::debug:
+            return m_logger->should_log(::spdlog::level::debug);
+        case LogLevel::info:
+            return m_logger->should_log(::spdlog::level::info);
+        case LogLevel::warn:
+            return m_logger->should_log(::spdlog::level::warn);
+        case LogLevel::error:
+            return m_logger->should_log(::spdlog::level::err);
+        }
+        return true;
     }
 
 private:

@@ -5,14 +5,14 @@
 #include <memory>
 #include <string>
 
+#include <spdlog/sinks/null_sink.h>
+#include <spdlog/spdlog.h>
+
 #include <eventstore/eventstore.hpp>
 #include <eventstore/memory.hpp>
 #include <eventstore/postgres.hpp>
 #include <eventstore/prometheus.hpp>
 #include <eventstore/spdlog.hpp>
-
-#include <spdlog/sinks/null_sink.h>
-#include <spdlog/spdlog.h>
 
 int main() {
     const eventstore::Filter filter = eventstore::build_event_filter()
@@ -25,8 +25,8 @@ int main() {
     // The adapters: a metrics page and a logger, as a user of the package plugs them in.
     const auto metrics = std::make_shared<eventstore::prometheus::Collector>();
     metrics->increment_counter("eventstore_query_method_calls_total", {{"operation", "query"}});
-    const auto logger = eventstore::make_spdlog_logger(std::make_shared<spdlog::logger>(
-        "consumer", std::make_shared<spdlog::sinks::null_sink_mt>()));
+    const auto logger = eventstore::make_spdlog_logger(
+        std::make_shared<spdlog::logger>("consumer", std::make_shared<spdlog::sinks::null_sink_mt>()));
     logger->info(eventstore::Context(), "consumer", {{"k", "v"}});
     const auto appended =
         memory->append(filter, 0,

@@ -83,7 +83,8 @@ protected:
         owner.exec("GRANT USAGE ON SEQUENCE eventstore.events_sequence_number_seq TO " + app);
         owner.exec("GRANT SELECT, INSERT, UPDATE, DELETE ON eventstore.snapshots TO " + app);
         owner.exec("GRANT SELECT, INSERT, UPDATE ON eventstore.events_checkpoints TO " + app);
-        owner.exec("GRANT SELECT ON eventstore.events, eventstore.snapshots, eventstore.events_checkpoints TO " + reader);
+        owner.exec("GRANT SELECT ON eventstore.events, eventstore.snapshots, eventstore.events_checkpoints TO " +
+                   reader);
     }
 
     // A store on eventstore.events (and its default snapshot table, eventstore.snapshots) connecting
@@ -246,13 +247,14 @@ TEST_F(LeastPrivilegeTest, TheApplicationRoleQueriesAppendsStreamsAndKeepsSnapsh
     eventstore::postgres::SubscribeOptions named;
     named.name = "books";
     std::size_t delivered = 0;
-    EXPECT_EQ(s.subscribe(Context().with_stop_token(stop.get_token()).with_timeout(std::chrono::seconds(10)), f, 0,
-                          [&](StorableEvent&&) {
-                              if (++delivered == 2) {
-                                  stop.request_stop();
-                              }
-                          },
-                          named),
+    EXPECT_EQ(s.subscribe(
+                  Context().with_stop_token(stop.get_token()).with_timeout(std::chrono::seconds(10)), f, 0,
+                  [&](StorableEvent&&) {
+                      if (++delivered == 2) {
+                          stop.request_stop();
+                      }
+                  },
+                  named),
               2U);
     EXPECT_EQ(s.checkpoint(Context(), "books"), 2U);
     ASSERT_NO_THROW(s.wait_until_processed("books", 2, Context().with_timeout(std::chrono::seconds(5))));
@@ -290,14 +292,15 @@ TEST_F(LeastPrivilegeTest, TheReadOnlyRoleReadsAndIsRefusedEveryWrite) {
     expect_privilege_error(thrown_error([&] { s.delete_snapshot("BookState", f); }), Errc::deleting_snapshot_failed);
     // It may follow the log, and wait for a durable subscription, but not keep one.
     std::size_t followed = 0;
-    EXPECT_EQ(s.subscribe(Context().with_timeout(std::chrono::milliseconds(300)), f, 0,
-                          [&](StorableEvent&&) { ++followed; }),
-              1U);
+    EXPECT_EQ(
+        s.subscribe(Context().with_timeout(std::chrono::milliseconds(300)), f, 0, [&](StorableEvent&&) { ++followed; }),
+        1U);
     EXPECT_EQ(followed, 1U);
     eventstore::postgres::SubscribeOptions named;
     named.name = "books";
     const auto subscribe_error = thrown_error([&] {
-        (void)s.subscribe(Context().with_timeout(std::chrono::seconds(5)), f, 0, [](StorableEvent&&) {}, named);
+        (void)s.subscribe(
+            Context().with_timeout(std::chrono::seconds(5)), f, 0, [](StorableEvent&&) {}, named);
     });
     expect_privilege_error(subscribe_error, Errc::subscription_failed);
     EXPECT_EQ(s.checkpoint(Context(), "books"), std::nullopt);

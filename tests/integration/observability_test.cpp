@@ -2,6 +2,7 @@
 // their attributes, recorded by spies on a real store.
 
 #include <algorithm>
+#include <atomic>
 #include <mutex>
 #include <stdexcept>
 #include <stop_token>
@@ -298,12 +299,39 @@ TEST_F(Observability, SuccessIsLoggedAtDebugUnlessGoLevelsAreAskedFor) {
         {"eventstore operation: concurrency conflict detected", "info"},
         {"eventstore operation: snapshot saved successfully", "debug"}};
     EXPECT_EQ(levels(quiet->records()), quiet_levels);
-    const std::map<std::string, std::string> go_levels{
-        {"eventstore operation: query completed", "info"},
-        {"eventstore operation: events appended", "info"},
-        {"eventstore operation: concurrency conflict detected", "info"},
-        {"eventstore operation: snapshot saved successfully", "info"}};
+    const std::map<std::string, std::string> go_levels{{"eventstore operation: query completed", "info"},
+                                                       {"eventstore operation: events appended", "info"},
+                                                       {"eventstore operation: concurrency conflict detected", "info"},
+                                                       {"eventstore operation: snapshot saved successfully", "info"}};
     EXPECT_EQ(levels(go->records()), go_levels);
+}
+
+// A logger that says which levels it wants (Logger::enabled) is not called for the others: the store
+// does not even build those records.
+TEST_F(Observability, ALoggerIsAskedWhichLevelsItWants) {
+    struct InfoAndAbove final : eventstore::Logger {
+        void debug(std::string_view, const LogFields&) override { ++debug_calls; }
+        void info(std::string_view, const LogFields&) override { ++other_calls; }
+        void warn(std::string_view, const LogFields&) override { ++other_calls; }
+        void error(std::string_view, const LogFields&) override { ++other_calls; }
+        [[nodiscard]] bool enabled(eventstore::LogLevel level) const override {
+            ++asked;
+            return level != eventstore::LogLevel::debug;
+        }
+        std::atomic<int> debug_calls{0};
+        std::atomic<int> other_calls{0};
+        mutable std::atomic<int> asked{0};
+    };
+    auto logger = std::make_shared<InfoAndAbove>();
+    add_book(store(), "book-enabled");
+    auto s = observed({pg::with_logger(logger)});
+    const auto filter = t::book_filter("book-enabled");
+    EXPECT_THROW(s->append(filter, 0, t::lent_to_reader("book-enabled", "r", t::at(2))),
+                 eventstore::ConcurrencyConflict);
+    (void)s->query(filter);
+    EXPECT_EQ(logger->debug_calls.load(), 0);
+    EXPECT_EQ(logger->other_calls.load(), 1) << "the conflict, at info";
+    EXPECT_GE(logger->asked.load(), 3);
 }
 
 // W3C trace context: the tracer sees the caller's traceparent when it starts the store's span, and

@@ -5,15 +5,6 @@
 // counter back, sees the recording rules produce their series, and runs every query of the Grafana
 // dashboard in contrib/grafana (each must be valid PromQL, and the main ones must find data).
 
-#include <fcntl.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <netinet/in.h>
-#include <sys/socket.h>
-
 #include <cctype>
 #include <chrono>
 #include <cstdlib>
@@ -27,9 +18,16 @@
 #include <thread>
 #include <vector>
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <netinet/in.h>
 #include <nlohmann/json.hpp>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "fixture.hpp"
 
@@ -218,10 +216,10 @@ TEST_F(PrometheusScrape, PrometheusScrapesTheExampleAndTheRulesAndDashboardQueri
                           << prometheus.output();
 
     // Every recording rule produces its series from the scraped metrics.
-    for (const std::string rule : {"eventstore:append_conflict_ratio:rate5m", "eventstore:error_ratio:rate5m",
-                                   "eventstore:append_duration_seconds:p99_5m",
-                                   "eventstore:query_duration_seconds:p99_5m", "eventstore:pool_saturation",
-                                   "eventstore:calls:rate5m"}) {
+    for (const std::string rule :
+         {"eventstore:append_conflict_ratio:rate5m", "eventstore:error_ratio:rate5m",
+          "eventstore:append_duration_seconds:p99_5m", "eventstore:query_duration_seconds:p99_5m",
+          "eventstore:pool_saturation", "eventstore:calls:rate5m"}) {
         bool found = false;
         const auto by = Clock::now() + 20s;
         while (!found && Clock::now() < by) {
@@ -241,8 +239,8 @@ TEST_F(PrometheusScrape, PrometheusScrapesTheExampleAndTheRulesAndDashboardQueri
     for (const json& panel : dashboard["panels"]) {
         for (const json& target : panel["targets"]) {
             std::string expr = target["expr"].get<std::string>();
-            for (const auto& [from, to] : std::vector<std::pair<std::string, std::string>>{
-                     {"$__rate_interval", "1m"}, {"$job", "book_lending"}}) {
+            for (const auto& [from, to] : std::vector<std::pair<std::string, std::string>>{{"$__rate_interval", "1m"},
+                                                                                           {"$job", "book_lending"}}) {
                 for (auto at = expr.find(from); at != std::string::npos; at = expr.find(from)) {
                     expr.replace(at, from.size(), to);
                 }

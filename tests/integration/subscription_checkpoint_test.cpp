@@ -123,9 +123,8 @@ TEST_F(DurableSubscriptions, WaitUntilProcessedSeesTheProjectionCatchUp) {
         std::lock_guard lock(mutex);
         EXPECT_EQ(projected.count(mine), 1U) << "returned before the projection had event " << mine;
     }
-    const auto beyond = thrown_error([&] {
-        store().wait_until_processed("rw", writer.last_position() + 1000, Context().with_timeout(100ms));
-    });
+    const auto beyond = thrown_error(
+        [&] { store().wait_until_processed("rw", writer.last_position() + 1000, Context().with_timeout(100ms)); });
     ASSERT_TRUE(beyond.has_value());
     EXPECT_EQ(beyond->code(), Errc::subscription_failed);
     EXPECT_TRUE(beyond->is(Errc::deadline_exceeded)) << describe(beyond);
@@ -140,7 +139,8 @@ TEST_F(DurableSubscriptions, WaitUntilProcessedSeesTheProjectionCatchUp) {
 TEST_F(DurableSubscriptions, BadNamesAreRefusedBeforeAnyDatabaseWork) {
     for (const std::string& name : {std::string("a\0b", 3), std::string("\xff"), std::string(2000, 'n')}) {
         const auto subscribed = thrown_error([&] {
-            (void)store().subscribe(Context(), feed_filter(), 0, [](StorableEvent&&) {}, named(name));
+            (void)store().subscribe(
+                Context(), feed_filter(), 0, [](StorableEvent&&) {}, named(name));
         });
         ASSERT_TRUE(subscribed.has_value());
         EXPECT_EQ(subscribed->code(), Errc::invalid_subscription_name);
@@ -158,8 +158,10 @@ TEST_F(DurableSubscriptions, AMissingCheckpointTableSaysToMigrate) {
     auto other = postgres::new_event_store_from_pool(pool(), postgres::with_table_name(table()),
                                                      postgres::with_snapshot_table_name(snapshot_table()),
                                                      postgres::with_checkpoint_table_name("no_such_checkpoints"));
-    const auto err = thrown_error(
-        [&] { (void)other->subscribe(Context().with_timeout(5s), feed_filter(), 0, [](StorableEvent&&) {}, named("x")); });
+    const auto err = thrown_error([&] {
+        (void)other->subscribe(
+            Context().with_timeout(5s), feed_filter(), 0, [](StorableEvent&&) {}, named("x"));
+    });
     ASSERT_TRUE(err.has_value());
     EXPECT_EQ(err->code(), Errc::subscription_failed);
     EXPECT_EQ(err->sqlstate(), "42P01");
@@ -192,6 +194,24 @@ TEST_F(DurableSubscriptions, ASecondConsumerWaitsAndTakesOverWhenTheFirstStops) 
     std::vector<StorableEvent> together = first.delivered();
     together.insert(together.end(), second.delivered().begin(), second.delivered().end());
     EXPECT_TRUE(same_events(together, feed_above(0)));
+}
+
+// A caught-up consumer renews its claim while the log stands still, also when its lease is shorter than
+// poll_max (1 s): a standby must not take over a live consumer (it did, before the wait for the log to
+// move was bounded by the next renewal).
+TEST_F(DurableSubscriptions, AQuietConsumerKeepsItsClaim) {
+    Writer writer("w", 1);
+    append_feed(writer, 20, 9);
+    const auto lease = 300ms;
+    Subscription first(store(), feed_filter(), 0, named("quiet", lease));
+    ASSERT_TRUE(first.wait_for(feed_above(0).back().sequence_number));
+    const std::string owner = row("quiet").second;
+    Subscription second(store(), feed_filter(), 0, named("quiet", lease));
+    std::this_thread::sleep_for(2s); // nothing is appended: several leases, two poll_max
+    EXPECT_EQ(row("quiet").second, owner) << "the standby took the name from a live consumer";
+    EXPECT_EQ(second.count(), 0U);
+    first.stop();
+    second.stop();
 }
 
 // A consumer that stops renewing its claim (a process that hangs, or is killed: the database sees the
@@ -325,9 +345,9 @@ TEST_F(DurableSubscriptions, ExactlyOnceWithTheCheckpointInTheProjectionsTransac
         wanted.push_back(e.sequence_number);
     }
     EXPECT_EQ(in_projection, wanted) << "the projection does not hold every matching event once, in log order";
-    std::cout << "exactly once: " << expected.size() << " events, " << applied.load() << " applied, "
-              << skipped.load() << " found applied by the other consumer; deliveries " << a->count() << " + "
-              << b->count() << "; " << stalls_before.load() << " hangs before applying\n";
+    std::cout << "exactly once: " << expected.size() << " events, " << applied.load() << " applied, " << skipped.load()
+              << " found applied by the other consumer; deliveries " << a->count() << " + " << b->count() << "; "
+              << stalls_before.load() << " hangs before applying\n";
     EXPECT_GT(a->count(), 0U) << "no takeover happened: the test showed nothing";
     EXPECT_GT(b->count(), 0U) << "no takeover happened: the test showed nothing";
     if (stalls_before.load() > 0) {

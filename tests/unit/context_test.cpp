@@ -128,25 +128,27 @@ TEST(ContextTraceparent, AValidHeaderIsKeptAndPassedOn) {
     EXPECT_EQ(ctx.traceparent(), header);
     EXPECT_EQ(Context().traceparent(), "");
     // Carried through every other derivation.
-    EXPECT_EQ(ctx.with_timeout(std::chrono::seconds(1)).with_consistency(eventstore::Consistency::eventual).traceparent(),
-              header);
+    EXPECT_EQ(
+        ctx.with_timeout(std::chrono::seconds(1)).with_consistency(eventstore::Consistency::eventual).traceparent(),
+        header);
     // A later version's header is read for its fields and passed on as version 00.
-    EXPECT_EQ(Context().with_traceparent("cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-what-else").traceparent(),
-              header);
+    EXPECT_EQ(
+        Context().with_traceparent("cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-what-else").traceparent(),
+        header);
 }
 
 TEST(ContextTraceparent, AnythingElseIsInvalid) {
     for (const std::string bad : {
              "",
-             "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",                // no flags
-             "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-",            // version 00 is exactly 55
-             "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",             // uppercase
-             "00-00000000000000000000000000000000-00f067aa0ba902b7-01",             // zero trace id
-             "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",             // zero parent id
-             "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",             // version ff
-             "00_4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",             // separator
-             "00-4bf92f3577b34da6a3ce929d0e0e473g-00f067aa0ba902b7-01",             // not hex
-             "cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01x",            // no dash after the flags
+             "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",     // no flags
+             "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-", // version 00 is exactly 55
+             "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",  // uppercase
+             "00-00000000000000000000000000000000-00f067aa0ba902b7-01",  // zero trace id
+             "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",  // zero parent id
+             "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",  // version ff
+             "00_4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",  // separator
+             "00-4bf92f3577b34da6a3ce929d0e0e473g-00f067aa0ba902b7-01",  // not hex
+             "cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01x", // no dash after the flags
          }) {
         try {
             (void)Context().with_traceparent(bad);

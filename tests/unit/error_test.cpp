@@ -163,11 +163,10 @@ TEST(ErrorPredicates, RetryableAreTheTransientFailures) {
 }
 
 TEST(ErrorPredicates, InputErrorsAreTheCallersByCodeOrCause) {
-    for (const Errc code :
-         {Errc::empty_events_table_name, Errc::nil_database_connection, Errc::invalid_payload_json,
-          Errc::invalid_metadata_json, Errc::invalid_snapshot_json, Errc::empty_projection_type,
-          Errc::empty_filter_hash, Errc::invalid_event_type, Errc::invalid_filter, Errc::invalid_table_name,
-          Errc::invalid_subscription_name, Errc::invalid_traceparent}) {
+    for (const Errc code : {Errc::empty_events_table_name, Errc::nil_database_connection, Errc::invalid_payload_json,
+                            Errc::invalid_metadata_json, Errc::invalid_snapshot_json, Errc::empty_projection_type,
+                            Errc::empty_filter_hash, Errc::invalid_event_type, Errc::invalid_filter,
+                            Errc::invalid_table_name, Errc::invalid_subscription_name, Errc::invalid_traceparent}) {
         EXPECT_TRUE(Error(code).is_input_error()) << eventstore::name(code);
         EXPECT_TRUE(Error(Errc::appending_event_failed, code).is_input_error()) << eventstore::name(code);
         EXPECT_FALSE(Error(code).is_retryable()) << eventstore::name(code);

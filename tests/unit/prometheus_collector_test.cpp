@@ -3,9 +3,6 @@
 // (a value named *_total is a counter), type clashes, concurrent reporting, and the page passing
 // `promtool check metrics` (Debian's prometheus package; scripts/deps.sh installs it).
 
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <array>
 #include <cstdio>
 #include <cstdlib>
@@ -16,6 +13,8 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <eventstore/prometheus.hpp>
 
@@ -55,8 +54,10 @@ TEST(PrometheusCollector, CountersHistogramsAndGauges) {
         << page;
     EXPECT_TRUE(contains(page, "# TYPE eventstore_query_method_duration_seconds histogram\n")) << page;
     // Buckets are cumulative, in seconds, with the Go library's bounds, and +Inf counts everything.
-    EXPECT_TRUE(contains(page, "eventstore_query_method_duration_seconds_bucket{operation=\"query\",le=\"0.001\"} 0\n"));
-    EXPECT_TRUE(contains(page, "eventstore_query_method_duration_seconds_bucket{operation=\"query\",le=\"0.005\"} 1\n"));
+    EXPECT_TRUE(
+        contains(page, "eventstore_query_method_duration_seconds_bucket{operation=\"query\",le=\"0.001\"} 0\n"));
+    EXPECT_TRUE(
+        contains(page, "eventstore_query_method_duration_seconds_bucket{operation=\"query\",le=\"0.005\"} 1\n"));
     EXPECT_TRUE(contains(page, "eventstore_query_method_duration_seconds_bucket{operation=\"query\",le=\"0.5\"} 1\n"));
     EXPECT_TRUE(contains(page, "eventstore_query_method_duration_seconds_bucket{operation=\"query\",le=\"1\"} 2\n"));
     EXPECT_TRUE(contains(page, "eventstore_query_method_duration_seconds_bucket{operation=\"query\",le=\"120\"} 2\n"));
@@ -149,8 +150,8 @@ TEST(PrometheusCollector, ThePagePassesPromtool) {
     c.increment_counter("eventstore_snapshot_load_total", {{"result", "hit"}});
     c.record_value("eventstore_pool_connections", 3, {{"state", "idle"}});
 
-    const std::filesystem::path file = std::filesystem::temp_directory_path() /
-                                       ("eventstore-metrics-" + std::to_string(::getpid()) + ".txt");
+    const std::filesystem::path file =
+        std::filesystem::temp_directory_path() / ("eventstore-metrics-" + std::to_string(::getpid()) + ".txt");
     {
         std::ofstream out(file);
         out << c.exposition();

@@ -30,10 +30,11 @@ struct PoolOptions {
     // trip and replaced, whatever this says.
     std::chrono::milliseconds max_idle_time{0};
     // Where the pool reports its state, labelled pool=<name> (docs/observability.md, "Pool metrics"):
-    // the gauges eventstore_pool_connections{state=idle|in_use} and eventstore_pool_max_connections
-    // after each acquisition and return, the histogram eventstore_pool_acquire_duration_seconds
-    // {outcome=acquired|exhausted|canceled|timeout|failed} of each acquisition, and the counter
-    // eventstore_pool_connections_opened_total. Usually the store's own collector. Null: nothing.
+    // the gauges eventstore_pool_connections{state=idle|in_use} after each acquisition and return
+    // and eventstore_pool_max_connections when the pool is created, the histogram
+    // eventstore_pool_acquire_duration_seconds {outcome=acquired|exhausted|canceled|timeout|failed} of each
+    // acquisition, and the counter eventstore_pool_connections_opened_total. Usually the store's own collector. Null:
+    // nothing.
     std::shared_ptr<MetricsCollector> metrics{};
     std::string name = "primary";
 };
