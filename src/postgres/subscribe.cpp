@@ -93,6 +93,41 @@ struct NoCheckpoint {
 
 enum class Ending { context, claim_lost };
 
+// What a subscription reports to the metrics hook (docs/observability.md, "Subscriptions"), labelled
+// with its name ("" without one); the label sets are built once.
+class Progress {
+public:
+    Progress(const detail::Instruments& instruments, const std::string& name)
+        : m_instruments(instruments), m_labels{{"subscription", name}},
+          m_acquired{{"subscription", name}, {"outcome", "acquired"}}, m_lost{{"subscription", name},
+                                                                              {"outcome", "lost"}} {}
+
+    // After a read: `count` events delivered, the subscription has looked at the log up to `checked`,
+    // whose head is `head`.
+    void read(std::size_t count, SequenceNumber checked, SequenceNumber head) const noexcept {
+        if (!m_instruments.metrics()) {
+            return;
+        }
+        if (count > 0) {
+            m_instruments.record_value("eventstore_subscription_events_delivered_total", static_cast<double>(count),
+                                       m_labels);
+        }
+        m_instruments.record_value("eventstore_subscription_lag_events",
+                                   head > checked ? static_cast<double>(head - checked) : 0.0, m_labels);
+    }
+    void claim(bool acquired) const noexcept {
+        if (m_instruments.metrics()) {
+            m_instruments.increment_counter("eventstore_subscription_claims_total", acquired ? m_acquired : m_lost);
+        }
+    }
+
+private:
+    const detail::Instruments& m_instruments;
+    Labels m_labels;
+    Labels m_acquired;
+    Labels m_lost;
+};
+
 // How often the watcher samples the head of the log while subscriptions run: the delay it adds to a
 // live delivery, at the cost of one index-only read of the primary key per interval for the store.
 constexpr milliseconds head_sample_interval{2};
@@ -114,7 +149,7 @@ constexpr milliseconds head_sample_interval{2};
 template <typename Checkpoint>
 Ending follow(EventStore::Impl& store, detail::LogWatcher& watcher, const Context& ctx, const Filter& filter,
               SequenceNumber& last, const std::function<void(StorableEvent&&)>& on_event, const Timing& timing,
-              Checkpoint& checkpoint) {
+              Checkpoint& checkpoint, const Progress& progress) {
     // Only the primary holds the writers' locks that make a read gap-free.
     const Context reads = ctx.with_consistency(Consistency::strong);
     const detail::LogWatcher::Interest interest(watcher);
@@ -128,6 +163,7 @@ Ending follow(EventStore::Impl& store, detail::LogWatcher& watcher, const Contex
             continue;
         }
         QueryResult& result = *read;
+        const std::size_t count = result.events.size();
         for (StorableEvent& event : result.events) {
             const SequenceNumber position = event.sequence_number;
             on_event(std::move(event));
@@ -139,6 +175,8 @@ Ending follow(EventStore::Impl& store, detail::LogWatcher& watcher, const Contex
                 return Ending::claim_lost;
             }
         }
+        // Caught up (a short read), it has looked at everything committed before the read began.
+        progress.read(count, count < timing.batch ? std::max(last, seen) : last, watcher.head());
         if (!checkpoint.after_read(last, !result.events.empty())) {
             return Ending::claim_lost;
         }
@@ -208,7 +246,8 @@ SequenceNumber EventStore::Impl::subscribe(const Context& ctx, const Filter& fil
     const Timing timing(options);
     SequenceNumber last = after;
     NoCheckpoint none;
-    follow(*this, watcher(), ctx, filter, last, on_event, timing, none);
+    const Progress progress(m_instruments, options.name);
+    follow(*this, watcher(), ctx, filter, last, on_event, timing, none, progress);
     return last;
 }
 
@@ -230,6 +269,7 @@ SequenceNumber EventStore::Impl::subscribe_durably(const Context& ctx, const Fil
     const bool store_saves = options.checkpoints == CheckpointSaving::by_store;
     const std::string owner = new_owner();
     const std::string& name = options.name;
+    const Progress progress(m_instruments, name);
 
     // One checkpoint statement; nullopt when the claim is not (or no longer) this consumer's.
     const auto run = [&](const Context& call_ctx, std::vector<detail::Statement> statements) {
@@ -314,9 +354,11 @@ SequenceNumber EventStore::Impl::subscribe_durably(const Context& ctx, const Fil
             last = started ? std::max(last, *claimed) : *claimed;
             started = true;
             Claim claim{renew, renew_every, store_saves, Clock::now(), *claimed};
-            if (follow(*this, watcher(), ctx, filter, last, on_event, timing, claim) == Ending::context) {
+            progress.claim(true);
+            if (follow(*this, watcher(), ctx, filter, last, on_event, timing, claim, progress) == Ending::context) {
                 break;
             }
+            progress.claim(false);
         }
     } catch (...) {
         if (started) {

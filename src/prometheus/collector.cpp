@@ -36,7 +36,7 @@ bool ends_with(std::string_view text, std::string_view suffix) {
 
 // What each metric the store reports means (docs/observability.md); others get a generic line.
 std::string_view help_of(std::string_view metric) {
-    static constexpr std::array<std::pair<std::string_view, std::string_view>, 44> known{{
+    static constexpr std::array<std::pair<std::string_view, std::string_view>, 48> known{{
         {"eventstore_query_method_calls_total", "Queries started."},
         {"eventstore_append_method_calls_total", "Appends of at least one event started."},
         {"eventstore_query_stream_method_calls_total", "Streamed queries started."},
@@ -80,6 +80,10 @@ std::string_view help_of(std::string_view metric) {
         {"eventstore_pool_connections", "Connections of the pool, by state (idle, in_use)."},
         {"eventstore_pool_max_connections", "The most connections the pool opens."},
         {"eventstore_pool_acquire_duration_seconds", "Time a call waited for a pooled connection."},
+        {"eventstore_pool_connections_opened_total", "Connections the pool opened."},
+        {"eventstore_subscription_events_delivered_total", "Events a subscription handed to its callback."},
+        {"eventstore_subscription_lag_events", "Positions of the log a subscription has not looked at yet."},
+        {"eventstore_subscription_claims_total", "Claims on a durable subscription's name, by outcome."},
         {"eventstore_prometheus_dropped_reports_total", "Reports of a metric as another type than its first."},
     }};
     const auto* const found =

@@ -19,6 +19,8 @@
 
 #include <gtest/gtest.h>
 
+#include <eventstore/prometheus.hpp>
+
 #include "fixture.hpp"
 #include "subscription_support.hpp"
 
@@ -194,6 +196,37 @@ TEST_F(DurableSubscriptions, ASecondConsumerWaitsAndTakesOverWhenTheFirstStops) 
     std::vector<StorableEvent> together = first.delivered();
     together.insert(together.end(), second.delivered().begin(), second.delivered().end());
     EXPECT_TRUE(same_events(together, feed_above(0)));
+}
+
+// A subscription reports what it delivered, how far behind the log's head it is, and its claims.
+TEST_F(DurableSubscriptions, ASubscriptionReportsDeliveriesLagAndClaims) {
+    auto metrics = std::make_shared<eventstore::prometheus::Collector>();
+    auto observed = postgres::new_event_store_from_pool(pool(), postgres::with_table_name(table()),
+                                                        postgres::with_snapshot_table_name(snapshot_table()),
+                                                        postgres::with_metrics(metrics));
+    Writer writer("w", 1);
+    append_feed(writer, 120, 10);
+    const auto all = feed_above(0);
+    Subscription sub(*observed, feed_filter(), 0, named("reported"));
+    ASSERT_TRUE(sub.wait_for(all.back().sequence_number));
+    // Caught up: the next read finds nothing, and the lag is 0.
+    const auto has = [&](const std::string& line) {
+        const auto until = Clock::now() + 5s;
+        while (Clock::now() < until) {
+            if (metrics->exposition().find(line + "\n") != std::string::npos) {
+                return true;
+            }
+            std::this_thread::sleep_for(10ms);
+        }
+        return false;
+    };
+    EXPECT_TRUE(
+        has("eventstore_subscription_events_delivered_total{subscription=\"reported\"} " + std::to_string(all.size())))
+        << metrics->exposition();
+    EXPECT_TRUE(has("eventstore_subscription_lag_events{subscription=\"reported\"} 0")) << metrics->exposition();
+    EXPECT_TRUE(has("eventstore_subscription_claims_total{outcome=\"acquired\",subscription=\"reported\"} 1"))
+        << metrics->exposition();
+    sub.stop();
 }
 
 // A caught-up consumer renews its claim while the log stands still, also when its lease is shorter than
