@@ -48,6 +48,19 @@ struct EventColumns {
 // jsonb in binary is a version byte followed by the text.
 [[nodiscard]] std::string decode_jsonb(std::string_view bytes);
 
+// Text result decoders: PostgreSQL's output functions, for a driver whose results come as text
+// (libpqxx). Each reads what the server writes and throws Error(scanning_db_row_failed) otherwise.
+[[nodiscard]] std::int64_t decode_int8_text(std::string_view text);
+[[nodiscard]] bool decode_bool_text(std::string_view text);
+// The ISO DateStyle: "2026-11-30 06:43:06.123456+00", offsets like "+05:45" or "-03:30", " BC" years,
+// "infinity"; clamped like the binary decoder. The session's TimeZone does not matter (the offset is
+// in the text); its DateStyle must be ISO.
+[[nodiscard]] TimePoint decode_timestamptz_text(std::string_view text);
+// A one-dimensional text[] in the array output syntax ({a,"b c","q\"uote"}); NULL elements refused.
+[[nodiscard]] std::vector<std::string> decode_text_array_text(std::string_view text);
+// A uuid as text (lowercase, as uuid_out writes it).
+[[nodiscard]] std::string decode_uuid_text(std::string_view text);
+
 // Microseconds since PostgreSQL's epoch (2000-01-01 UTC), sub-microsecond parts truncated towards
 // the past: the value a timestamptz parameter carries.
 [[nodiscard]] std::int64_t to_postgres_micros(TimePoint t);

@@ -18,28 +18,36 @@
 
 namespace eventstore::postgres::detail {
 
-// One value in binary format, or SQL NULL.
+// One value, in binary format (the native driver asks for it) or text format (a driver that cannot,
+// such as libpqxx), or SQL NULL.
 class Field {
 public:
     Field() = default;
-    explicit Field(std::string_view bytes) noexcept : m_bytes(bytes), m_null(false) {}
+    explicit Field(std::string_view bytes, Format format = Format::binary) noexcept
+        : m_bytes(bytes), m_null(false), m_text(format == Format::text) {}
 
     [[nodiscard]] bool is_null() const noexcept { return m_null; }
     [[nodiscard]] std::string_view bytes() const noexcept { return m_bytes; }
 
     // Decoders; each throws Error(scanning_db_row_failed) for bytes that are not its type's.
-    [[nodiscard]] std::int64_t as_int8() const { return decode_int8(m_bytes); }
-    [[nodiscard]] bool as_bool() const { return decode_bool(m_bytes); }
-    [[nodiscard]] TimePoint as_timestamptz() const { return decode_timestamptz(m_bytes); }
-    [[nodiscard]] std::string as_jsonb() const { return decode_jsonb(m_bytes); }
-    [[nodiscard]] std::vector<std::string> as_text_array() const { return decode_text_array(m_bytes); }
-    [[nodiscard]] std::string as_uuid() const { return decode_uuid(m_bytes); }
-    // text, name and varchar send their bytes as they are.
+    [[nodiscard]] std::int64_t as_int8() const { return m_text ? decode_int8_text(m_bytes) : decode_int8(m_bytes); }
+    [[nodiscard]] bool as_bool() const { return m_text ? decode_bool_text(m_bytes) : decode_bool(m_bytes); }
+    [[nodiscard]] TimePoint as_timestamptz() const {
+        return m_text ? decode_timestamptz_text(m_bytes) : decode_timestamptz(m_bytes);
+    }
+    // jsonb's text output is its binary form without the version byte.
+    [[nodiscard]] std::string as_jsonb() const { return m_text ? std::string(m_bytes) : decode_jsonb(m_bytes); }
+    [[nodiscard]] std::vector<std::string> as_text_array() const {
+        return m_text ? decode_text_array_text(m_bytes) : decode_text_array(m_bytes);
+    }
+    [[nodiscard]] std::string as_uuid() const { return m_text ? decode_uuid_text(m_bytes) : decode_uuid(m_bytes); }
+    // text, name and varchar are the same bytes in both formats.
     [[nodiscard]] std::string as_text() const { return std::string(m_bytes); }
 
 private:
     std::string_view m_bytes;
     bool m_null = true;
+    bool m_text = false;
 };
 
 // Where a Result's fields come from: implemented by each driver over its own result object.
