@@ -27,6 +27,11 @@ void check_event(const StorableEvent& event, std::string_view where, json::Strin
 // event type, predicate key or value, or tag with a NUL byte or invalid UTF-8 (PostgreSQL text holds
 // neither; the in-memory store refuses the same input).
 void check_filter_texts(const Filter& filter);
+// What keeps a text from being a key column's value (a tag, a snapshot key, a subscription name), as
+// a phrase to follow its name: "contains a NUL byte" (PostgreSQL text holds none, and libpq would cut
+// the parameter there), "is not valid UTF-8", or "is N bytes long, more than the M allowed" (an index
+// entry has a size limit); "" when none.
+[[nodiscard]] std::string key_text_problem(std::string_view text, std::size_t max_length);
 // What is wrong with a tag (for filters as for events), or "" when it is acceptable.
 [[nodiscard]] std::string tag_problem(std::string_view tag);
 

@@ -3,27 +3,17 @@
 #include <eventstore/error.hpp>
 #include <eventstore/snapshot.hpp>
 
+#include "core/event_check.hpp"
 #include "core/json.hpp"
 
 namespace eventstore {
 
 namespace {
 
-// A key is a text column of the snapshot table's primary key: PostgreSQL text holds no NUL (libpq
-// would cut the parameter there, and two keys would become one), must be valid UTF-8, and an index
-// entry has a size limit.
+// A key is a text column of the snapshot table's primary key (detail::key_text_problem).
 void check_key(std::string_view what, std::string_view key) {
-    std::string problem;
-    if (key.find('\0') != std::string_view::npos) {
-        problem = " contains a NUL byte";
-    } else if (!detail::json::is_valid_utf8(key)) {
-        problem = " is not valid UTF-8";
-    } else if (key.size() > max_snapshot_key_length) {
-        problem = " is " + std::to_string(key.size()) + " bytes long, more than the " +
-                  std::to_string(max_snapshot_key_length) + " allowed";
-    }
-    if (!problem.empty()) {
-        throw Error(Errc::invalid_snapshot_key, std::string(what) + problem);
+    if (const std::string problem = detail::key_text_problem(key, max_snapshot_key_length); !problem.empty()) {
+        throw Error(Errc::invalid_snapshot_key, std::string(what) + " " + problem);
     }
 }
 

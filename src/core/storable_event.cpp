@@ -49,21 +49,26 @@ std::string id_problem(std::string_view id) {
 
 } // namespace
 
+std::string detail::key_text_problem(std::string_view text, std::size_t max_length) {
+    if (text.find('\0') != std::string_view::npos) {
+        return "contains a NUL byte";
+    }
+    if (!json::is_valid_utf8(text)) {
+        return "is not valid UTF-8";
+    }
+    if (text.size() > max_length) {
+        return "is " + std::to_string(text.size()) + " bytes long, more than the " + std::to_string(max_length) +
+               " allowed";
+    }
+    return {};
+}
+
 std::string detail::tag_problem(std::string_view tag) {
     if (tag.empty()) {
         return "a tag is empty";
     }
-    if (tag.size() > max_tag_length) {
-        return "a tag is " + std::to_string(tag.size()) + " bytes long, more than the " +
-               std::to_string(max_tag_length) + " allowed";
-    }
-    if (tag.find('\0') != std::string_view::npos) {
-        return "a tag contains a NUL byte";
-    }
-    if (!json::is_valid_utf8(tag)) {
-        return "a tag is not valid UTF-8";
-    }
-    return {};
+    const std::string problem = key_text_problem(tag, max_tag_length);
+    return problem.empty() ? problem : "a tag " + problem;
 }
 
 namespace {

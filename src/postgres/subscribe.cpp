@@ -6,6 +6,7 @@
 #include <atomic>
 #include <optional>
 #include <random>
+#include <span>
 #include <type_traits>
 
 #include <unistd.h>
@@ -13,7 +14,7 @@
 #include <eventstore/error.hpp>
 
 #include "core/context_wait.hpp"
-#include "core/json.hpp"
+#include "core/event_check.hpp"
 #include "postgres/log_watcher.hpp"
 #include "postgres/store_impl.hpp"
 
@@ -177,10 +178,10 @@ Ending follow(EventStore::Impl& store, detail::LogWatcher& watcher, const Contex
         }
         // Caught up (a short read), it has looked at everything committed before the read began.
         progress.read(count, count < timing.batch ? std::max(last, seen) : last, watcher.head());
-        if (!checkpoint.after_read(last, !result.events.empty())) {
+        if (!checkpoint.after_read(last, count > 0)) {
             return Ending::claim_lost;
         }
-        if (result.events.size() == timing.batch) {
+        if (count == timing.batch) {
             continue; // more may be waiting: read on at once
         }
         eventstore::detail::sleep_within(ctx, timing.poll_min);
@@ -191,20 +192,26 @@ Ending follow(EventStore::Impl& store, detail::LogWatcher& watcher, const Contex
 }
 
 void check_name(std::string_view name) {
-    std::string problem;
-    if (name.empty()) {
-        problem = "is empty";
-    } else if (name.find('\0') != std::string_view::npos) {
-        problem = "contains a NUL byte";
-    } else if (!eventstore::detail::json::is_valid_utf8(name)) {
-        problem = "is not valid UTF-8";
-    } else if (name.size() > max_subscription_name_length) {
-        problem = "is " + std::to_string(name.size()) + " bytes long, more than the " +
-                  std::to_string(max_subscription_name_length) + " allowed";
-    }
+    const std::string problem = name.empty() ? std::string("is empty")
+                                             : eventstore::detail::key_text_problem(name, max_subscription_name_length);
     if (!problem.empty()) {
         throw Error(Errc::invalid_subscription_name, "the subscription name " + problem);
     }
+}
+
+// Runs checkpoint statements on a session of `source`: the position in the first column of the last
+// statement's first row, or nothing when it returned no row (no such name, or a claim not this
+// consumer's). Throws DatabaseFailure.
+std::optional<SequenceNumber> saved_position(detail::SessionSource& source, const Context& ctx,
+                                             std::span<const detail::Statement> statements, bool reads_only) {
+    return detail::with_session(source, ctx, reads_only, [&](detail::Session& session) {
+        const std::vector<detail::Result> results = session.run(ctx, statements);
+        std::optional<SequenceNumber> saved;
+        if (!results.back().empty()) {
+            saved = static_cast<SequenceNumber>(results.back()[0][0].as_int8());
+        }
+        return saved;
+    });
 }
 
 // Who holds a name, as the checkpoint table shows it: this host and process, and a number that tells
@@ -272,16 +279,9 @@ SequenceNumber EventStore::Impl::subscribe_durably(const Context& ctx, const Fil
     const Progress progress(m_instruments, name);
 
     // One checkpoint statement; nullopt when the claim is not (or no longer) this consumer's.
-    const auto run = [&](const Context& call_ctx, std::vector<detail::Statement> statements) {
+    const auto run = [&](const Context& call_ctx, const std::vector<detail::Statement>& statements) {
         try {
-            return detail::with_session(*m_primary, call_ctx, false, [&](detail::Session& session) {
-                std::vector<detail::Result> results = session.run(call_ctx, statements);
-                std::optional<SequenceNumber> saved;
-                if (results.back().size() > 0) {
-                    saved = static_cast<SequenceNumber>(results.back()[0][0].as_int8());
-                }
-                return saved;
-            });
+            return saved_position(*m_primary, call_ctx, statements, false);
         } catch (const detail::DatabaseFailure& failure) {
             throw failure.to_error(Errc::subscription_failed, false);
         }
@@ -379,11 +379,8 @@ void EventStore::Impl::wait_until_processed(std::string_view name, SequenceNumbe
     std::optional<SequenceNumber> saved;
     for (;;) {
         try {
-            detail::Result result = std::move(detail::with_session(*m_primary, ctx, true, [&](detail::Session& s) {
-                                                  return s.run(ctx, read);
-                                              }).back());
-            if (result.size() > 0) {
-                saved = static_cast<SequenceNumber>(result[0][0].as_int8());
+            if (const auto now = saved_position(*m_primary, ctx, read, true)) {
+                saved = now;
             }
         } catch (const detail::DatabaseFailure& failure) {
             if (failure.kind() != detail::FailureKind::canceled &&
@@ -410,12 +407,7 @@ std::optional<SequenceNumber> EventStore::Impl::checkpoint(const Context& ctx, s
     check_name(name);
     const std::vector<detail::Statement> read{m_schema.read_checkpoint(std::string(name))};
     try {
-        detail::Result result = std::move(
-            detail::with_session(*m_primary, ctx, true, [&](detail::Session& s) { return s.run(ctx, read); }).back());
-        if (result.size() == 0) {
-            return std::nullopt;
-        }
-        return static_cast<SequenceNumber>(result[0][0].as_int8());
+        return saved_position(*m_primary, ctx, read, true);
     } catch (const detail::DatabaseFailure& failure) {
         throw failure.to_error(Errc::subscription_failed, false);
     }
