@@ -1,6 +1,7 @@
 #include "postgres/schema.hpp"
 
 #include <cstdint>
+#include <initializer_list>
 #include <limits>
 
 #include <eventstore/error.hpp>
@@ -14,42 +15,35 @@ namespace {
 // Serialises concurrent migrate() calls: CREATE ... IF NOT EXISTS is not safe against itself.
 constexpr std::int64_t migrate_lock_key = 0x6576656e7473746fLL; // "eventsto"
 
+// The snapshot or checkpoint table (`what`): `fallback` when the options name none. Refused when named
+// empty (not the Go library's empty_events_table_name: the Go library names neither), and when it may
+// be one of the store's other tables: that would pass the factory and then fail in migrate() with a
+// confusing column error (or, migrated by hand, mix rows of one table into another).
+TableName other_table(std::optional<std::string_view> name, std::string_view what, TableName fallback,
+                      std::initializer_list<const TableName*> others) {
+    if (name && name->empty()) {
+        throw Error(Errc::invalid_table_name, "the " + std::string(what) + " table name is empty");
+    }
+    TableName table = name ? parse_table_name(*name) : std::move(fallback);
+    for (const TableName* other : others) {
+        if (Schema::same_table_possible(table, *other)) {
+            throw Error(Errc::invalid_table_name,
+                        "the " + std::string(what) + " table " + table.quoted + " and the table " + other->quoted +
+                            " may be the same table (an unqualified name is resolved through search_path): give the " +
+                            std::string(what) + " table another name, or qualify both with different schemas");
+        }
+    }
+    return table;
+}
+
 } // namespace
 
 Schema::Schema(std::string_view events_table, std::optional<std::string_view> snapshots_table,
                std::optional<std::string_view> checkpoints_table)
-    : m_events(parse_table_name(events_table)) {
-    if (!snapshots_table) {
-        m_snapshots = default_snapshot_table(m_events);
-    } else if (snapshots_table->empty()) {
-        // Not the Go library's empty_events_table_name: the Go library has no snapshot table name.
-        throw Error(Errc::invalid_table_name, "the snapshot table name is empty");
-    } else {
-        m_snapshots = parse_table_name(*snapshots_table);
-    }
-    // One table for both would pass the factory and then fail in migrate() with a confusing column
-    // error (or, migrated by hand, mix snapshot rows into the event log).
-    if (same_table_possible(m_events, m_snapshots)) {
-        throw Error(Errc::invalid_table_name,
-                    "the events table " + m_events.quoted + " and the snapshot table " + m_snapshots.quoted +
-                        " may be the same table (an unqualified name is resolved through search_path): give the "
-                        "snapshot table another name, or qualify both with different schemas");
-    }
-    if (!checkpoints_table) {
-        m_checkpoints = default_checkpoint_table(m_events);
-    } else if (checkpoints_table->empty()) {
-        throw Error(Errc::invalid_table_name, "the checkpoint table name is empty");
-    } else {
-        m_checkpoints = parse_table_name(*checkpoints_table);
-    }
-    for (const TableName* other : {&m_events, &m_snapshots}) {
-        if (same_table_possible(*other, m_checkpoints)) {
-            throw Error(Errc::invalid_table_name,
-                        "the checkpoint table " + m_checkpoints.quoted + " and the table " + other->quoted +
-                            " may be the same table (an unqualified name is resolved through search_path): give the "
-                            "checkpoint table another name, or qualify both with different schemas");
-        }
-    }
+    : m_events(parse_table_name(events_table)),
+      m_snapshots(other_table(snapshots_table, "snapshot", default_snapshot_table(m_events), {&m_events})),
+      m_checkpoints(
+          other_table(checkpoints_table, "checkpoint", default_checkpoint_table(m_events), {&m_events, &m_snapshots})) {
     m_projection_checkpoint = "UPDATE " + m_checkpoints.quoted +
                               " SET sequence_number = $2, updated_at = now() WHERE name = $1 AND sequence_number < $2";
     m_select_events =
@@ -165,21 +159,12 @@ Snapshot Schema::snapshot(const Row& row) {
 }
 
 TableName Schema::default_snapshot_table(const TableName& events) {
-    TableName t;
-    t.schema = events.schema;
-    t.table = events.table == "events" ? std::string("snapshots") : fitted_identifier(events.table + "_snapshots");
-    t.quoted =
-        t.schema.empty() ? quote_identifier(t.table) : quote_identifier(t.schema) + "." + quote_identifier(t.table);
-    return t;
+    return table_name(events.schema, events.table == "events" ? std::string("snapshots")
+                                                              : fitted_identifier(events.table + "_snapshots"));
 }
 
 TableName Schema::default_checkpoint_table(const TableName& events) {
-    TableName t;
-    t.schema = events.schema;
-    t.table = fitted_identifier(events.table + "_checkpoints");
-    t.quoted =
-        t.schema.empty() ? quote_identifier(t.table) : quote_identifier(t.schema) + "." + quote_identifier(t.table);
-    return t;
+    return table_name(events.schema, fitted_identifier(events.table + "_checkpoints"));
 }
 
 bool Schema::same_table_possible(const TableName& a, const TableName& b) noexcept {

@@ -57,6 +57,11 @@ TableName parse_table_name(std::string_view name) {
             throw Error(Errc::invalid_table_name, "a table name must be valid UTF-8 without NUL bytes");
         }
     }
+    return table_name(std::move(t.schema), std::move(t.table));
+}
+
+TableName table_name(std::string schema, std::string table) {
+    TableName t{std::move(schema), std::move(table), {}};
     t.quoted =
         t.schema.empty() ? quote_identifier(t.table) : quote_identifier(t.schema) + "." + quote_identifier(t.table);
     return t;

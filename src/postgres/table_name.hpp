@@ -20,6 +20,9 @@ struct TableName {
 // truncate it silently), a NUL byte or invalid UTF-8.
 [[nodiscard]] TableName parse_table_name(std::string_view name);
 
+// `table` in `schema` (empty: unqualified), with its quoted form; the parts are taken as they are.
+[[nodiscard]] TableName table_name(std::string schema, std::string table);
+
 // `name` in double quotes, inner quotes doubled.
 [[nodiscard]] std::string quote_identifier(std::string_view name);
 
