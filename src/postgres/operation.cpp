@@ -147,22 +147,18 @@ Labels Operation::labels(std::string_view status) const {
     return {{"operation", m_name}, {"status", std::string(status)}, {"database_target", std::string(name(m_target))}};
 }
 
-void Operation::component_done(std::string_view component) noexcept {
+void Operation::component_done(const Labels& component) noexcept {
     const auto now = Clock::now();
     if (m_instruments.metrics()) {
-        guarded([&] {
-            const Labels& l = component == "query_build"     ? m_names.query_build
-                              : component == "sql_execution" ? m_names.sql_execution
-                                                             : m_names.result_processing;
-            m_instruments.record_duration("eventstore_component_duration_seconds", now - m_mark, l);
-        });
+        guarded(
+            [&] { m_instruments.record_duration("eventstore_component_duration_seconds", now - m_mark, component); });
     }
     m_mark = now;
 }
 
 void Operation::built(std::string sql) noexcept {
     m_sql = std::move(sql);
-    component_done("query_build");
+    component_done(m_names.query_build);
     m_phase = Phase::execute;
     m_sql_start = Clock::now();
 }
@@ -179,11 +175,11 @@ void Operation::sql_done() noexcept {
 
 void Operation::executed() noexcept {
     sql_done();
-    component_done("sql_execution");
+    component_done(m_names.sql_execution);
     m_phase = Phase::process;
 }
 
-void Operation::processed() noexcept { component_done("result_processing"); }
+void Operation::processed() noexcept { component_done(m_names.result_processing); }
 
 void Operation::record_durations(const Labels& labels, std::chrono::nanoseconds method_time) const {
     m_instruments.record_duration(m_names.method_duration, method_time, labels);

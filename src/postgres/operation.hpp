@@ -125,8 +125,9 @@ private:
     void sql_done() noexcept;
     [[nodiscard]] Labels labels(std::string_view status) const;
     [[nodiscard]] std::chrono::nanoseconds elapsed() const noexcept { return Clock::now() - m_start; }
-    // eventstore_component_duration_seconds for the phase that just ended.
-    void component_done(std::string_view component) noexcept;
+    // eventstore_component_duration_seconds for the phase that just ended, with its component's labels
+    // (ReportedNames).
+    void component_done(const Labels& component) noexcept;
     void build_failed(const Error& error) noexcept;
     void database_failed(const DatabaseFailure& failure) noexcept;
     void scan_failed(const Error& error) noexcept;

@@ -30,10 +30,6 @@ std::string_view type_name(Type type) {
     return "untyped";
 }
 
-bool ends_with(std::string_view text, std::string_view suffix) {
-    return text.size() >= suffix.size() && text.substr(text.size() - suffix.size()) == suffix;
-}
-
 // What each metric the store reports means (docs/observability.md); others get a generic line.
 std::string_view help_of(std::string_view metric) {
     static constexpr std::array<std::pair<std::string_view, std::string_view>, 48> known{{
@@ -317,7 +313,7 @@ void Collector::increment_counter(std::string_view metric, const Labels& labels)
 }
 
 void Collector::record_value(std::string_view metric, double value, const Labels& labels) {
-    const bool total = ends_with(metric, "_total");
+    const bool total = metric.ends_with("_total");
     Series* s = m_impl->series(metric, labels, total ? Type::counter : Type::gauge);
     if (s == nullptr || (total && !(value >= 0))) {
         m_impl->dropped(); // a counter only goes up
