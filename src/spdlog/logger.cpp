@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -8,39 +9,23 @@
 #include <eventstore/context.hpp>
 #include <eventstore/spdlog.hpp>
 
+#include "core/json.hpp"
+
 namespace eventstore {
 
 namespace {
 
-bool needs_quotes(std::string_view value) {
-    return value.empty() || value.find_first_of(" \t\"=\\\n\r") != std::string_view::npos;
-}
-
+// A value with a space, a quote, '=', a backslash or a control character (or none at all) goes in
+// double quotes, escaped as a JSON string is (core/json.hpp).
 void append_value(std::string& out, std::string_view value) {
-    if (!needs_quotes(value)) {
+    const bool plain = !value.empty() && std::none_of(value.begin(), value.end(), [](char c) {
+        return c == ' ' || c == '"' || c == '=' || c == '\\' || static_cast<unsigned char>(c) < 0x20U;
+    });
+    if (plain) {
         out += value;
-        return;
+    } else {
+        detail::json::append_quoted(out, value);
     }
-    out += '"';
-    for (const char c : value) {
-        switch (c) {
-        case '"':
-            out += "\\\"";
-            break;
-        case '\\':
-            out += "\\\\";
-            break;
-        case '\n':
-            out += "\\n";
-            break;
-        case '\r':
-            out += "\\r";
-            break;
-        default:
-            out += c;
-        }
-    }
-    out += '"';
 }
 
 class SpdlogLogger final : public ContextualLogger {

@@ -48,7 +48,8 @@ TEST(SpdlogLogger, LevelsMessageAndFields) {
     f.logger->info(Context(), "eventstore operation: concurrency conflict detected", {{"expected_sequence", "7"}});
     f.logger->warn(Context(), "w", {{"error", "say \"no\"\\ now\nthen"}, {"empty", ""}});
     f.logger->error(Context(), "e", {});
-    ASSERT_EQ(f.sink->records.size(), 4U);
+    f.logger->info(Context(), "c", {{"control", "a\tb\x01"}});
+    ASSERT_EQ(f.sink->records.size(), 5U);
     EXPECT_EQ(f.sink->records[0].level, spdlog::level::debug);
     EXPECT_EQ(f.sink->records[0].text, "executed sql for: query duration_ms=0.412 query=\"SELECT 1\"");
     EXPECT_EQ(f.sink->records[1].level, spdlog::level::info);
@@ -57,6 +58,8 @@ TEST(SpdlogLogger, LevelsMessageAndFields) {
     EXPECT_EQ(f.sink->records[2].text, "w error=\"say \\\"no\\\"\\\\ now\\nthen\" empty=\"\"");
     EXPECT_EQ(f.sink->records[3].level, spdlog::level::err);
     EXPECT_EQ(f.sink->records[3].text, "e");
+    // Control characters are escaped, never written raw into the line.
+    EXPECT_EQ(f.sink->records[4].text, "c control=\"a\\tb\\u0001\"");
 }
 
 TEST(SpdlogLogger, TraceAndSpanIdsFromTheContext) {
