@@ -146,7 +146,91 @@ std::unique_ptr<Connection> Connection::open(const std::string& conninfo, const 
     return connection;
 }
 
+std::unique_ptr<Connection> Connection::borrow(PGconn* c, bool join) {
+    if (c == nullptr || PQstatus(c) != CONNECTION_OK) {
+        throw DatabaseFailure("the connection is closed or lost: reconnect it", "08003", FailureKind::connection);
+    }
+    if (PQpipelineStatus(c) != PQ_PIPELINE_OFF || PQisBusy(c) != 0) {
+        throw DatabaseFailure("the connection is busy with a statement of its owner's", "55000",
+                              FailureKind::statement);
+    }
+    bool joined = false;
+    switch (PQtransactionStatus(c)) {
+    case PQTRANS_IDLE:
+        break;
+    case PQTRANS_INTRANS:
+        if (!join) {
+            throw DatabaseFailure("a pooled connection was given back inside a transaction: end transactions "
+                                  "before giving connections back to their pool",
+                                  "25001", FailureKind::statement);
+        }
+        joined = true;
+        break;
+    case PQTRANS_INERROR:
+        throw DatabaseFailure("the connection's transaction is aborted by an earlier error: roll it back first",
+                              "25P02", FailureKind::statement);
+    default:
+        throw DatabaseFailure("the connection is busy with a statement of its owner's", "55000",
+                              FailureKind::statement);
+    }
+    auto connection = std::make_unique<Connection>(ConnPtr(c, PGconnDeleter{false}), SessionState::per_transaction);
+    connection->m_joined = joined;
+    connection->m_was_nonblocking = PQisnonblocking(c) == 1;
+    // The owner's notice receiver stays: its argument could not be put back.
+    if (PQsetnonblocking(c, 1) != 0 || PQenterPipelineMode(c) != 1) {
+        throw DatabaseFailure(trimmed(PQerrorMessage(c)), "08000", FailureKind::connection);
+    }
+    connection->m_cancel = CancelPtr(PQgetCancel(c), PGcancelDeleter());
+    connection->m_backend_pid = PQbackendPID(c);
+    return connection;
+}
+
+Connection::~Connection() {
+    if (!m_conn.get_deleter().owns) {
+        give_back_to_owner();
+    }
+}
+
+void Connection::give_back_to_owner() noexcept {
+    PGconn* c = m_conn.get();
+    if (PQstatus(c) != CONNECTION_OK) {
+        m_broken = true;
+        return;
+    }
+    // A stream whose consumer threw left its statement running: end it and read what is left.
+    if (m_sync_pending) {
+        if (m_cancel) {
+            std::array<char, 256> errbuf{};
+            (void)PQcancel(m_cancel.get(), errbuf.data(), static_cast<int>(errbuf.size()));
+        }
+        (void)PQsetnonblocking(c, 0);
+        while (m_sync_pending && PQstatus(c) == CONNECTION_OK) {
+            ResultPtr res(PQgetResult(c));
+            if (res && PQresultStatus(res.get()) == PGRES_PIPELINE_SYNC) {
+                m_sync_pending = false;
+            }
+        }
+        m_broken = m_sync_pending;
+        (void)PQsetnonblocking(c, 1);
+    }
+    if (!m_joined && PQtransactionStatus(c) != PQTRANS_IDLE) {
+        const bool was_broken = m_broken;
+        m_broken = false;
+        roll_back_own_transaction();
+        m_broken = m_broken || was_broken;
+    }
+    if (PQexitPipelineMode(c) != 1) {
+        m_broken = true;
+    }
+    (void)PQsetnonblocking(c, m_was_nonblocking ? 1 : 0);
+}
+
 bool Connection::broken() const noexcept {
+    if (!m_conn.get_deleter().owns) {
+        // Inside its owner's transaction, a borrowed connection is where it should be.
+        return m_broken || PQstatus(m_conn.get()) != CONNECTION_OK ||
+               (!m_joined && PQtransactionStatus(m_conn.get()) != PQTRANS_IDLE);
+    }
     return m_broken || PQstatus(m_conn.get()) != CONNECTION_OK || PQtransactionStatus(m_conn.get()) != PQTRANS_IDLE;
 }
 
@@ -180,6 +264,11 @@ void Connection::check_alive() {
     // Reading and parsing the input hands a FATAL the server sent to receive_notice.
     (void)PQconsumeInput(m_conn.get());
     (void)PQisBusy(m_conn.get());
+    // A borrowed connection may have news for its owner (a notification of a LISTEN of theirs):
+    // lost only when libpq found it closed.
+    if (!m_conn.get_deleter().owns && PQstatus(m_conn.get()) == CONNECTION_OK) {
+        return;
+    }
     m_broken = true;
     if (!m_fatal_message.empty()) {
         throw DatabaseFailure(m_fatal_message, m_fatal_sqlstate, FailureKind::connection, Outcome::not_sent);

@@ -25,9 +25,7 @@ constexpr std::size_t max_prepared_statements = 256;
 
 } // namespace
 
-Connection::Connection(ConnPtr conn) : m_conn(std::move(conn)) {}
-
-Connection::~Connection() = default;
+Connection::Connection(ConnPtr conn, SessionState state) : m_conn(std::move(conn)), m_state(state) {}
 
 Connection::Interruption Connection::interruption_of(const Context& ctx) noexcept {
     if (ctx.stop_requested()) {
@@ -93,9 +91,16 @@ void Connection::request_cancel(Interruption why) {
     // limit: a server that accepts and never answers would hold the call forever. So it runs on a
     // thread of its own, which shares the cancel object; the call goes on waiting for its results,
     // bounded by the grace period below, whether the request arrives or not.
-    const auto send = [cancel = m_cancel] {
+    {
+        const std::lock_guard lock(m_cancel_flight->mutex);
+        m_cancel_flight->done = false;
+    }
+    const auto send = [cancel = m_cancel, flight = m_cancel_flight] {
         std::array<char, 256> errbuf{};
         (void)PQcancel(cancel.get(), errbuf.data(), static_cast<int>(errbuf.size())); // best effort
+        const std::lock_guard lock(flight->mutex);
+        flight->done = true;
+        flight->done_cv.notify_all();
     };
     try {
         std::thread(send).detach();
@@ -170,7 +175,7 @@ bool Connection::send(const Statement& st) {
     }
     const int n = static_cast<int>(st.params.size());
     constexpr int result_format = 1; // binary
-    if (st.plan == Statement::Plan::per_call) {
+    if (st.plan == Statement::Plan::per_call || m_state == SessionState::per_transaction) {
         if (PQsendQueryParams(c, st.sql.c_str(), n, types.data(), values.data(), lengths.data(), formats.data(),
                               result_format) != 1) {
             fail_connection(trimmed(PQerrorMessage(c)));
@@ -195,6 +200,7 @@ void Connection::flush(const Context& ctx) {
     if (PQpipelineSync(c) != 1) {
         fail_connection(trimmed(PQerrorMessage(c)));
     }
+    m_sync_pending = true;
     for (;;) {
         const int r = PQflush(c);
         if (r == 0) {
@@ -259,14 +265,19 @@ std::vector<Result> Connection::execute(const Context& ctx, std::span<const Stat
                                   "54000", FailureKind::statement);
         }
     }
+    std::vector<const Statement*> before;
+    std::vector<const Statement*> after;
+    if (m_state == SessionState::per_transaction) {
+        frame(statements, before, after);
+    }
     m_interruption = Interruption::none;
     m_flushed = false;
     check_alive();
     // Whether the pipeline ends its transaction by committing: outside an explicit transaction block
-    // its Sync commits; inside one (an import's), only a COMMIT does.
-    m_commits =
-        PQtransactionStatus(m_conn.get()) == PQTRANS_IDLE ||
-        std::any_of(statements.begin(), statements.end(), [](const Statement& st) { return st.sql == "COMMIT"; });
+    // its Sync commits; inside one (an import's), only a COMMIT does; inside the owner's, never.
+    m_commits = !m_joined && (PQtransactionStatus(m_conn.get()) == PQTRANS_IDLE ||
+                              std::any_of(statements.begin(), statements.end(),
+                                          [](const Statement& st) { return st.sql == "COMMIT"; }));
 
     // What each result coming back belongs to: a statement of the caller's (or our own plan-mode
     // switch), and whether it is the Parse we sent for it or its execution.
@@ -287,13 +298,20 @@ std::vector<Result> Connection::execute(const Context& ctx, std::span<const Stat
     // The session plans everything generically (session_setup); a statement that must be planned
     // with its values gets custom plans for the rest of this pipeline's transaction. Our pipelines end
     // with such statements, so no cached statement pays for planning because of it.
-    bool custom_plans = false;
+    // Unnamed statements (per_transaction state) are always planned with their values.
+    bool custom_plans = m_state == SessionState::per_transaction;
+    for (const Statement* st : before) {
+        queue(*st, ours);
+    }
     for (std::size_t i = 0; i < statements.size(); ++i) {
         if (!custom_plans && statements[i].plan == Statement::Plan::per_call && !statements[i].params.empty()) {
             queue(custom_plan_mode(), ours);
             custom_plans = true;
         }
         queue(statements[i], i);
+    }
+    for (const Statement* st : after) {
+        queue(*st, ours);
     }
     // The streamed statement's rows come one result each; single-row mode must be asked for when its
     // results are the next to be read, which is now if nothing was queued before it.
@@ -331,6 +349,7 @@ std::vector<Result> Connection::execute(const Context& ctx, std::span<const Stat
         }
         const ExecStatusType status = PQresultStatus(res.get());
         if (status == PGRES_PIPELINE_SYNC) {
+            m_sync_pending = false;
             break;
         }
         if (next_slot >= slots.size()) {
@@ -346,7 +365,8 @@ std::vector<Result> Connection::execute(const Context& ctx, std::span<const Stat
                 m_prepared.erase(slot.statement->sql); // failed, or never parsed
             }
             if (status == PGRES_FATAL_ERROR && !failure) {
-                failure.emplace(failure_of(res.get(), ctx));
+                failure.emplace(slot.statement == &isolation_check() ? not_read_committed(res.get())
+                                                                     : failure_of(res.get(), ctx));
                 m_commits = false; // the transaction is aborted, whatever happens to the session next
             }
         } else if (!slot.prepare && slot.index != ours) {
@@ -371,8 +391,14 @@ std::vector<Result> Connection::execute(const Context& ctx, std::span<const Stat
     // the request is spent (the subscription tests saw one cancel the next statement all the same), so
     // a session on which a cancel was requested is not handed out again: a new connection costs a few
     // milliseconds, once per cancelled call.
+    // A borrowed connection cannot be replaced: it is handed back once the request has reached the
+    // server, after which the request can only end a statement that was running then (a backend drops
+    // a cancel that arrives while it waits for the next command).
     if (m_interruption != Interruption::none) {
-        m_broken = true;
+        m_broken = !m_conn.get_deleter().owns ? !cancel_spent() : true;
+    }
+    if (failure && m_state == SessionState::per_transaction && !after.empty()) {
+        roll_back_own_transaction();
     }
     if (failure) {
         throw std::move(*failure);
@@ -384,6 +410,87 @@ const Statement& Connection::custom_plan_mode() {
     static const Statement statement =
         Statement::cached("SELECT set_config('plan_cache_mode', 'force_custom_plan', true)");
     return statement;
+}
+
+} // namespace eventstore::postgres::detail
+
+namespace eventstore::postgres::detail {
+
+const Statement& Connection::isolation_check() {
+    // A no-op when the transaction is READ COMMITTED; otherwise the server refuses it (25001), as any
+    // change of isolation after the transaction's first query.
+    static const Statement statement =
+        Statement::per_call("SELECT set_config('transaction_isolation', 'read committed', true)");
+    return statement;
+}
+
+DatabaseFailure Connection::not_read_committed(const PGresult* res) {
+    const char* state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    return DatabaseFailure("the transaction this call joins is not READ COMMITTED (" +
+                               trimmed(PQresultErrorMessage(res)) +
+                               "): the store's reads and appends need READ COMMITTED isolation; begin the "
+                               "transaction with it",
+                           state != nullptr ? state : "25001", FailureKind::statement, Outcome::nothing_written);
+}
+
+void Connection::frame(std::span<const Statement> statements, std::vector<const Statement*>& before,
+                       std::vector<const Statement*>& after) const {
+    const auto controls_transaction = [](const Statement& st) {
+        return st.sql.starts_with("BEGIN") || st.sql == "COMMIT" || st.sql.starts_with("ROLLBACK");
+    };
+    if (m_joined) {
+        if (std::any_of(statements.begin(), statements.end(), controls_transaction)) {
+            throw DatabaseFailure("this call manages transactions of its own (import_events, migrate, the "
+                                  "checkpoints of a subscription) and cannot run inside the caller's transaction: "
+                                  "make it outside any transaction",
+                                  "25001", FailureKind::statement, Outcome::not_sent);
+        }
+        before.push_back(&isolation_check());
+        if (std::any_of(statements.begin(), statements.end(),
+                        [](const Statement& st) { return st.call_scoped_locks; })) {
+            // Rolling back to a savepoint releases the locks taken since; a read has nothing else to undo.
+            static const Statement savepoint = Statement::per_call("SAVEPOINT eventstore_call");
+            static const Statement rollback_to = Statement::per_call("ROLLBACK TO SAVEPOINT eventstore_call");
+            static const Statement release = Statement::per_call("RELEASE SAVEPOINT eventstore_call");
+            before.push_back(&savepoint);
+            after.push_back(&rollback_to);
+            after.push_back(&release);
+        }
+        return;
+    }
+    // Only a call that starts outside any transaction gets one of its own; a call that opens its own
+    // (an import's first) or continues one (its later ones) is left as it is.
+    if (PQtransactionStatus(m_conn.get()) != PQTRANS_IDLE ||
+        (!statements.empty() && controls_transaction(statements.front()))) {
+        return;
+    }
+    // The settings session_setup() makes once per native connection, here for this transaction only.
+    static const Statement begin = Statement::per_call("BEGIN ISOLATION LEVEL READ COMMITTED");
+    static const Statement settings = Statement::per_call(
+        "SELECT set_config('jit', 'off', true), set_config('max_parallel_workers_per_gather', '0', true)");
+    static const Statement commit = Statement::per_call("COMMIT");
+    before.push_back(&begin);
+    before.push_back(&settings);
+    after.push_back(&commit);
+}
+
+void Connection::roll_back_own_transaction() noexcept {
+    PGconn* c = m_conn.get();
+    if (m_broken || m_joined || PQstatus(c) != CONNECTION_OK || PQtransactionStatus(c) == PQTRANS_IDLE) {
+        return;
+    }
+    try {
+        // Bounded like any call: a server that does not answer within the grace period loses the session.
+        static const std::array<Statement, 1> rollback{Statement::per_call("ROLLBACK")};
+        (void)execute(Context().with_timeout(cancel_grace), rollback, nullptr);
+    } catch (...) {
+        m_broken = true;
+    }
+}
+
+bool Connection::cancel_spent() {
+    std::unique_lock lock(m_cancel_flight->mutex);
+    return m_cancel_flight->done_cv.wait_for(lock, cancel_grace, [&] { return m_cancel_flight->done; });
 }
 
 } // namespace eventstore::postgres::detail

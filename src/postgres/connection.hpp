@@ -2,9 +2,11 @@
 #define EVENTSTORE_SRC_POSTGRES_CONNECTION_HPP
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <span>
 #include <string>
 #include <unordered_map>
@@ -17,10 +19,27 @@
 
 namespace eventstore::postgres::detail {
 
+// What a session may keep on the server between calls.
+enum class SessionState : std::uint8_t {
+    // Named prepared statements and session settings, set up once (the native pool's own connections).
+    kept,
+    // Nothing that outlives a transaction: every statement unnamed and planned with its values, the
+    // settings the engine relies on applied inside each call's transaction. For connections that are
+    // somebody else's (an adapter's handle) or whose server session is shared (a pooler).
+    per_transaction,
+};
+
 // The native session: one libpq connection, kept in pipeline mode, with its prepared statements.
 // Not thread-safe: the pool hands it to one operation at a time.
 class Connection final : public Session {
 public:
+    // A session on a connection its owner keeps (an adapter's handle), for one lease: per-transaction
+    // state, switched to pipeline mode now and back when destroyed, never closed. When the connection
+    // is inside a transaction (`join` allowed), calls run in it and leave committing to the owner;
+    // otherwise each call runs in a READ COMMITTED transaction of its own. Throws DatabaseFailure when
+    // the connection is lost (kind connection), busy, or in an aborted transaction (kind statement).
+    static std::unique_ptr<Connection> borrow(PGconn* conn, bool join);
+
     // Opens a connection, honouring the context's deadline and stop token, and giving up at `limit`
     // (and at libpq's connect_timeout, when the conninfo sets one). Throws DatabaseFailure of kind
     // connection, with the server's SQLSTATE when it refused the session (53300 too many
@@ -28,8 +47,17 @@ public:
     static std::unique_ptr<Connection> open(const std::string& conninfo, const Context& ctx,
                                             std::chrono::steady_clock::time_point limit);
 
-    explicit Connection(ConnPtr conn);
+    explicit Connection(ConnPtr conn, SessionState state = SessionState::kept);
     ~Connection() override;
+    Connection(const Connection&) = delete;
+    Connection& operator=(const Connection&) = delete;
+
+    // Whether calls run inside a transaction the connection's owner holds (borrow()).
+    [[nodiscard]] bool joined() const noexcept { return m_joined; }
+    // Gives a borrowed connection back as it was lent: no call of ours in flight, no transaction of
+    // ours open, out of pipeline mode (the destructor does it too). Marks it broken() when that cannot
+    // be done: then the owner must reconnect it.
+    void give_back_to_owner() noexcept;
 
     // One round trip: the statements, then a Sync. On a database error, a cancellation or a deadline,
     // throws after draining the pipeline, so that the connection stays usable; if it cannot be
@@ -73,17 +101,42 @@ private:
     // Switches the rest of the transaction to custom plans (Statement::Plan::per_call).
     [[nodiscard]] static const Statement& custom_plan_mode();
     void session_setup(const Context& ctx);
+    // per_transaction state: the statements to run before and after the caller's in this pipeline.
+    void frame(std::span<const Statement> statements, std::vector<const Statement*>& before,
+               std::vector<const Statement*>& after) const;
+    // After a failed call on a borrowed connection: ends the transaction the call opened.
+    void roll_back_own_transaction() noexcept;
+    // After an interrupted call: true once the cancel request has reached the server (after which it
+    // can no longer cancel a later statement), waiting for it up to the grace period.
+    bool cancel_spent();
+    // The statement that makes a joined call fail unless its owner's transaction is READ COMMITTED,
+    // and the failure it then reports.
+    [[nodiscard]] static const Statement& isolation_check();
+    [[nodiscard]] static DatabaseFailure not_read_committed(const PGresult* res);
+
     static void receive_notice(void* self, const PGresult* notice);
     // Before a call: reads what the server sent since the last one, if anything, and throws (kind
     // connection, nothing sent) when it ended the session meanwhile.
     void check_alive();
 
+    // Whether PQcancel, running on a thread of its own, has returned.
+    struct CancelFlight {
+        std::mutex mutex;
+        std::condition_variable done_cv;
+        bool done = true;
+    };
+
     ConnPtr m_conn;
+    SessionState m_state = SessionState::kept;
+    bool m_joined = false;          // borrowed inside its owner's transaction
+    bool m_was_nonblocking = false; // a borrowed connection's mode, restored when given back
     CancelPtr m_cancel;
+    std::shared_ptr<CancelFlight> m_cancel_flight = std::make_shared<CancelFlight>();
     int m_backend_pid = 0;
     bool m_broken = false;
     bool m_flushed = false;      // the call in progress has handed its pipeline to the socket
     bool m_commits = false;      // ... and that pipeline ends its transaction by committing
+    bool m_sync_pending = false; // a pipeline's Sync was sent and its result not yet read
     std::string m_fatal_message; // the FATAL the server ended the session with, if it sent one
     std::string m_fatal_sqlstate;
     Interruption m_interruption = Interruption::none;

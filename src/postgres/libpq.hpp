@@ -14,8 +14,14 @@
 
 namespace eventstore::postgres::detail {
 
+// Closes the connection, unless it was borrowed from its owner (an adapter's handle).
 struct PGconnDeleter {
-    void operator()(PGconn* c) const noexcept { PQfinish(c); }
+    bool owns = true;
+    void operator()(PGconn* c) const noexcept {
+        if (owns) {
+            PQfinish(c);
+        }
+    }
 };
 struct PGresultDeleter {
     void operator()(PGresult* r) const noexcept { PQclear(r); }

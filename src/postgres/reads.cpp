@@ -72,6 +72,9 @@ EventStore::Impl::Read EventStore::Impl::prepare_read(const Filter& filter, int 
     // Never more than max_advisory_locks: beyond it the plan is the global key's stripes, shared
     // (plan_locks), which every writer holds one of exclusively.
     read.barrier = detail::lock_statement(detail::plan_locks(std::move(keys), {}, 0));
+    // Held past the read, inside a caller's transaction, its shared locks would block writers of the
+    // boundary to that transaction's end, and deadlock two that read then append the same boundary.
+    read.barrier.call_scoped_locks = true;
     return read;
 }
 

@@ -3,8 +3,9 @@
 
 // The seam between the engine and a database driver. The engine's operations see only these types:
 // a Session runs statements and returns decoded results, a SessionSource lends sessions out. The
-// native libpq connection and pool implement them today (connection.hpp, pool_impl.hpp); another
-// driver plugs in by implementing the same two classes.
+// native libpq connection and pool implement them (connection.hpp, pool_impl.hpp); the SOCI adapter
+// lends its sessions' libpq connections as borrowed native sessions (src/soci/); another driver plugs
+// in by implementing the same two classes.
 
 #include <functional>
 #include <memory>
@@ -26,8 +27,10 @@ namespace eventstore::postgres::detail {
 // Every call honours the Context: when its stop token is requested or its deadline passes, the call
 // cancels its statement on the server, ends within about 100 ms, and throws DatabaseFailure of kind
 // canceled or deadline_exceeded, leaving the session usable (or broken(), when it could not be
-// brought back to a clean state). Session settings the engine relies on (READ COMMITTED, no JIT, no
-// parallel workers, generic plans for cached statements) are in place before the first call.
+// brought back to a clean state). The settings the engine relies on (READ COMMITTED, no JIT, no
+// parallel workers, generic plans for cached statements) are in place for every call: set once per
+// session, or inside each call's transaction on a session that keeps no state between calls (an
+// adapter's borrowed connection, connection.hpp's SessionState::per_transaction).
 class Session {
 public:
     Session() = default;

@@ -51,18 +51,22 @@ struct Statement {
     std::string sql;
     std::vector<Param> params;
     Plan plan = Plan::cached;
+    // The transaction-scoped locks it takes guard only the call it belongs to (a read's barrier). Inside
+    // a transaction of the caller's, which would hold them to its end, the session takes them in a
+    // savepoint it rolls back at the end of the call (Connection::frame).
+    bool call_scoped_locks = false;
 
     // A statement run often with a value-independent plan: parsed once per session.
     [[nodiscard]] static Statement cached(std::string sql, std::vector<Param> params = {}) {
-        return Statement{std::move(sql), std::move(params), Plan::cached};
+        return Statement{std::move(sql), std::move(params), Plan::cached, false};
     }
     // A statement planned with its values on every call: one-off DDL and transaction control, and
     // reads whose best plan depends on the values.
     [[nodiscard]] static Statement per_call(std::string sql, std::vector<Param> params = {}) {
-        return Statement{std::move(sql), std::move(params), Plan::per_call};
+        return Statement{std::move(sql), std::move(params), Plan::per_call, false};
     }
     [[nodiscard]] static Statement planned(bool cache, std::string sql, std::vector<Param> params) {
-        return Statement{std::move(sql), std::move(params), cache ? Plan::cached : Plan::per_call};
+        return Statement{std::move(sql), std::move(params), cache ? Plan::cached : Plan::per_call, false};
     }
 };
 
