@@ -21,6 +21,8 @@ packages=(
     # page and the alerting rules, and the server scrapes the example in a test); cpp-httplib serves
     # the example's /metrics
     libspdlog-dev prometheus libcpp-httplib-dev
+    # database adapters: SOCI with its PostgreSQL backend (its headers need Boost's), libpqxx
+    libsoci-dev libboost-dev libpqxx-dev
 )
 
 missing=()
