@@ -71,9 +71,11 @@ TEST_F(Cancellation, QueryDeadlineEndsABlockedQuery) {
     EXPECT_LT(took, 200ms + 150ms);
     expect_nothing_running();
     raw->exec("ROLLBACK");
-    // The pool's only connection is still usable.
+    // The pool's only connection (the adapter's session) is still usable.
     EXPECT_NO_THROW(store().query(filter()));
-    EXPECT_EQ(pool()->open_connections(), 1U);
+    if (eventstore::test::test_adapter().empty()) {
+        EXPECT_EQ(pool()->open_connections(), 1U);
+    }
 }
 
 TEST_F(Cancellation, StopRequestEndsABlockedAppendAndWritesNothing) {

@@ -16,6 +16,10 @@
 #include <cctype>
 #include <chrono>
 #include <cstdint>
+#include <cstdlib>
+#include <functional>
+#include <map>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -282,6 +286,30 @@ private:
     std::optional<PgSession> m_raw;
 };
 
+// --- the adapter matrix -------------------------------------------------------------------------------
+// A test binary declared with ADAPTERS in tests/CMakeLists.txt runs once more per database adapter, with
+// EVENTSTORE_TEST_ADAPTER naming it: StoreTest's store then goes through that adapter instead of the
+// native pool (integration/adapters.cpp registers the factories).
+
+// A store through an adapter, with what must outlive it (the adapter's pool).
+struct AdapterStore {
+    std::shared_ptr<void> handle;
+    std::unique_ptr<postgres::EventStore> store;
+};
+using AdapterFactory =
+    std::function<AdapterStore(const std::string& conninfo, std::size_t sessions, const postgres::StoreOptions&)>;
+
+inline std::map<std::string, AdapterFactory>& adapter_factories() {
+    static std::map<std::string, AdapterFactory> factories;
+    return factories;
+}
+
+// The adapter of this run, or "" for the native pool.
+inline std::string test_adapter() {
+    const char* name = std::getenv("EVENTSTORE_TEST_ADAPTER"); // NOLINT(concurrency-mt-unsafe): read-only
+    return name != nullptr ? name : "";
+}
+
 // A migrated store on tables of the test's own (unique names) in the test database.
 class StoreTest : public DatabaseTest {
 protected:
@@ -290,7 +318,19 @@ protected:
         m_table = unique_table_name("ev");
         m_snapshot_table = "sn" + m_table.substr(2);
         m_pool = postgres::ConnectionPool::create(conninfo(), pool_options());
-        m_store = make_store(m_pool);
+        if (const std::string adapter = test_adapter(); !adapter.empty()) {
+            const auto factory = adapter_factories().find(adapter);
+            ASSERT_NE(factory, adapter_factories().end())
+                << "EVENTSTORE_TEST_ADAPTER=" << adapter << ", which this test binary does not link";
+            postgres::StoreOptions options;
+            options.table_name = m_table;
+            options.snapshot_table_name = m_snapshot_table;
+            AdapterStore made = factory->second(conninfo(), pool_options().max_connections, options);
+            m_adapter_handle = std::move(made.handle);
+            m_store = std::move(made.store);
+        } else {
+            m_store = make_store(m_pool);
+        }
         m_store->migrate();
     }
 
@@ -336,6 +376,7 @@ private:
     std::string m_table;
     std::string m_snapshot_table;
     std::shared_ptr<postgres::ConnectionPool> m_pool;
+    std::shared_ptr<void> m_adapter_handle; // destroyed after the store
     std::unique_ptr<postgres::EventStore> m_store;
 };
 

@@ -1,0 +1,39 @@
+// The adapter matrix's factories (fixture.hpp, "the adapter matrix"), linked into the test binaries
+// declared with ADAPTERS.
+
+#include <cstddef>
+#include <memory>
+#include <string>
+
+#include <soci/connection-pool.h>
+#include <soci/postgresql/soci-postgresql.h>
+#include <soci/session.h>
+
+#include <eventstore/postgres/soci.hpp>
+
+#include "integration/fixture.hpp"
+
+namespace eventstore::test {
+namespace {
+
+// A SOCI pool of `sessions` sessions, each opened with the PostgreSQL backend on `conninfo`.
+std::shared_ptr<soci::connection_pool> soci_pool(const std::string& conninfo, std::size_t sessions) {
+    auto pool = std::make_shared<soci::connection_pool>(sessions);
+    for (std::size_t i = 0; i < sessions; ++i) {
+        pool->at(i).open(soci::postgresql, conninfo);
+    }
+    return pool;
+}
+
+const bool registered = [] {
+    adapter_factories()["soci"] = [](const std::string& conninfo, std::size_t sessions,
+                                     const postgres::StoreOptions& options) {
+        auto pool = soci_pool(conninfo, sessions);
+        auto store = postgres::new_event_store_from_soci(*pool, options);
+        return AdapterStore{pool, std::move(store)};
+    };
+    return true;
+}();
+
+} // namespace
+} // namespace eventstore::test
