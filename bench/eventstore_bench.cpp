@@ -49,11 +49,15 @@
 
 #include <benchmark/benchmark.h>
 #include <libpq-fe.h>
+#include <soci/connection-pool.h>
+#include <soci/postgresql/soci-postgresql.h>
+#include <soci/session.h>
 #include <spdlog/sinks/null_sink.h>
 #include <spdlog/spdlog.h>
 
 #include <eventstore/eventstore.hpp>
 #include <eventstore/postgres.hpp>
+#include <eventstore/postgres/soci.hpp>
 #include <eventstore/prometheus.hpp>
 #include <eventstore/spdlog.hpp>
 
@@ -891,6 +895,27 @@ BlockRunner adapter_blocks(bool observed, bool append) {
     };
 }
 
+// A database adapter's cost: the same query and append through a store over a SOCI pool of one
+// session, against the native pool of one connection; fresh on each side per block (above).
+BlockRunner soci_blocks(bool append) {
+    return [append] {
+        soci::connection_pool sessions(1);
+        sessions.at(0).open(soci::postgresql, g_config.dsn);
+        std::unique_ptr<pg::EventStore> store =
+            pg::new_event_store_from_soci(sessions, {pg::with_table_name(g_config.table)});
+        pg::EventStore* const target = store.get();
+        return append ? lib_append_blocks(1, &target)() : lib_query_blocks(&target)();
+    };
+}
+
+void cmp_query_soci_vs_pool(benchmark::State& state, const Line& line) {
+    guarded(state, [&] { compare(state, line, soci_blocks(false), adapter_blocks(false, false)); });
+}
+
+void cmp_append_soci_vs_pool(benchmark::State& state, const Line& line) {
+    guarded(state, [&] { compare(state, line, soci_blocks(true), adapter_blocks(false, true)); });
+}
+
 void cmp_query_with_adapters(benchmark::State& state, const Line& line) {
     guarded(state, [&] { compare(state, line, adapter_blocks(true, false), adapter_blocks(false, false)); });
 }
@@ -1175,6 +1200,10 @@ const std::vector<Line>& lines() {
              Metric::p50, cmp_query_with_adapters, Goal::at_most, 1.03},
             {"append_with_adapters", "append with the Prometheus collector and spdlog attached", "append without hooks",
              Metric::p50, cmp_append_with_adapters, Goal::at_most, 1.03},
+            {"query_soci_vs_pool", "query of a 4-event book through SOCI", "the same through the native pool",
+             Metric::p50, cmp_query_soci_vs_pool},
+            {"append_soci_vs_pool", "append of 1 event through SOCI", "the same through the native pool", Metric::p50,
+             cmp_append_soci_vs_pool},
             {"query_vs_select_1", "query of a 4-event book", "prepared SELECT 1", Metric::p50, cmp_query_vs_select_1},
             {"insert_5_vs_insert", "plain INSERT of 5 rows", "plain INSERT of 1 row", Metric::p50,
              cmp_insert_5_vs_insert},
