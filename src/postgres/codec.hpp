@@ -61,6 +61,15 @@ struct EventColumns {
 // A uuid as text (lowercase, as uuid_out writes it).
 [[nodiscard]] std::string decode_uuid_text(std::string_view text);
 
+// For drivers that send parameters as untyped text (libpqxx 6.4; text_params.cpp): the parameter in
+// PostgreSQL's text input syntax (binary ones rewritten: arrays with every element quoted, times in
+// UTC), the SQL name of a parameter type we send ("" for another), and the statement with each
+// placeholder cast to its parameter's type ("$1" -> "($1::bigint[])"), outside quoted literals and
+// identifiers, so the server types them as the native driver's typed parameters would be.
+[[nodiscard]] std::string param_text(const Param& param);
+[[nodiscard]] std::string_view type_name(std::uint32_t type);
+[[nodiscard]] std::string typed_placeholders(std::string_view sql, std::span<const Param> params);
+
 // Microseconds since PostgreSQL's epoch (2000-01-01 UTC), sub-microsecond parts truncated towards
 // the past: the value a timestamptz parameter carries.
 [[nodiscard]] std::int64_t to_postgres_micros(TimePoint t);

@@ -4,7 +4,11 @@
 // (offsets of whole hours, of minutes, west and east), with BC years, the edges of the range and
 // infinity; arrays with every character array_out quotes.
 
+#include <chrono>
+#include <cstdint>
+#include <limits>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -119,6 +123,65 @@ TEST_F(TextCodec, AnythingElseIsARowThatDoesNotDecode) {
     }
     EXPECT_THROW((void)decode_bool_text("true"), eventstore::Error);
     EXPECT_THROW((void)decode_uuid_text("A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11"), eventstore::Error);
+}
+
+// Parameters for a driver that sends untyped text (param_text, typed_placeholders): each binary
+// parameter the engine builds, sent once as binary with its type and once as text through the typed
+// placeholder, must reach the server as the same value, whatever the session's time zone.
+TEST_F(TextCodec, TextParametersReachTheServerAsTheBinaryOnesDo) {
+    std::vector<eventstore::StorableEvent> events(3);
+    events[0].event_type = "Opened \"quoted\" \\ back";
+    events[0].occurred_at = eventstore::TimePoint(std::chrono::microseconds(1'764'485'000'123'456));
+    events[0].payload_json = R"({"a":"x\"y","b":[1,2],"c":"\\"})";
+    events[0].metadata_json = "{}";
+    events[0].tags = {"t,1", "t{2}", "NULL"};
+    events[0].id = "0198f8b2-1c3e-7d6a-9a4b-000000000001";
+    events[1].event_type = "NULL";
+    events[1].occurred_at = eventstore::TimePoint(std::chrono::seconds(-5'000'000'000LL));
+    events[1].payload_json = "{}";
+    events[1].metadata_json = R"({"k":"v"})";
+    events[2].event_type = "{}";
+    events[2].occurred_at = eventstore::TimePoint(std::chrono::microseconds(1));
+    events[2].payload_json = R"({"é":"ü 😀"})";
+    events[2].metadata_json = "{}";
+    EventColumns cols = event_columns(events);
+    const std::vector<std::int64_t> numbers{0, -1, std::numeric_limits<std::int64_t>::max(),
+                                            std::numeric_limits<std::int64_t>::min()};
+    const std::vector<bool> flags{true, false, true};
+    const std::vector<Param> params{timestamptz_param(events[0].occurred_at),
+                                    timestamptz_param(events[1].occurred_at),
+                                    int8_array_param(numbers),
+                                    bool_array_param(flags),
+                                    cols.event_types,
+                                    cols.occurred_at,
+                                    cols.payloads,
+                                    cols.metadata,
+                                    cols.tags,
+                                    cols.ids};
+    for (const std::string zone : {"UTC", "Asia/Kathmandu", "America/St_Johns"}) {
+        raw().exec("SET TimeZone = '" + zone + "'");
+        for (const Param& p : params) {
+            ASSERT_EQ(p.format, Format::binary);
+            const char* binary_value = p.value.data();
+            const int binary_length = static_cast<int>(p.value.size());
+            const int binary_format = 1;
+            const Oid type = p.type;
+            struct Clear {
+                void operator()(PGresult* r) const noexcept { PQclear(r); }
+            };
+            const std::unique_ptr<PGresult, Clear> sent_binary(PQexecParams(
+                raw().native(), "SELECT $1::text", 1, &type, &binary_value, &binary_length, &binary_format, 0));
+            ASSERT_EQ(PQresultStatus(sent_binary.get()), PGRES_TUPLES_OK) << PQerrorMessage(raw().native());
+            const std::string text = param_text(p);
+            const char* text_value = text.c_str();
+            const std::string sql = typed_placeholders("SELECT $1::text", std::span<const Param>(&p, 1));
+            const std::unique_ptr<PGresult, Clear> sent_text(
+                PQexecParams(raw().native(), sql.c_str(), 1, nullptr, &text_value, nullptr, nullptr, 0));
+            ASSERT_EQ(PQresultStatus(sent_text.get()), PGRES_TUPLES_OK) << PQerrorMessage(raw().native()) << text;
+            EXPECT_STREQ(PQgetvalue(sent_text.get(), 0, 0), PQgetvalue(sent_binary.get(), 0, 0))
+                << type_name(p.type) << " under " << zone << ", sent as " << text;
+        }
+    }
 }
 
 } // namespace

@@ -117,4 +117,13 @@ TEST(Codec, EventColumnsAreBinaryArraysInEventOrder) {
     EXPECT_EQ(cols.metadata.format, Format::binary);
 }
 
+TEST(TypedPlaceholders, CastsEachPlaceholderToItsParametersType) {
+    const std::vector<Param> params{int8_param(1), text_param("x"), Param{0, "?", {}}};
+    EXPECT_EQ(typed_placeholders("SELECT $1, $2, $3", params), "SELECT ($1::bigint), ($2::text), $3");
+    // Quoted literals and identifiers are left alone; a number is read whole; $0 and missing ones too.
+    EXPECT_EQ(typed_placeholders(R"(SELECT '$1', "t$2"."c", $10, $0, $2)", params),
+              R"(SELECT '$1', "t$2"."c", $10, $0, ($2::text))");
+    EXPECT_EQ(typed_placeholders("SELECT 'it''s $1' || $1", params), "SELECT 'it''s $1' || ($1::bigint)");
+}
+
 } // namespace
