@@ -49,6 +49,7 @@
 
 #include <benchmark/benchmark.h>
 #include <libpq-fe.h>
+#include <pqxx/connection>
 #include <soci/connection-pool.h>
 #include <soci/postgresql/soci-postgresql.h>
 #include <soci/session.h>
@@ -57,6 +58,7 @@
 
 #include <eventstore/eventstore.hpp>
 #include <eventstore/postgres.hpp>
+#include <eventstore/postgres/pqxx.hpp>
 #include <eventstore/postgres/soci.hpp>
 #include <eventstore/prometheus.hpp>
 #include <eventstore/spdlog.hpp>
@@ -908,6 +910,25 @@ BlockRunner soci_blocks(bool append) {
     };
 }
 
+// The same through a store over one libpqxx connection.
+BlockRunner pqxx_blocks(bool append) {
+    return [append] {
+        pqxx::connection connection(g_config.dsn);
+        std::unique_ptr<pg::EventStore> store =
+            pg::new_event_store_from_pqxx(connection, {pg::with_table_name(g_config.table)});
+        pg::EventStore* const target = store.get();
+        return append ? lib_append_blocks(1, &target)() : lib_query_blocks(&target)();
+    };
+}
+
+void cmp_query_pqxx_vs_pool(benchmark::State& state, const Line& line) {
+    guarded(state, [&] { compare(state, line, pqxx_blocks(false), adapter_blocks(false, false)); });
+}
+
+void cmp_append_pqxx_vs_pool(benchmark::State& state, const Line& line) {
+    guarded(state, [&] { compare(state, line, pqxx_blocks(true), adapter_blocks(false, true)); });
+}
+
 void cmp_query_soci_vs_pool(benchmark::State& state, const Line& line) {
     guarded(state, [&] { compare(state, line, soci_blocks(false), adapter_blocks(false, false)); });
 }
@@ -1204,6 +1225,10 @@ const std::vector<Line>& lines() {
              Metric::p50, cmp_query_soci_vs_pool},
             {"append_soci_vs_pool", "append of 1 event through SOCI", "the same through the native pool", Metric::p50,
              cmp_append_soci_vs_pool},
+            {"query_pqxx_vs_pool", "query of a 4-event book through libpqxx", "the same through the native pool",
+             Metric::p50, cmp_query_pqxx_vs_pool},
+            {"append_pqxx_vs_pool", "append of 1 event through libpqxx", "the same through the native pool",
+             Metric::p50, cmp_append_pqxx_vs_pool},
             {"query_vs_select_1", "query of a 4-event book", "prepared SELECT 1", Metric::p50, cmp_query_vs_select_1},
             {"insert_5_vs_insert", "plain INSERT of 5 rows", "plain INSERT of 1 row", Metric::p50,
              cmp_insert_5_vs_insert},

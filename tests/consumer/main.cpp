@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 
+#include <pqxx/connection>
 #include <soci/session.h>
 #include <spdlog/sinks/null_sink.h>
 #include <spdlog/spdlog.h>
@@ -12,6 +13,7 @@
 #include <eventstore/eventstore.hpp>
 #include <eventstore/memory.hpp>
 #include <eventstore/postgres.hpp>
+#include <eventstore/postgres/pqxx.hpp>
 #include <eventstore/postgres/soci.hpp>
 #include <eventstore/prometheus.hpp>
 #include <eventstore/spdlog.hpp>
@@ -38,11 +40,14 @@ int main() {
     } catch (const eventstore::Error& e) {
         soci_refused = e.is(eventstore::Errc::nil_database_connection);
     }
+    // And the libpqxx adapter, over a lazy connection: nothing is opened until a call needs it.
+    pqxx::lazyconnection lazy("host=/nonexistent dbname=none");
+    const bool pqxx_made = eventstore::postgres::new_event_store_from_pqxx(lazy) != nullptr && !lazy.is_open();
     const auto appended =
         memory->append(filter, 0,
                        eventstore::build_storable_event_with_empty_metadata(
                            "CourseDefined", std::chrono::system_clock::now(), R"({"course_id":"c1"})"));
-    if (!soci_refused || filter.items().size() != 1 || pool->open_connections() != 0 ||
+    if (!soci_refused || !pqxx_made || filter.items().size() != 1 || pool->open_connections() != 0 ||
         appended.last_sequence_number != 1 || memory->query(filter).max_sequence_number != 1 ||
         metrics->exposition().find("eventstore_query_method_calls_total{operation=\"query\"} 1") == std::string::npos) {
         std::cerr << "eventstore_consumer: unexpected state\n";

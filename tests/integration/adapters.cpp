@@ -1,14 +1,16 @@
 // The adapter matrix's factories (fixture.hpp, "the adapter matrix"), linked into the test binaries
-// declared with ADAPTERS.
+// declared with ADAPTERS: SOCI over a pool of the fixture's size, libpqxx over one connection.
 
 #include <cstddef>
 #include <memory>
 #include <string>
 
+#include <pqxx/connection>
 #include <soci/connection-pool.h>
 #include <soci/postgresql/soci-postgresql.h>
 #include <soci/session.h>
 
+#include <eventstore/postgres/pqxx.hpp>
 #include <eventstore/postgres/soci.hpp>
 
 #include "integration/fixture.hpp"
@@ -31,6 +33,13 @@ const bool registered = [] {
         auto pool = soci_pool(conninfo, sessions);
         auto store = postgres::new_event_store_from_soci(*pool, options);
         return AdapterStore{pool, std::move(store)};
+    };
+    // libpqxx has no pool: the store runs its calls one at a time on one connection.
+    adapter_factories()["pqxx"] = [](const std::string& conninfo, std::size_t /*sessions*/,
+                                     const postgres::StoreOptions& options) {
+        auto connection = std::make_shared<pqxx::connection>(conninfo);
+        auto store = postgres::new_event_store_from_pqxx(*connection, options);
+        return AdapterStore{connection, std::move(store)};
     };
     return true;
 }();

@@ -203,6 +203,7 @@ public:
     Worker(const Worker&) = delete;
     Worker& operator=(const Worker&) = delete;
     virtual ~Worker() = default;
+    // The store of the cycle begun last.
     virtual eventstore::EventStore& store() = 0;
     // Before the cycle's query.
     virtual void begin() {}
@@ -236,12 +237,12 @@ inline Round run_round(const WorkerFactory& make_worker, int round, std::atomic<
     for (int t = 0; t < thread_count; ++t) {
         threads.emplace_back([&, t] {
             const std::unique_ptr<Worker> worker = make_worker(t);
-            eventstore::EventStore& store = worker->store();
             std::mt19937 rng(static_cast<unsigned>(1000 + t + 7919 * round));
             for (int c = 0; c < cycles_per_thread; ++c) {
                 Filter filter = random_filter(rng, vocabulary);
                 try {
                     worker->begin();
+                    eventstore::EventStore& store = worker->store();
                     // One read in four is the DCB suite's: only the newest matching event (backwards,
                     // limit 1), whose position is the boundary's maximum.
                     const bool newest_only = rng() % 4 == 0;
