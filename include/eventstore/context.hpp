@@ -3,6 +3,7 @@
 
 #include <array>
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <stop_token>
@@ -34,6 +35,11 @@ public:
     // request_stop() on the token's source cancels the running call.
     [[nodiscard]] Context with_stop_token(std::stop_token token) const;
     [[nodiscard]] Context with_consistency(Consistency level) const;
+    // Read-your-writes on replicas: an eventual read made with this context includes every commit up to
+    // this WAL position (AppendResult::wal_position): it waits, within the deadline, for a replica that
+    // has replayed that far, or reads from the primary (docs/replicas.md). The greater of this and a
+    // position already set wins; 0 asks for nothing.
+    [[nodiscard]] Context with_min_wal_position(std::uint64_t wal_position) const;
     [[nodiscard]] Context with_span(std::shared_ptr<SpanContext> span) const;
     // W3C trace context: the caller's span, as an incoming `traceparent` header carries it,
     // "00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>" (lowercase; ids not all zero; a later
@@ -43,6 +49,7 @@ public:
     [[nodiscard]] Context with_traceparent(std::string_view traceparent) const;
 
     [[nodiscard]] Consistency consistency() const noexcept { return m_consistency; }
+    [[nodiscard]] std::uint64_t min_wal_position() const noexcept { return m_min_wal_position; }
     [[nodiscard]] std::optional<std::chrono::steady_clock::time_point> deadline() const noexcept { return m_deadline; }
     [[nodiscard]] const std::stop_token& stop_token() const noexcept { return m_stop_token; }
     [[nodiscard]] const std::shared_ptr<SpanContext>& span() const noexcept { return m_span; }
@@ -56,6 +63,7 @@ public:
 
 private:
     Consistency m_consistency = Consistency::strong;
+    std::uint64_t m_min_wal_position = 0;
     std::optional<std::chrono::steady_clock::time_point> m_deadline;
     std::stop_token m_stop_token;
     std::shared_ptr<SpanContext> m_span;

@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <optional>
 #include <span>
@@ -33,6 +34,11 @@ struct AppendResult {
     // Whether the events were stored by an earlier call with the same event ids (an idempotent
     // retry); the positions are then theirs.
     bool already_stored = false;
+    // PostgreSQL, in a store with replicas: the WAL position just past the append's commit. A replica
+    // that has replayed that far shows the append; give it to Context::with_min_wal_position for an
+    // eventual read that must see it. 0 when the store has no replica (or the position could not be
+    // read after the commit: then such reads go to the primary), and for the in-memory store.
+    std::uint64_t wal_position = 0;
 };
 
 // The engine-agnostic store. Implementations are safe for concurrent use from many threads.

@@ -45,6 +45,12 @@ Context Context::with_stop_token(std::stop_token token) const {
     return copy;
 }
 
+Context Context::with_min_wal_position(std::uint64_t wal_position) const {
+    Context copy = *this;
+    copy.m_min_wal_position = std::max(copy.m_min_wal_position, wal_position);
+    return copy;
+}
+
 Context Context::with_consistency(Consistency level) const {
     Context copy = *this;
     copy.m_consistency = level;

@@ -46,6 +46,15 @@ TEST(Context, ConsistencyHelpers) {
     EXPECT_EQ(Context().with_consistency(Consistency::eventual).consistency(), Consistency::eventual);
 }
 
+TEST(Context, TheMinimumWalPositionKeepsTheGreatestGiven) {
+    const Context none;
+    EXPECT_EQ(none.min_wal_position(), 0U);
+    const Context later = none.with_min_wal_position(200).with_min_wal_position(100);
+    EXPECT_EQ(later.min_wal_position(), 200U);
+    EXPECT_EQ(later.with_min_wal_position(300).min_wal_position(), 300U);
+    EXPECT_EQ(none.min_wal_position(), 0U);
+}
+
 TEST(Context, DerivingLeavesTheOriginalUnchanged) {
     const Context base;
     const Context derived = base.with_consistency(Consistency::eventual).with_timeout(1s);
