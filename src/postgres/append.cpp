@@ -184,6 +184,7 @@ AppendResult EventStore::Impl::append(const Context& ctx, const Filter& filter, 
         }
         statements.push_back(std::move(insert));
         std::vector<detail::Result> results;
+        std::uint64_t wal_position = 0;
         try {
             results = detail::with_session(*m_primary, op.context(), false, [&](detail::Session& session) {
                 // Writers lock their keys' stripe of their backend, readers every stripe of theirs, ids
@@ -191,7 +192,14 @@ AppendResult EventStore::Impl::append(const Context& ctx, const Filter& filter, 
                 // (lock_keys.hpp).
                 statements.front() = detail::lock_statement(detail::plan_locks(
                     reader_keys, writer_keys, static_cast<std::uint32_t>(session.backend_pid()), ids.keys()));
-                return session.run(op.context(), statements);
+                std::vector<detail::Result> done = session.run(op.context(), statements);
+                // Read-your-writes on replicas: where the WAL is once the commit is in it. A round trip
+                // more, for stores with replicas only.
+                const bool stored = done.back().size() > 0 || (ids.any() && done[1].size() > 0);
+                if (!m_replicas.empty() && stored) {
+                    wal_position = wal_position_after_commit(session);
+                }
+                return done;
             });
         } catch (const detail::DatabaseFailure& failure) {
             // Only a writer outside the lock protocol (an import, the Go library) gets here: the locks
@@ -208,6 +216,7 @@ AppendResult EventStore::Impl::append(const Context& ctx, const Filter& filter, 
         const detail::Result& inserted = results.back();
         if (ids.any() && results[1].size() > 0) {
             AppendResult original = ids.verdict(results[1], events.size());
+            original.wal_position = wal_position;
             op.write_succeeded(0);
             return original;
         }
@@ -219,6 +228,7 @@ AppendResult EventStore::Impl::append(const Context& ctx, const Filter& filter, 
                                                           std::to_string(events.size()) + " events");
         }
         AppendResult result;
+        result.wal_position = wal_position;
         for (std::size_t i = 0; i < inserted.size(); ++i) {
             result.last_sequence_number =
                 std::max(result.last_sequence_number, static_cast<SequenceNumber>(inserted[i][0].as_int8()));

@@ -23,10 +23,28 @@ std::shared_ptr<detail::SessionSource> sessions_of(std::shared_ptr<ConnectionPoo
 
 } // namespace
 
+EventStore::Impl::Impl(std::shared_ptr<detail::SessionSource> primary, std::string primary_name,
+                       std::vector<detail::ReplicaSet::Replica> replicas, const StoreOptions& options)
+    : m_primary(std::move(primary)), m_primary_name(std::move(primary_name)),
+      m_replicas(std::move(replicas), options.replica_retry_after), m_replica_fallback(options.replica_fallback),
+      m_replica_max_wait(options.replica_max_wait), m_instruments(options),
+      m_schema(options.table_name, options.snapshot_table_name, options.checkpoint_table_name) {}
+
+namespace {
+
+std::vector<detail::ReplicaSet::Replica> one_replica(std::shared_ptr<detail::SessionSource> replica) {
+    std::vector<detail::ReplicaSet::Replica> replicas;
+    if (replica) {
+        replicas.push_back({std::move(replica), "replica"});
+    }
+    return replicas;
+}
+
+} // namespace
+
 EventStore::Impl::Impl(std::shared_ptr<detail::SessionSource> primary, std::shared_ptr<detail::SessionSource> replica,
                        const StoreOptions& options)
-    : m_primary(std::move(primary)), m_replica(std::move(replica)), m_instruments(options),
-      m_schema(options.table_name, options.snapshot_table_name, options.checkpoint_table_name) {}
+    : Impl(std::move(primary), "primary", one_replica(std::move(replica)), options) {}
 
 void EventStore::Impl::import_events(const Context& ctx, std::span<const StorableEvent> events) {
     if (events.empty()) {
@@ -106,6 +124,15 @@ Option with_snapshot_table_name(std::string name) {
 Option with_success_log_level(SuccessLogLevel level) {
     return Option([level](StoreOptions& o) { o.success_log_level = level; });
 }
+Option with_replica_retry_after(std::chrono::milliseconds delay) {
+    return Option([delay](StoreOptions& o) { o.replica_retry_after = delay; });
+}
+Option with_replica_fallback(bool fall_back_to_primary) {
+    return Option([fall_back_to_primary](StoreOptions& o) { o.replica_fallback = fall_back_to_primary; });
+}
+Option with_replica_max_wait(std::chrono::milliseconds wait) {
+    return Option([wait](StoreOptions& o) { o.replica_max_wait = wait; });
+}
 Option with_checkpoint_table_name(std::string name) {
     return Option([name = std::move(name)](StoreOptions& o) { o.checkpoint_table_name = name; });
 }
@@ -126,14 +153,49 @@ Option with_tracing(std::shared_ptr<TracingCollector> collector) {
     return Option([collector = std::move(collector)](StoreOptions& o) { o.tracing = collector; });
 }
 
-std::unique_ptr<EventStore> new_event_store_from_pool_and_replica(std::shared_ptr<ConnectionPool> primary,
-                                                                  std::shared_ptr<ConnectionPool> replica,
-                                                                  const StoreOptions& options) {
+std::unique_ptr<EventStore>
+new_event_store_from_pool_and_replicas(std::shared_ptr<ConnectionPool> primary,
+                                       std::vector<std::shared_ptr<ConnectionPool>> replicas,
+                                       const StoreOptions& options) {
     if (!primary) {
         throw Error(Errc::nil_database_connection);
     }
-    return std::make_unique<EventStore>(
-        std::make_unique<EventStore::Impl>(sessions_of(std::move(primary)), sessions_of(std::move(replica)), options));
+    // A replica's name is its pool's; one left at the default ("primary") is called after its role.
+    std::vector<detail::ReplicaSet::Replica> set;
+    for (std::size_t i = 0; i < replicas.size(); ++i) {
+        if (!replicas[i]) {
+            throw Error(Errc::nil_database_connection, "replica " + std::to_string(i) + " is null");
+        }
+        std::string name = replicas[i]->options().name;
+        if (name == PoolOptions().name) {
+            name = replicas.size() == 1 ? "replica" : "replica-" + std::to_string(i + 1);
+        }
+        set.push_back({sessions_of(std::move(replicas[i])), std::move(name)});
+    }
+    std::string primary_name = primary->options().name;
+    return std::make_unique<EventStore>(std::make_unique<EventStore::Impl>(
+        sessions_of(std::move(primary)), std::move(primary_name), std::move(set), options));
+}
+
+std::unique_ptr<EventStore>
+new_event_store_from_pool_and_replicas(std::shared_ptr<ConnectionPool> primary,
+                                       std::vector<std::shared_ptr<ConnectionPool>> replicas,
+                                       const std::vector<Option>& options) {
+    StoreOptions combined;
+    for (const Option& o : options) {
+        o.apply(combined);
+    }
+    return new_event_store_from_pool_and_replicas(std::move(primary), std::move(replicas), combined);
+}
+
+std::unique_ptr<EventStore> new_event_store_from_pool_and_replica(std::shared_ptr<ConnectionPool> primary,
+                                                                  std::shared_ptr<ConnectionPool> replica,
+                                                                  const StoreOptions& options) {
+    std::vector<std::shared_ptr<ConnectionPool>> replicas;
+    if (replica) {
+        replicas.push_back(std::move(replica));
+    }
+    return new_event_store_from_pool_and_replicas(std::move(primary), std::move(replicas), options);
 }
 
 std::unique_ptr<EventStore> new_event_store_from_pool_and_replica(std::shared_ptr<ConnectionPool> primary,

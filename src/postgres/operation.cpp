@@ -181,6 +181,10 @@ void Operation::executed() noexcept {
 
 void Operation::processed() noexcept { component_done(m_names.result_processing); }
 
+void Operation::served_by(const std::string& database) noexcept {
+    guarded([&] { m_database = database; });
+}
+
 void Operation::record_durations(const Labels& labels, std::chrono::nanoseconds method_time) const {
     m_instruments.record_duration(m_names.method_duration, method_time, labels);
     m_instruments.record_duration(m_names.sql_duration, m_sql_time, labels);
@@ -225,8 +229,11 @@ void Operation::database_failed(const DatabaseFailure& failure) noexcept {
     }
     if (m_instruments.logging(Instruments::Level::error)) {
         guarded([&] {
-            m_instruments.log(Instruments::Level::error, context(), m_kind.database_failed,
-                              {{"error", failure.what()}, {"query", m_sql}});
+            LogFields fields{{"error", failure.what()}, {"query", m_sql}};
+            if (!m_database.empty()) {
+                fields.emplace_back("database", m_database);
+            }
+            m_instruments.log(Instruments::Level::error, context(), m_kind.database_failed, fields);
         });
     }
     switch (failure.kind()) {
@@ -340,11 +347,22 @@ void Operation::succeeded(std::size_t event_count, const Attributes& finished) n
     }
     if (m_instruments.logging(m_instruments.success_level())) {
         guarded([&] {
-            m_instruments.log(m_instruments.success_level(), context(), m_kind.succeeded,
-                              m_kind.events_metric.empty() ? LogFields{{"duration_ms", log_milliseconds(method_time)}}
-                                                           : LogFields{{"event_count", std::to_string(event_count)},
-                                                                       {"duration_ms", log_milliseconds(method_time)}});
+            LogFields fields = m_kind.events_metric.empty() ? LogFields{{"duration_ms", log_milliseconds(method_time)}}
+                                                            : LogFields{{"event_count", std::to_string(event_count)},
+                                                                        {"duration_ms", log_milliseconds(method_time)}};
+            if (!m_database.empty()) {
+                fields.emplace_back("database", m_database);
+            }
+            m_instruments.log(m_instruments.success_level(), context(), m_kind.succeeded, fields);
         });
+    }
+    if (!m_database.empty() && m_instruments.tracing()) {
+        guarded([&] {
+            Attributes with_database = finished;
+            with_database.emplace("database", m_database);
+            m_instruments.end_span(m_span, "success", with_database, method_time);
+        });
+        return;
     }
     m_instruments.end_span(m_span, "success", finished, method_time);
 }

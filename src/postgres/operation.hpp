@@ -106,6 +106,9 @@ public:
     void executed() noexcept;
     // The results are decoded (query).
     void processed() noexcept;
+    // The database that answered (its pool's name: a replica's, or the primary's), named by the
+    // operation's records and span from here on.
+    void served_by(const std::string& database) noexcept;
 
     // Endings: exactly one per operation, unless run() ends it.
     void read_succeeded(std::size_t event_count, SequenceNumber max_sequence) noexcept;
@@ -147,6 +150,7 @@ private:
     Phase m_phase = Phase::build;
     bool m_ended = false;
     std::string m_sql;
+    std::string m_database; // served_by(); "" until known
     Clock::time_point m_start;
     Clock::time_point m_mark;
     Clock::time_point m_sql_start;

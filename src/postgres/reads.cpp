@@ -87,20 +87,21 @@ QueryResult EventStore::Impl::query(const Context& ctx, const Filter& filter, co
         const Paging page = paging(options, read.clause, read.clause.params, first_param);
         std::vector<Statement> statements;
         statements.reserve(2);
-        // The barrier waits for in-flight writers holding advisory locks, which live on the primary: a
-        // replica never sees them (docs/design/gap-free-reads.md, "Eventual reads").
-        if (target == Target::primary) {
-            statements.push_back(std::move(read.barrier));
-        }
+        statements.push_back(std::move(read.barrier));
         statements.push_back(Statement::planned(
             read.clause.generic && page.generic,
             m_schema.select_events() + (page.bound.empty() ? read.clause.sql : "(" + read.clause.sql + ")") +
                 page.bound + page.order + page.limit,
             std::move(read.clause.params)));
         op.built(statements.back().sql);
-        const auto results = detail::with_session(source(target), op.context(), true, [&](detail::Session& session) {
-            return session.run(op.context(), statements);
-        });
+        const auto results = read_on(
+            target, op.context(), [&](const std::string& database) { op.served_by(database); },
+            [&](detail::Session& session, bool on_replica) {
+                // The barrier waits for in-flight writers holding advisory locks, which live on the primary:
+                // a replica never sees them (docs/design/gap-free-reads.md, "Eventual reads").
+                const std::span<const Statement> all(statements);
+                return session.run(op.context(), on_replica ? all.subspan(1) : all);
+            });
         op.executed();
 
         QueryResult out;

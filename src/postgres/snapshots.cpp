@@ -37,9 +37,9 @@ std::optional<Snapshot> EventStore::Impl::load_snapshot(const Context& ctx, std:
     const Target target = read_target(ctx);
     SnapshotCall call(m_instruments, ctx, SnapshotAction::load, target, projection_type, hash);
     return call.run([&]() -> std::optional<Snapshot> {
-        const auto results = detail::with_session(source(target), call.context(), true, [&](detail::Session& session) {
-            return session.run(call.context(), statements);
-        });
+        const auto results = read_on(
+            target, call.context(), [](const std::string& /*database*/) {},
+            [&](detail::Session& session, bool /*on_replica*/) { return session.run(call.context(), statements); });
         if (results.back().empty()) {
             call.missed();
             return std::nullopt;

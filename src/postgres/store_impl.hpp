@@ -11,12 +11,18 @@
 //   snapshots.cpp    save, load and delete of snapshots
 // Each operation talks to the database through the session seam (session.hpp) only.
 
+#include <chrono>
+#include <cstdint>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <span>
+#include <string>
 #include <string_view>
+#include <type_traits>
+#include <vector>
 
 #include <eventstore/postgres/event_store.hpp>
 
@@ -24,6 +30,7 @@
 #include "postgres/instruments.hpp"
 #include "postgres/log_watcher.hpp"
 #include "postgres/operation.hpp"
+#include "postgres/replica_set.hpp"
 #include "postgres/schema.hpp"
 #include "postgres/session.hpp"
 
@@ -31,7 +38,10 @@ namespace eventstore::postgres {
 
 class EventStore::Impl {
 public:
-    // `replica` may be null: every call then goes to the primary. Throws Error for bad table names.
+    // Eventual reads go to the replicas, when there are any. Throws Error for bad table names.
+    Impl(std::shared_ptr<detail::SessionSource> primary, std::string primary_name,
+         std::vector<detail::ReplicaSet::Replica> replicas, const StoreOptions& options);
+    // One replica named "replica", or none when it is null (the adapters' factories).
     Impl(std::shared_ptr<detail::SessionSource> primary, std::shared_ptr<detail::SessionSource> replica,
          const StoreOptions& options);
 
@@ -68,21 +78,83 @@ private:
                                      const std::function<void(StorableEvent&&)>& on_event,
                                      const SubscribeOptions& options);
 
-    // Eventual reads go to the replica when there is one; everything else to the primary. There is no
-    // fallback: a failing replica fails the call, and the caller decides whether to ask the primary.
+    // Eventual reads go to the replicas when there are any; everything else to the primary.
     [[nodiscard]] detail::Target read_target(const Context& ctx) const noexcept {
-        return m_replica && ctx.consistency() == Consistency::eventual ? detail::Target::replica
-                                                                       : detail::Target::primary;
+        return !m_replicas.empty() && ctx.consistency() == Consistency::eventual ? detail::Target::replica
+                                                                                 : detail::Target::primary;
     }
-    [[nodiscard]] detail::SessionSource& source(detail::Target target) const noexcept {
-        return target == detail::Target::replica ? *m_replica : *m_primary;
+
+    // Runs a read where `target` says, as docs/replicas.md describes for replicas: on the replicas in
+    // rotation, the next one when one fails to connect (it leaves the rotation), after waiting for the
+    // Context's minimum WAL position; on the primary when the position is not replayed in time, or when
+    // no replica can serve and the store falls back. `read(session, on_replica)` runs it on a session;
+    // `served(name)` learns which database answered. Throws DatabaseFailure.
+    template <typename Read>
+    std::invoke_result_t<Read&, detail::Session&, bool> read_on(detail::Target target, const Context& ctx,
+                                                                const std::function<void(const std::string&)>& served,
+                                                                Read&& read) {
+        // Without replicas every read is the primary's, and the records and spans keep the Go library's
+        // exact fields.
+        const auto on_primary = [&] {
+            auto result = detail::with_session(*m_primary, ctx, true,
+                                               [&](detail::Session& session) { return read(session, false); });
+            if (!m_replicas.empty()) {
+                served(m_primary_name);
+            }
+            return result;
+        };
+        if (target == detail::Target::primary) {
+            return on_primary();
+        }
+        if (ctx.min_wal_position() == std::numeric_limits<std::uint64_t>::max()) {
+            count_replica_read(m_primary_name, "position_unknown");
+            return on_primary();
+        }
+        for (const std::size_t i : m_replicas.rotation(detail::ReplicaSet::Clock::now())) {
+            const detail::ReplicaSet::Replica& replica = m_replicas.at(i);
+            try {
+                if (!replayed(ctx, replica)) {
+                    count_replica_read(replica.name, "behind");
+                    return on_primary();
+                }
+                auto result = detail::with_session(*replica.source, ctx, true,
+                                                   [&](detail::Session& session) { return read(session, true); });
+                served(replica.name);
+                count_replica_read(replica.name, "served");
+                return result;
+            } catch (const detail::DatabaseFailure& failure) {
+                if (failure.kind() != detail::FailureKind::connection) {
+                    throw; // the call's own: a cancellation, a deadline, a statement the server refused
+                }
+                replica_failed(ctx, i, failure);
+            }
+        }
+        if (!m_replica_fallback) {
+            throw no_replica();
+        }
+        count_replica_read(m_primary_name, "fallback");
+        return on_primary();
     }
+
+    // Replicas (replicas.cpp). Whether `replica` has replayed the Context's minimum WAL position,
+    // waiting for it within the deadline and replica_max_wait.
+    [[nodiscard]] bool replayed(const Context& ctx, const detail::ReplicaSet::Replica& replica) const;
+    void replica_failed(const Context& ctx, std::size_t i, const detail::DatabaseFailure& failure);
+    [[nodiscard]] detail::DatabaseFailure no_replica() const;
+    // eventstore_replica_reads_total{database, outcome}.
+    void count_replica_read(const std::string& database, std::string_view outcome) const noexcept;
+    // After a successful append, in a store with replicas: the WAL position past its commit, or the
+    // maximum when it cannot be read (AppendResult::wal_position).
+    [[nodiscard]] static std::uint64_t wal_position_after_commit(detail::Session& session) noexcept;
 
     // The subscriptions' shared wake-up, started by the first subscribe (subscribe.cpp).
     detail::LogWatcher& watcher();
 
     std::shared_ptr<detail::SessionSource> m_primary;
-    std::shared_ptr<detail::SessionSource> m_replica; // may be null
+    std::string m_primary_name;
+    detail::ReplicaSet m_replicas;
+    bool m_replica_fallback;
+    std::chrono::milliseconds m_replica_max_wait;
     detail::Instruments m_instruments;
     detail::Schema m_schema;
     std::mutex m_watcher_mutex;

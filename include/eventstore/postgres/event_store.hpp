@@ -135,13 +135,30 @@ std::unique_ptr<EventStore> new_event_store_from_pool(std::shared_ptr<Connection
 std::unique_ptr<EventStore> new_event_store_from_pool(std::shared_ptr<ConnectionPool> primary,
                                                       const std::vector<Option>& options);
 // Eventual reads (query and load_snapshot with Consistency::eventual) go to the replica; everything
-// else to the primary. The replica may be null; every call then goes to the primary.
+// else to the primary. The replica may be null; every call then goes to the primary. The replica set
+// of one (below): with a minimum WAL position, failover to the primary when enabled.
 std::unique_ptr<EventStore> new_event_store_from_pool_and_replica(std::shared_ptr<ConnectionPool> primary,
                                                                   std::shared_ptr<ConnectionPool> replica,
                                                                   const StoreOptions& options);
 std::unique_ptr<EventStore> new_event_store_from_pool_and_replica(std::shared_ptr<ConnectionPool> primary,
                                                                   std::shared_ptr<ConnectionPool> replica,
                                                                   const std::vector<Option>& options);
+
+// Eventual reads spread over several replicas (docs/replicas.md): each read goes to the next replica in
+// rotation; one whose connection fails leaves the rotation for StoreOptions::replica_retry_after and the
+// read moves on to the next; when none can serve, the read fails (Errc::database_connection_failed) or,
+// with StoreOptions::replica_fallback, goes to the primary. A replica is named after its pool
+// (PoolOptions::name; "replica-<n>" when left at the default) in logs, spans and the metric
+// eventstore_replica_reads_total. An empty list sends every call to the primary; a null pool throws
+// Error(Errc::nil_database_connection).
+std::unique_ptr<EventStore>
+new_event_store_from_pool_and_replicas(std::shared_ptr<ConnectionPool> primary,
+                                       std::vector<std::shared_ptr<ConnectionPool>> replicas,
+                                       const StoreOptions& options);
+std::unique_ptr<EventStore>
+new_event_store_from_pool_and_replicas(std::shared_ptr<ConnectionPool> primary,
+                                       std::vector<std::shared_ptr<ConnectionPool>> replicas,
+                                       const std::vector<Option>& options = {});
 
 namespace detail {
 template <typename T>

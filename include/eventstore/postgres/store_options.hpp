@@ -1,6 +1,7 @@
 #ifndef EVENTSTORE_POSTGRES_STORE_OPTIONS_HPP
 #define EVENTSTORE_POSTGRES_STORE_OPTIONS_HPP
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -46,6 +47,17 @@ struct StoreOptions {
     std::shared_ptr<MetricsCollector> metrics;
     std::shared_ptr<TracingCollector> tracing;
     SuccessLogLevel success_log_level = SuccessLogLevel::debug;
+    // Replicas (docs/replicas.md). A replica whose connection failed leaves the rotation for this long,
+    // then gets eventual reads again.
+    std::chrono::milliseconds replica_retry_after{5'000};
+    // When every replica is out of rotation, eventual reads go to the primary (true) or fail with
+    // Errc::database_connection_failed naming the replicas' last failure (false, the default: no
+    // silent fallback).
+    bool replica_fallback = false;
+    // How long an eventual read with a minimum WAL position (Context::with_min_wal_position) waits for
+    // its replica to replay that far when the call has no deadline (or a later one); then it reads from
+    // the primary, which has every commit.
+    std::chrono::milliseconds replica_max_wait{1'000};
 };
 
 // One configuration step for the store factories: new_event_store_from_pool(pool, with_table_name("x")).
@@ -66,6 +78,9 @@ private:
 [[nodiscard]] Option with_metrics(std::shared_ptr<MetricsCollector> collector);
 [[nodiscard]] Option with_tracing(std::shared_ptr<TracingCollector> collector);
 [[nodiscard]] Option with_success_log_level(SuccessLogLevel level);
+[[nodiscard]] Option with_replica_retry_after(std::chrono::milliseconds delay);
+[[nodiscard]] Option with_replica_fallback(bool fall_back_to_primary);
+[[nodiscard]] Option with_replica_max_wait(std::chrono::milliseconds wait);
 
 } // namespace eventstore::postgres
 
