@@ -530,4 +530,25 @@ std::unique_ptr<EventStore> new_event_store_from_pqxx_and_replica(pqxx::connecti
     return new_event_store_from_pqxx_and_replica(primary, replica, combined(options));
 }
 
+std::unique_ptr<EventStore> new_event_store_from_pqxx_and_replicas(pqxx::connection_base& primary,
+                                                                   const std::vector<pqxx::connection_base*>& replicas,
+                                                                   const StoreOptions& options) {
+    std::vector<detail::ReplicaSet::Replica> set;
+    for (std::size_t i = 0; i < replicas.size(); ++i) {
+        if (replicas[i] == nullptr) {
+            throw Error(Errc::nil_database_connection, "replica " + std::to_string(i) + " is null");
+        }
+        set.push_back({std::make_shared<PqxxSource>(*replicas[i], nullptr),
+                       replicas.size() == 1 ? std::string("replica") : "replica-" + std::to_string(i + 1)});
+    }
+    return std::make_unique<EventStore>(std::make_unique<EventStore::Impl>(
+        std::make_shared<PqxxSource>(primary, nullptr), "primary", std::move(set), options));
+}
+
+std::unique_ptr<EventStore> new_event_store_from_pqxx_and_replicas(pqxx::connection_base& primary,
+                                                                   const std::vector<pqxx::connection_base*>& replicas,
+                                                                   const std::vector<Option>& options) {
+    return new_event_store_from_pqxx_and_replicas(primary, replicas, combined(options));
+}
+
 } // namespace eventstore::postgres

@@ -235,6 +235,27 @@ std::unique_ptr<EventStore> new_event_store_from_soci_and_replica(soci::connecti
     return make_store(std::make_shared<PoolSource>(primary), std::move(replica_source), options);
 }
 
+std::unique_ptr<EventStore> new_event_store_from_soci_and_replicas(soci::connection_pool& primary,
+                                                                   const std::vector<soci::connection_pool*>& replicas,
+                                                                   const StoreOptions& options) {
+    std::vector<detail::ReplicaSet::Replica> set;
+    for (std::size_t i = 0; i < replicas.size(); ++i) {
+        if (replicas[i] == nullptr) {
+            throw Error(Errc::nil_database_connection, "replica " + std::to_string(i) + " is null");
+        }
+        set.push_back({std::make_shared<PoolSource>(*replicas[i]),
+                       replicas.size() == 1 ? std::string("replica") : "replica-" + std::to_string(i + 1)});
+    }
+    return std::make_unique<EventStore>(
+        std::make_unique<EventStore::Impl>(std::make_shared<PoolSource>(primary), "primary", std::move(set), options));
+}
+
+std::unique_ptr<EventStore> new_event_store_from_soci_and_replicas(soci::connection_pool& primary,
+                                                                   const std::vector<soci::connection_pool*>& replicas,
+                                                                   const std::vector<Option>& options) {
+    return new_event_store_from_soci_and_replicas(primary, replicas, combined(options));
+}
+
 std::unique_ptr<EventStore> new_event_store_from_soci_and_replica(soci::connection_pool& primary,
                                                                   soci::connection_pool* replica,
                                                                   const std::vector<Option>& options) {

@@ -47,6 +47,15 @@ std::unique_ptr<EventStore> new_event_store_from_pqxx_and_replica(pqxx::connecti
                                                                   pqxx::connection_base* replica,
                                                                   const std::vector<Option>& options = {});
 
+// Several replicas, each one libpqxx connection (docs/replicas.md; named replica-1, replica-2, ... in
+// logs and metrics). A null connection throws Error(Errc::nil_database_connection).
+std::unique_ptr<EventStore> new_event_store_from_pqxx_and_replicas(pqxx::connection_base& primary,
+                                                                   const std::vector<pqxx::connection_base*>& replicas,
+                                                                   const StoreOptions& options);
+std::unique_ptr<EventStore> new_event_store_from_pqxx_and_replicas(pqxx::connection_base& primary,
+                                                                   const std::vector<pqxx::connection_base*>& replicas,
+                                                                   const std::vector<Option>& options = {});
+
 } // namespace eventstore::postgres
 
 #endif

@@ -50,6 +50,15 @@ std::unique_ptr<EventStore> new_event_store_from_soci_and_replica(soci::connecti
                                                                   soci::connection_pool* replica,
                                                                   const std::vector<Option>& options = {});
 
+// Several replicas, each a SOCI pool (docs/replicas.md; the replicas are named replica-1, replica-2, ...
+// in logs and metrics). A null pool throws Error(Errc::nil_database_connection).
+std::unique_ptr<EventStore> new_event_store_from_soci_and_replicas(soci::connection_pool& primary,
+                                                                   const std::vector<soci::connection_pool*>& replicas,
+                                                                   const StoreOptions& options);
+std::unique_ptr<EventStore> new_event_store_from_soci_and_replicas(soci::connection_pool& primary,
+                                                                   const std::vector<soci::connection_pool*>& replicas,
+                                                                   const std::vector<Option>& options = {});
+
 } // namespace eventstore::postgres
 
 #endif
