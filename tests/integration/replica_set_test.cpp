@@ -16,7 +16,6 @@
 #include <vector>
 
 #include <gtest/gtest.h>
-
 #include <pqxx/connection>
 #include <soci/connection-pool.h>
 #include <soci/postgresql/soci-postgresql.h>
@@ -286,7 +285,8 @@ TEST_F(ReplicaSet, TheAdaptersSpreadReadsOverTheirReplicasAndReadTheirWrites) {
     const auto first = soci_pool(s_replicas[0]);
     const auto second = soci_pool(s_replicas[1]);
     auto through_soci = postgres::new_event_store_from_soci_and_replicas(
-        *primary, {first.get(), second.get()}, {postgres::with_metrics(counter), postgres::with_replica_max_wait(200ms)});
+        *primary, {first.get(), second.get()},
+        {postgres::with_metrics(counter), postgres::with_replica_max_wait(200ms)});
     for (int i = 0; i < 4; ++i) {
         (void)through_soci->query(with_eventual_consistency(), boundary("adapters"));
     }
@@ -296,16 +296,17 @@ TEST_F(ReplicaSet, TheAdaptersSpreadReadsOverTheirReplicasAndReadTheirWrites) {
     PgSession(s_replicas[1]).exec("SELECT pg_wal_replay_pause()");
     const AppendResult appended = through_soci->append(boundary("adapters"), 0, opened("adapters"));
     EXPECT_GT(appended.wal_position, 0U);
-    EXPECT_EQ(through_soci->query(with_eventual_consistency().with_min_wal_position(appended.wal_position),
-                                  boundary("adapters"))
-                  .events.size(),
-              1U);
+    EXPECT_EQ(
+        through_soci
+            ->query(with_eventual_consistency().with_min_wal_position(appended.wal_position), boundary("adapters"))
+            .events.size(),
+        1U);
     EXPECT_EQ(counter->count("replica-1", "behind") + counter->count("replica-2", "behind"), 1);
 
     pqxx::connection primary_connection(s_primary);
     pqxx::connection replica_connection(s_replicas[1]);
-    auto through_pqxx = postgres::new_event_store_from_pqxx_and_replicas(
-        primary_connection, {&replica_connection}, {postgres::with_metrics(counter)});
+    auto through_pqxx = postgres::new_event_store_from_pqxx_and_replicas(primary_connection, {&replica_connection},
+                                                                         {postgres::with_metrics(counter)});
     const AppendResult second_append =
         through_pqxx->append(boundary("adapters"), appended.last_sequence_number, opened("adapters"));
     EXPECT_GE(second_append.wal_position, appended.wal_position);
