@@ -146,7 +146,7 @@ std::unique_ptr<Connection> Connection::open(const std::string& conninfo, const 
     return connection;
 }
 
-std::unique_ptr<Connection> Connection::borrow(PGconn* c, bool join) {
+std::unique_ptr<Connection> Connection::borrow(PGconn* c, bool join, std::shared_ptr<PreparedStatements> statements) {
     if (c == nullptr || PQstatus(c) != CONNECTION_OK) {
         throw DatabaseFailure("the connection is closed or lost: reconnect it", "08003", FailureKind::connection);
     }
@@ -182,6 +182,10 @@ std::unique_ptr<Connection> Connection::borrow(PGconn* c, bool join) {
     }
     connection->m_cancel = CancelPtr(PQgetCancel(c), PGcancelDeleter());
     connection->m_backend_pid = PQbackendPID(c);
+    if (statements && statements->backend_pid != connection->m_backend_pid) {
+        statements->reset(connection->m_backend_pid); // another server session: none of them is there
+    }
+    connection->m_statements = std::move(statements);
     return connection;
 }
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <limits>
@@ -25,7 +26,17 @@ constexpr std::size_t max_prepared_statements = 256;
 
 } // namespace
 
-Connection::Connection(ConnPtr conn, SessionState state) : m_conn(std::move(conn)), m_state(state) {}
+Connection::Connection(ConnPtr conn, SessionState state)
+    : m_conn(std::move(conn)), m_state(state),
+      m_statements(state == SessionState::kept ? std::make_shared<PreparedStatements>() : nullptr) {}
+
+void PreparedStatements::reset(int pid) {
+    static std::atomic<std::uint64_t> generation{0};
+    names.clear();
+    next = 0;
+    prefix = "eventstore_" + std::to_string(++generation) + "_";
+    backend_pid = pid;
+}
 
 Connection::Interruption Connection::interruption_of(const Context& ctx) noexcept {
     if (ctx.stop_requested()) {
@@ -144,16 +155,17 @@ void Connection::wait_socket(const Context& ctx, bool for_write) {
 
 const std::string& Connection::statement_name(const std::string& sql, bool& needs_prepare) {
     static const std::string unnamed;
-    if (auto it = m_prepared.find(sql); it != m_prepared.end()) {
+    auto& names = m_statements->names;
+    if (auto it = names.find(sql); it != names.end()) {
         needs_prepare = false;
         return it->second;
     }
-    if (m_prepared.size() >= max_prepared_statements) {
+    if (names.size() >= max_prepared_statements) {
         needs_prepare = true;
         return unnamed;
     }
     needs_prepare = true;
-    auto [it, inserted] = m_prepared.emplace(sql, "eventstore_" + std::to_string(m_next_statement++));
+    auto [it, inserted] = names.emplace(sql, m_statements->prefix + std::to_string(m_statements->next++));
     return it->second;
 }
 
@@ -175,7 +187,7 @@ bool Connection::send(const Statement& st) {
     }
     const int n = static_cast<int>(st.params.size());
     constexpr int result_format = 1; // binary
-    if (st.plan == Statement::Plan::per_call || m_state == SessionState::per_transaction) {
+    if (st.plan == Statement::Plan::per_call || !caching()) {
         if (PQsendQueryParams(c, st.sql.c_str(), n, types.data(), values.data(), lengths.data(), formats.data(),
                               result_format) != 1) {
             fail_connection(trimmed(PQerrorMessage(c)));
@@ -185,7 +197,7 @@ bool Connection::send(const Statement& st) {
     bool needs_prepare = false;
     const std::string& name = statement_name(st.sql, needs_prepare);
     if (needs_prepare && PQsendPrepare(c, name.c_str(), st.sql.c_str(), n, types.data()) != 1) {
-        m_prepared.erase(st.sql);
+        m_statements->names.erase(st.sql);
         fail_connection(trimmed(PQerrorMessage(c)));
     }
     if (PQsendQueryPrepared(c, name.c_str(), n, values.data(), lengths.data(), formats.data(), result_format) != 1) {
@@ -252,6 +264,32 @@ void Connection::stream(const Context& ctx, const Statement& statement, const st
 
 std::vector<Result> Connection::execute(const Context& ctx, std::span<const Statement> statements,
                                         const std::function<void(const Row&)>* on_row) {
+    if (m_state != SessionState::per_transaction) {
+        return execute_once(ctx, statements, on_row);
+    }
+    try {
+        return execute_once(ctx, statements, on_row);
+    } catch (const DatabaseFailure& failure) {
+        // Mended and tried once more only when the failure left nothing behind: a call of its own
+        // (not the owner's transaction, not a later step of a transaction of ours) on a usable session.
+        const bool own_call = !m_joined && !m_broken && PQtransactionStatus(m_conn.get()) == PQTRANS_IDLE &&
+                              failure.kind() == FailureKind::statement && failure.outcome() != Outcome::unknown;
+        if (!own_call) {
+            throw;
+        }
+        if (failure.sqlstate() == "25001" && !m_explicit_transactions) {
+            m_explicit_transactions = true; // the session's default isolation is another
+        } else if ((failure.sqlstate() == "26000" || failure.sqlstate() == "42P05") && m_statements) {
+            m_statements->reset(m_backend_pid); // deallocated by the owner, or a name taken
+        } else {
+            throw;
+        }
+    }
+    return execute_once(ctx, statements, on_row);
+}
+
+std::vector<Result> Connection::execute_once(const Context& ctx, std::span<const Statement> statements,
+                                             const std::function<void(const Row&)>* on_row) {
     if (Interruption why = interruption_of(ctx); why != Interruption::none) {
         throw interrupted(why);
     }
@@ -298,8 +336,9 @@ std::vector<Result> Connection::execute(const Context& ctx, std::span<const Stat
     // The session plans everything generically (session_setup); a statement that must be planned
     // with its values gets custom plans for the rest of this pipeline's transaction. Our pipelines end
     // with such statements, so no cached statement pays for planning because of it.
-    // Unnamed statements (per_transaction state) are always planned with their values.
-    bool custom_plans = m_state == SessionState::per_transaction;
+    // Unnamed statements without the per-transaction generic-plan setting (joined calls, sessions
+    // that keep no statements) are planned with their values anyway.
+    bool custom_plans = m_state == SessionState::per_transaction && !caching();
     for (const Statement* st : before) {
         queue(*st, ours);
     }
@@ -362,7 +401,7 @@ std::vector<Result> Connection::execute(const Context& ctx, std::span<const Stat
         }
         if (status == PGRES_FATAL_ERROR || status == PGRES_PIPELINE_ABORTED) {
             if (slot.prepare) {
-                m_prepared.erase(slot.statement->sql); // failed, or never parsed
+                m_statements->names.erase(slot.statement->sql); // failed, or never parsed
             }
             if (status == PGRES_FATAL_ERROR && !failure) {
                 failure.emplace(slot.statement == &isolation_check() ? not_read_committed(res.get())
@@ -397,7 +436,7 @@ std::vector<Result> Connection::execute(const Context& ctx, std::span<const Stat
     if (m_interruption != Interruption::none) {
         m_broken = !m_conn.get_deleter().owns ? !cancel_spent() : true;
     }
-    if (failure && m_state == SessionState::per_transaction && !after.empty()) {
+    if (failure && m_state == SessionState::per_transaction && m_explicit_transactions && !after.empty()) {
         roll_back_own_transaction();
     }
     if (failure) {
@@ -464,14 +503,24 @@ void Connection::frame(std::span<const Statement> statements, std::vector<const 
         (!statements.empty() && controls_transaction(statements.front()))) {
         return;
     }
-    // The settings session_setup() makes once per native connection, here for this transaction only.
-    static const Statement begin = Statement::per_call("BEGIN ISOLATION LEVEL READ COMMITTED");
-    static const Statement settings = Statement::per_call(
-        "SELECT set_config('jit', 'off', true), set_config('max_parallel_workers_per_gather', '0', true)");
-    static const Statement commit = Statement::per_call("COMMIT");
-    before.push_back(&begin);
-    before.push_back(&settings);
-    after.push_back(&commit);
+    // The settings session_setup() makes once per native connection, here for this transaction only:
+    // the pipeline's implicit transaction, which this statement makes READ COMMITTED or, when the
+    // session's default is another isolation, refuses (25001: execute() then frames the calls in
+    // BEGIN ... COMMIT). Generic plans for the named statements when they are kept.
+    static const Statement settings = Statement::cached(
+        "SELECT set_config('transaction_isolation', 'read committed', true), set_config('jit', 'off', true), "
+        "set_config('max_parallel_workers_per_gather', '0', true)");
+    static const Statement generic_settings = Statement::cached(
+        "SELECT set_config('transaction_isolation', 'read committed', true), set_config('jit', 'off', true), "
+        "set_config('max_parallel_workers_per_gather', '0', true), "
+        "set_config('plan_cache_mode', 'force_generic_plan', true)");
+    if (m_explicit_transactions) {
+        static const Statement begin = Statement::per_call("BEGIN ISOLATION LEVEL READ COMMITTED");
+        static const Statement commit = Statement::per_call("COMMIT");
+        before.push_back(&begin);
+        after.push_back(&commit);
+    }
+    before.insert(before.begin() + (m_explicit_transactions ? 1 : 0), caching() ? &generic_settings : &settings);
 }
 
 void Connection::roll_back_own_transaction() noexcept {

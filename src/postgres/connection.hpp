@@ -29,6 +29,19 @@ enum class SessionState : std::uint8_t {
     per_transaction,
 };
 
+// The statements a connection has prepared, by SQL text. A borrowed connection's outlive the lease
+// (its source keeps them per connection), so that its next lease finds them prepared.
+struct PreparedStatements {
+    std::unordered_map<std::string, std::string> names; // SQL text -> statement name
+    std::uint64_t next = 0;
+    std::string prefix = "eventstore_";
+    int backend_pid = 0; // the server session they were prepared in (borrowed connections)
+
+    // Forgets them (the server session changed, or its owner deallocated them), naming new ones apart
+    // from any of the old that may still exist.
+    void reset(int pid);
+};
+
 // The native session: one libpq connection, kept in pipeline mode, with its prepared statements.
 // Not thread-safe: the pool hands it to one operation at a time.
 class Connection final : public Session {
@@ -38,7 +51,10 @@ public:
     // is inside a transaction (`join` allowed), calls run in it and leave committing to the owner;
     // otherwise each call runs in a READ COMMITTED transaction of its own. Throws DatabaseFailure when
     // the connection is lost (kind connection), busy, or in an aborted transaction (kind statement).
-    static std::unique_ptr<Connection> borrow(PGconn* conn, bool join);
+    // `statements` (may be null: then every statement is sent unnamed) are the connection's prepared
+    // statements from earlier leases; joined calls prepare none.
+    static std::unique_ptr<Connection> borrow(PGconn* conn, bool join,
+                                              std::shared_ptr<PreparedStatements> statements = nullptr);
 
     // Opens a connection, honouring the context's deadline and stop token, and giving up at `limit`
     // (and at libpq's connect_timeout, when the conninfo sets one). Throws DatabaseFailure of kind
@@ -98,6 +114,14 @@ private:
     // statement) and no results are returned.
     std::vector<Result> execute(const Context& ctx, std::span<const Statement> statements,
                                 const std::function<void(const Row&)>* on_row);
+    // One attempt of execute(); a per_transaction session tries again once after a failure that left
+    // nothing behind and that it can mend (its statements deallocated by the owner, a session whose
+    // default isolation is not READ COMMITTED).
+    std::vector<Result> execute_once(const Context& ctx, std::span<const Statement> statements,
+                                     const std::function<void(const Row&)>* on_row);
+    // Whether named statements are used: always on a native connection; on a borrowed one with
+    // statements to keep, outside its owner's transactions.
+    [[nodiscard]] bool caching() const noexcept { return m_statements && !m_joined; }
     // Switches the rest of the transaction to custom plans (Statement::Plan::per_call).
     [[nodiscard]] static const Statement& custom_plan_mode();
     void session_setup(const Context& ctx);
@@ -141,8 +165,10 @@ private:
     std::string m_fatal_sqlstate;
     Interruption m_interruption = Interruption::none;
     std::chrono::steady_clock::time_point m_cancel_sent_at;
-    std::unordered_map<std::string, std::string> m_prepared; // SQL text -> statement name
-    std::uint64_t m_next_statement = 0;
+    std::shared_ptr<PreparedStatements> m_statements;
+    // per_transaction: frame calls in BEGIN ... COMMIT, because the session's default isolation is not
+    // READ COMMITTED (found when an implicit transaction refused to switch).
+    bool m_explicit_transactions = false;
 };
 
 } // namespace eventstore::postgres::detail

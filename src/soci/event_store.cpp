@@ -8,6 +8,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <unordered_map>
 #include <unordered_set>
 #include <utility>
 
@@ -118,7 +119,8 @@ public:
                                                   "open every session of the pool before the store uses it",
                                               "08003", detail::FailureKind::connection);
             }
-            return {*this, std::make_unique<SociSession>(detail::Connection::borrow(conn, false), position)};
+            return {*this, std::make_unique<SociSession>(
+                               detail::Connection::borrow(conn, false, statements_of(position)), position)};
         } catch (const soci::soci_error& e) {
             m_pool.give_back(position);
             throw detail::DatabaseFailure(std::string("reconnecting a session of the SOCI pool failed: ") + e.what(),
@@ -146,9 +148,20 @@ private:
         return m_reconnect.erase(position) > 0;
     }
 
+    // The statements the store prepared on the session at `position`, kept from lease to lease.
+    std::shared_ptr<detail::PreparedStatements> statements_of(std::size_t position) {
+        const std::lock_guard lock(m_mutex);
+        auto& statements = m_statements[position];
+        if (!statements) {
+            statements = std::make_shared<detail::PreparedStatements>();
+        }
+        return statements;
+    }
+
     soci::connection_pool& m_pool;
     std::mutex m_mutex;
     std::unordered_set<std::size_t> m_reconnect; // sessions given back unusable
+    std::unordered_map<std::size_t, std::shared_ptr<detail::PreparedStatements>> m_statements;
 };
 
 class SingleSessionSource final : public detail::SessionSource {
@@ -170,7 +183,7 @@ public:
             if (conn == nullptr) {
                 throw detail::DatabaseFailure("the SOCI session is not open", "08003", detail::FailureKind::connection);
             }
-            return {*this, std::make_unique<SociSession>(detail::Connection::borrow(conn, true), 0)};
+            return {*this, std::make_unique<SociSession>(detail::Connection::borrow(conn, true, m_statements), 0)};
         } catch (...) {
             m_mutex.unlock();
             throw;
@@ -188,6 +201,7 @@ private:
 
     soci::session& m_session;
     std::timed_mutex m_mutex;
+    std::shared_ptr<detail::PreparedStatements> m_statements = std::make_shared<detail::PreparedStatements>();
 };
 
 StoreOptions combined(const std::vector<Option>& options) {
