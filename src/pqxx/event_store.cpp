@@ -27,6 +27,7 @@
 #include <eventstore/postgres/pqxx.hpp>
 
 #include "postgres/codec.hpp"
+#include "postgres/single_use.hpp"
 #include "postgres/store_impl.hpp"
 
 namespace eventstore::postgres {
@@ -450,17 +451,12 @@ public:
         if (const auto deadline = ctx.deadline(); deadline && *deadline < limit) {
             limit = *deadline;
         }
-        for (;;) {
-            if (ctx.stop_requested() || Clock::now() >= limit) {
-                if (ctx.stop_requested() || ctx.deadline_passed()) {
-                    throw DatabaseFailure::interrupted(!ctx.stop_requested());
-                }
-                throw DatabaseFailure("the libpqxx connection stayed busy with other calls of the store for 30 s",
-                                      "53300", FailureKind::pool_exhausted);
+        if (!m_use.acquire(ctx, limit, watch_interval)) {
+            if (ctx.stop_requested() || ctx.deadline_passed()) {
+                throw DatabaseFailure::interrupted(!ctx.stop_requested());
             }
-            if (m_mutex.try_lock_for(std::min<Clock::duration>(watch_interval, limit - Clock::now()))) {
-                break;
-            }
+            throw DatabaseFailure("the libpqxx connection stayed busy with other calls of the store for 30 s", "53300",
+                                  FailureKind::pool_exhausted);
         }
         return {*this, std::make_unique<PqxxSession>(m_connection, m_joined, m_watchdog, m_own_transaction)};
     }
@@ -469,13 +465,13 @@ private:
     void give_back(std::unique_ptr<detail::Session> session) noexcept override {
         static_cast<PqxxSession&>(*session).finish();
         session.reset();
-        m_mutex.unlock();
+        m_use.release();
     }
 
     pqxx::connection_base& m_connection;
     pqxx::transaction_base* m_joined;
     Watchdog m_watchdog;
-    std::timed_mutex m_mutex;
+    detail::SingleUse m_use;
     bool m_own_transaction = false;
 };
 

@@ -20,6 +20,7 @@
 #include <eventstore/postgres/soci.hpp>
 
 #include "postgres/connection.hpp"
+#include "postgres/single_use.hpp"
 #include "postgres/store_impl.hpp"
 
 namespace eventstore::postgres {
@@ -169,14 +170,8 @@ public:
     explicit SingleSessionSource(soci::session& session) : m_session(session) {}
 
     detail::SessionLease acquire(const Context& ctx) override {
-        const Clock::time_point limit = acquire_limit(ctx);
-        for (;;) {
-            if (ctx.stop_requested() || Clock::now() >= limit) {
-                throw_acquire_ended(ctx, "the SOCI session stayed busy with other calls of the store for 30 s");
-            }
-            if (m_mutex.try_lock_for(std::min<Clock::duration>(acquire_slice, limit - Clock::now()))) {
-                break;
-            }
+        if (!m_use.acquire(ctx, acquire_limit(ctx), acquire_slice)) {
+            throw_acquire_ended(ctx, "the SOCI session stayed busy with other calls of the store for 30 s");
         }
         try {
             PGconn* conn = pg_connection(m_session);
@@ -185,7 +180,7 @@ public:
             }
             return {*this, std::make_unique<SociSession>(detail::Connection::borrow(conn, true, m_statements), 0)};
         } catch (...) {
-            m_mutex.unlock();
+            m_use.release();
             throw;
         }
     }
@@ -196,11 +191,11 @@ private:
         // next statements outside the transaction it believes open.
         (void)static_cast<SociSession&>(*session).give_back();
         session.reset();
-        m_mutex.unlock();
+        m_use.release();
     }
 
     soci::session& m_session;
-    std::timed_mutex m_mutex;
+    detail::SingleUse m_use;
     std::shared_ptr<detail::PreparedStatements> m_statements = std::make_shared<detail::PreparedStatements>();
 };
 
