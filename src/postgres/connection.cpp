@@ -13,6 +13,8 @@
 
 #include <poll.h>
 
+#include "postgres/joined_calls.hpp"
+
 namespace eventstore::postgres::detail {
 
 namespace {
@@ -474,26 +476,14 @@ DatabaseFailure Connection::not_read_committed(const PGresult* res) {
 
 void Connection::frame(std::span<const Statement> statements, std::vector<const Statement*>& before,
                        std::vector<const Statement*>& after) const {
-    const auto controls_transaction = [](const Statement& st) {
-        return st.sql.starts_with("BEGIN") || st.sql == "COMMIT" || st.sql.starts_with("ROLLBACK");
-    };
     if (m_joined) {
-        if (std::any_of(statements.begin(), statements.end(), controls_transaction)) {
-            throw DatabaseFailure("this call manages transactions of its own (import_events, migrate, the "
-                                  "checkpoints of a subscription) and cannot run inside the caller's transaction: "
-                                  "make it outside any transaction",
-                                  "25001", FailureKind::statement, Outcome::not_sent);
-        }
+        refuse_transaction_control(statements);
         before.push_back(&isolation_check());
-        if (std::any_of(statements.begin(), statements.end(),
-                        [](const Statement& st) { return st.call_scoped_locks; })) {
-            // Rolling back to a savepoint releases the locks taken since; a read has nothing else to undo.
-            static const Statement savepoint = Statement::per_call("SAVEPOINT eventstore_call");
-            static const Statement rollback_to = Statement::per_call("ROLLBACK TO SAVEPOINT eventstore_call");
-            static const Statement release = Statement::per_call("RELEASE SAVEPOINT eventstore_call");
-            before.push_back(&savepoint);
-            after.push_back(&rollback_to);
-            after.push_back(&release);
+        if (takes_call_scoped_locks(statements)) {
+            // A read has nothing to undo but its locks.
+            before.push_back(&call_savepoint());
+            after.push_back(&rollback_to_call_savepoint());
+            after.push_back(&release_call_savepoint());
         }
         return;
     }

@@ -23,28 +23,20 @@ std::shared_ptr<detail::SessionSource> sessions_of(std::shared_ptr<ConnectionPoo
 
 } // namespace
 
+StoreOptions detail::combined(const std::vector<Option>& options) {
+    StoreOptions out;
+    for (const Option& o : options) {
+        o.apply(out);
+    }
+    return out;
+}
+
 EventStore::Impl::Impl(std::shared_ptr<detail::SessionSource> primary, std::string primary_name,
                        std::vector<detail::ReplicaSet::Replica> replicas, const StoreOptions& options)
     : m_primary(std::move(primary)), m_primary_name(std::move(primary_name)),
       m_replicas(std::move(replicas), options.replica_retry_after), m_replica_fallback(options.replica_fallback),
       m_replica_max_wait(options.replica_max_wait), m_instruments(options),
       m_schema(options.table_name, options.snapshot_table_name, options.checkpoint_table_name) {}
-
-namespace {
-
-std::vector<detail::ReplicaSet::Replica> one_replica(std::shared_ptr<detail::SessionSource> replica) {
-    std::vector<detail::ReplicaSet::Replica> replicas;
-    if (replica) {
-        replicas.push_back({std::move(replica), "replica"});
-    }
-    return replicas;
-}
-
-} // namespace
-
-EventStore::Impl::Impl(std::shared_ptr<detail::SessionSource> primary, std::shared_ptr<detail::SessionSource> replica,
-                       const StoreOptions& options)
-    : Impl(std::move(primary), "primary", one_replica(std::move(replica)), options) {}
 
 void EventStore::Impl::import_events(const Context& ctx, std::span<const StorableEvent> events) {
     if (events.empty()) {
@@ -173,19 +165,14 @@ new_event_store_from_pool_and_replicas(std::shared_ptr<ConnectionPool> primary,
         set.push_back({sessions_of(std::move(replicas[i])), std::move(name)});
     }
     std::string primary_name = primary->options().name;
-    return std::make_unique<EventStore>(std::make_unique<EventStore::Impl>(
-        sessions_of(std::move(primary)), std::move(primary_name), std::move(set), options));
+    return detail::make_store(sessions_of(std::move(primary)), std::move(primary_name), std::move(set), options);
 }
 
 std::unique_ptr<EventStore>
 new_event_store_from_pool_and_replicas(std::shared_ptr<ConnectionPool> primary,
                                        std::vector<std::shared_ptr<ConnectionPool>> replicas,
                                        const std::vector<Option>& options) {
-    StoreOptions combined;
-    for (const Option& o : options) {
-        o.apply(combined);
-    }
-    return new_event_store_from_pool_and_replicas(std::move(primary), std::move(replicas), combined);
+    return new_event_store_from_pool_and_replicas(std::move(primary), std::move(replicas), detail::combined(options));
 }
 
 std::unique_ptr<EventStore> new_event_store_from_pool_and_replica(std::shared_ptr<ConnectionPool> primary,
@@ -201,11 +188,7 @@ std::unique_ptr<EventStore> new_event_store_from_pool_and_replica(std::shared_pt
 std::unique_ptr<EventStore> new_event_store_from_pool_and_replica(std::shared_ptr<ConnectionPool> primary,
                                                                   std::shared_ptr<ConnectionPool> replica,
                                                                   const std::vector<Option>& options) {
-    StoreOptions combined;
-    for (const Option& o : options) {
-        o.apply(combined);
-    }
-    return new_event_store_from_pool_and_replica(std::move(primary), std::move(replica), combined);
+    return new_event_store_from_pool_and_replica(std::move(primary), std::move(replica), detail::combined(options));
 }
 
 std::unique_ptr<EventStore> new_event_store_from_pool(std::shared_ptr<ConnectionPool> primary,

@@ -41,9 +41,6 @@ public:
     // Eventual reads go to the replicas, when there are any. Throws Error for bad table names.
     Impl(std::shared_ptr<detail::SessionSource> primary, std::string primary_name,
          std::vector<detail::ReplicaSet::Replica> replicas, const StoreOptions& options);
-    // One replica named "replica", or none when it is null (the adapters' factories).
-    Impl(std::shared_ptr<detail::SessionSource> primary, std::shared_ptr<detail::SessionSource> replica,
-         const StoreOptions& options);
 
     QueryResult query(const Context& ctx, const Filter& filter, const ReadOptions& options);
     SequenceNumber query_stream(const Context& ctx, const Filter& filter, const ReadOptions& options,
@@ -160,6 +157,34 @@ private:
     std::mutex m_watcher_mutex;
     std::unique_ptr<detail::LogWatcher> m_watcher; // last: its thread reads from the primary
 };
+
+namespace detail {
+
+// The options given one at a time, as one value.
+[[nodiscard]] StoreOptions combined(const std::vector<Option>& options);
+
+// A store on these sources (the factories of the pool and of the adapters).
+[[nodiscard]] inline std::unique_ptr<EventStore> make_store(std::shared_ptr<SessionSource> primary,
+                                                            std::string primary_name,
+                                                            std::vector<ReplicaSet::Replica> replicas,
+                                                            const StoreOptions& options) {
+    return std::make_unique<EventStore>(
+        std::make_unique<EventStore::Impl>(std::move(primary), std::move(primary_name), std::move(replicas), options));
+}
+
+// Replicas without names of their own: "replica" when alone, else "replica-1", "replica-2", ...
+[[nodiscard]] inline std::vector<ReplicaSet::Replica>
+named_replicas(std::vector<std::shared_ptr<SessionSource>> sources) {
+    std::vector<ReplicaSet::Replica> replicas;
+    replicas.reserve(sources.size());
+    for (std::size_t i = 0; i < sources.size(); ++i) {
+        replicas.push_back(
+            {std::move(sources[i]), sources.size() == 1 ? std::string("replica") : "replica-" + std::to_string(i + 1)});
+    }
+    return replicas;
+}
+
+} // namespace detail
 
 } // namespace eventstore::postgres
 

@@ -27,6 +27,7 @@
 #include <eventstore/postgres/pqxx.hpp>
 
 #include "postgres/codec.hpp"
+#include "postgres/joined_calls.hpp"
 #include "postgres/single_use.hpp"
 #include "postgres/store_impl.hpp"
 
@@ -184,21 +185,12 @@ private:
     pqxx::result m_result;
 };
 
-bool controls_transaction(const Statement& st) {
-    return st.sql.starts_with("BEGIN") || st.sql == "COMMIT" || st.sql.starts_with("ROLLBACK");
-}
-
 // The settings the native session makes once, here per transaction; and ISO dates, which the text
 // decoder of timestamptz reads.
 const Statement& settings_statement() {
     static const Statement statement = Statement::per_call(
         "SELECT set_config('jit', 'off', true), set_config('max_parallel_workers_per_gather', '0', true), "
         "set_config('DateStyle', 'ISO', true)");
-    return statement;
-}
-
-const Statement& savepoint_statement() {
-    static const Statement statement = Statement::per_call("SAVEPOINT eventstore_call");
     return statement;
 }
 
@@ -305,27 +297,18 @@ private:
     void frame(std::span<const Statement> statements, std::vector<const Statement*>& before,
                std::vector<const Statement*>& after) const {
         if (m_joined != nullptr) {
-            if (std::any_of(statements.begin(), statements.end(), controls_transaction)) {
-                throw DatabaseFailure("this call manages transactions of its own (import_events, migrate, the "
-                                      "checkpoints of a subscription) and cannot run inside the caller's "
-                                      "transaction: make it outside any transaction",
-                                      "25001", FailureKind::statement, Outcome::not_sent);
-            }
+            detail::refuse_transaction_control(statements);
             // Always in a savepoint: libpqxx rolls a transaction back when a statement in it fails, and
             // its statements then run outside any transaction; the savepoint refuses that (25P01).
-            before.push_back(&savepoint_statement());
+            before.push_back(&detail::call_savepoint());
             before.push_back(&joined_check_statement());
-            if (std::any_of(statements.begin(), statements.end(),
-                            [](const Statement& st) { return st.call_scoped_locks; })) {
-                // Rolling back to it releases the read's locks; a read has nothing else to undo.
-                static const Statement rollback_to = Statement::per_call("ROLLBACK TO SAVEPOINT eventstore_call");
-                after.push_back(&rollback_to);
+            if (detail::takes_call_scoped_locks(statements)) {
+                after.push_back(&detail::rollback_to_call_savepoint()); // releases the read's locks
             }
-            static const Statement release = Statement::per_call("RELEASE SAVEPOINT eventstore_call");
-            after.push_back(&release);
+            after.push_back(&detail::release_call_savepoint());
             return;
         }
-        if (m_own_transaction || (!statements.empty() && controls_transaction(statements.front()))) {
+        if (m_own_transaction || (!statements.empty() && detail::controls_transaction(statements.front()))) {
             return;
         }
         static const Statement begin = Statement::per_call("BEGIN ISOLATION LEVEL READ COMMITTED");
@@ -380,7 +363,7 @@ private:
                                           "the transaction with it",
                                       sqlstate, FailureKind::statement, Outcome::nothing_written);
             }
-            if (&st == &savepoint_statement() && sqlstate == "25P01") {
+            if (&st == &detail::call_savepoint() && sqlstate == "25P01") {
                 throw DatabaseFailure("the application's transaction has ended (libpqxx rolls a transaction back "
                                       "when a statement in it fails): abort it and begin a new one (" +
                                           message + ")",
@@ -475,76 +458,60 @@ private:
     bool m_own_transaction = false;
 };
 
-StoreOptions combined(const std::vector<Option>& options) {
-    StoreOptions out;
-    for (const Option& o : options) {
-        o.apply(out);
-    }
-    return out;
-}
-
-std::unique_ptr<EventStore> make_store(std::shared_ptr<detail::SessionSource> primary,
-                                       std::shared_ptr<detail::SessionSource> replica, const StoreOptions& options) {
-    return std::make_unique<EventStore>(
-        std::make_unique<EventStore::Impl>(std::move(primary), std::move(replica), options));
-}
-
 } // namespace
 
 std::unique_ptr<EventStore> new_event_store_from_pqxx(pqxx::connection_base& connection, const StoreOptions& options) {
-    return make_store(std::make_shared<PqxxSource>(connection, nullptr), nullptr, options);
+    return new_event_store_from_pqxx_and_replicas(connection, {}, options);
 }
 
 std::unique_ptr<EventStore> new_event_store_from_pqxx(pqxx::connection_base& connection,
                                                       const std::vector<Option>& options) {
-    return new_event_store_from_pqxx(connection, combined(options));
+    return new_event_store_from_pqxx(connection, detail::combined(options));
 }
 
 std::unique_ptr<EventStore> new_event_store_from_pqxx(pqxx::transaction_base& transaction,
                                                       const StoreOptions& options) {
-    return make_store(std::make_shared<PqxxSource>(transaction.conn(), &transaction), nullptr, options);
+    return detail::make_store(std::make_shared<PqxxSource>(transaction.conn(), &transaction), "primary", {}, options);
 }
 
 std::unique_ptr<EventStore> new_event_store_from_pqxx(pqxx::transaction_base& transaction,
                                                       const std::vector<Option>& options) {
-    return new_event_store_from_pqxx(transaction, combined(options));
-}
-
-std::unique_ptr<EventStore> new_event_store_from_pqxx_and_replica(pqxx::connection_base& primary,
-                                                                  pqxx::connection_base* replica,
-                                                                  const StoreOptions& options) {
-    std::shared_ptr<detail::SessionSource> replica_source;
-    if (replica != nullptr) {
-        replica_source = std::make_shared<PqxxSource>(*replica, nullptr);
-    }
-    return make_store(std::make_shared<PqxxSource>(primary, nullptr), std::move(replica_source), options);
-}
-
-std::unique_ptr<EventStore> new_event_store_from_pqxx_and_replica(pqxx::connection_base& primary,
-                                                                  pqxx::connection_base* replica,
-                                                                  const std::vector<Option>& options) {
-    return new_event_store_from_pqxx_and_replica(primary, replica, combined(options));
+    return new_event_store_from_pqxx(transaction, detail::combined(options));
 }
 
 std::unique_ptr<EventStore> new_event_store_from_pqxx_and_replicas(pqxx::connection_base& primary,
                                                                    const std::vector<pqxx::connection_base*>& replicas,
                                                                    const StoreOptions& options) {
-    std::vector<detail::ReplicaSet::Replica> set;
+    std::vector<std::shared_ptr<detail::SessionSource>> sources;
     for (std::size_t i = 0; i < replicas.size(); ++i) {
         if (replicas[i] == nullptr) {
             throw Error(Errc::nil_database_connection, "replica " + std::to_string(i) + " is null");
         }
-        set.push_back({std::make_shared<PqxxSource>(*replicas[i], nullptr),
-                       replicas.size() == 1 ? std::string("replica") : "replica-" + std::to_string(i + 1)});
+        sources.push_back(std::make_shared<PqxxSource>(*replicas[i], nullptr));
     }
-    return std::make_unique<EventStore>(std::make_unique<EventStore::Impl>(
-        std::make_shared<PqxxSource>(primary, nullptr), "primary", std::move(set), options));
+    return detail::make_store(std::make_shared<PqxxSource>(primary, nullptr), "primary",
+                              detail::named_replicas(std::move(sources)), options);
 }
 
 std::unique_ptr<EventStore> new_event_store_from_pqxx_and_replicas(pqxx::connection_base& primary,
                                                                    const std::vector<pqxx::connection_base*>& replicas,
                                                                    const std::vector<Option>& options) {
-    return new_event_store_from_pqxx_and_replicas(primary, replicas, combined(options));
+    return new_event_store_from_pqxx_and_replicas(primary, replicas, detail::combined(options));
+}
+
+std::unique_ptr<EventStore> new_event_store_from_pqxx_and_replica(pqxx::connection_base& primary,
+                                                                  pqxx::connection_base* replica,
+                                                                  const StoreOptions& options) {
+    return new_event_store_from_pqxx_and_replicas(primary,
+                                                  replica != nullptr ? std::vector<pqxx::connection_base*>{replica}
+                                                                     : std::vector<pqxx::connection_base*>{},
+                                                  options);
+}
+
+std::unique_ptr<EventStore> new_event_store_from_pqxx_and_replica(pqxx::connection_base& primary,
+                                                                  pqxx::connection_base* replica,
+                                                                  const std::vector<Option>& options) {
+    return new_event_store_from_pqxx_and_replica(primary, replica, detail::combined(options));
 }
 
 } // namespace eventstore::postgres

@@ -199,76 +199,60 @@ private:
     std::shared_ptr<detail::PreparedStatements> m_statements = std::make_shared<detail::PreparedStatements>();
 };
 
-StoreOptions combined(const std::vector<Option>& options) {
-    StoreOptions out;
-    for (const Option& o : options) {
-        o.apply(out);
-    }
-    return out;
-}
-
-std::unique_ptr<EventStore> make_store(std::shared_ptr<detail::SessionSource> primary,
-                                       std::shared_ptr<detail::SessionSource> replica, const StoreOptions& options) {
-    return std::make_unique<EventStore>(
-        std::make_unique<EventStore::Impl>(std::move(primary), std::move(replica), options));
-}
-
 } // namespace
 
 std::unique_ptr<EventStore> new_event_store_from_soci(soci::connection_pool& pool, const StoreOptions& options) {
-    return make_store(std::make_shared<PoolSource>(pool), nullptr, options);
+    return new_event_store_from_soci_and_replicas(pool, {}, options);
 }
 
 std::unique_ptr<EventStore> new_event_store_from_soci(soci::connection_pool& pool, const std::vector<Option>& options) {
-    return new_event_store_from_soci(pool, combined(options));
+    return new_event_store_from_soci(pool, detail::combined(options));
 }
 
 std::unique_ptr<EventStore> new_event_store_from_soci(soci::session& session, const StoreOptions& options) {
     if (pg_connection(session) == nullptr) {
         throw Error(Errc::nil_database_connection, "the SOCI session is not open with the PostgreSQL backend");
     }
-    return make_store(std::make_shared<SingleSessionSource>(session), nullptr, options);
+    return detail::make_store(std::make_shared<SingleSessionSource>(session), "primary", {}, options);
 }
 
 std::unique_ptr<EventStore> new_event_store_from_soci(soci::session& session, const std::vector<Option>& options) {
-    return new_event_store_from_soci(session, combined(options));
-}
-
-std::unique_ptr<EventStore> new_event_store_from_soci_and_replica(soci::connection_pool& primary,
-                                                                  soci::connection_pool* replica,
-                                                                  const StoreOptions& options) {
-    std::shared_ptr<detail::SessionSource> replica_source;
-    if (replica != nullptr) {
-        replica_source = std::make_shared<PoolSource>(*replica);
-    }
-    return make_store(std::make_shared<PoolSource>(primary), std::move(replica_source), options);
+    return new_event_store_from_soci(session, detail::combined(options));
 }
 
 std::unique_ptr<EventStore> new_event_store_from_soci_and_replicas(soci::connection_pool& primary,
                                                                    const std::vector<soci::connection_pool*>& replicas,
                                                                    const StoreOptions& options) {
-    std::vector<detail::ReplicaSet::Replica> set;
+    std::vector<std::shared_ptr<detail::SessionSource>> sources;
     for (std::size_t i = 0; i < replicas.size(); ++i) {
         if (replicas[i] == nullptr) {
             throw Error(Errc::nil_database_connection, "replica " + std::to_string(i) + " is null");
         }
-        set.push_back({std::make_shared<PoolSource>(*replicas[i]),
-                       replicas.size() == 1 ? std::string("replica") : "replica-" + std::to_string(i + 1)});
+        sources.push_back(std::make_shared<PoolSource>(*replicas[i]));
     }
-    return std::make_unique<EventStore>(
-        std::make_unique<EventStore::Impl>(std::make_shared<PoolSource>(primary), "primary", std::move(set), options));
+    return detail::make_store(std::make_shared<PoolSource>(primary), "primary",
+                              detail::named_replicas(std::move(sources)), options);
 }
 
 std::unique_ptr<EventStore> new_event_store_from_soci_and_replicas(soci::connection_pool& primary,
                                                                    const std::vector<soci::connection_pool*>& replicas,
                                                                    const std::vector<Option>& options) {
-    return new_event_store_from_soci_and_replicas(primary, replicas, combined(options));
+    return new_event_store_from_soci_and_replicas(primary, replicas, detail::combined(options));
+}
+
+std::unique_ptr<EventStore> new_event_store_from_soci_and_replica(soci::connection_pool& primary,
+                                                                  soci::connection_pool* replica,
+                                                                  const StoreOptions& options) {
+    return new_event_store_from_soci_and_replicas(primary,
+                                                  replica != nullptr ? std::vector<soci::connection_pool*>{replica}
+                                                                     : std::vector<soci::connection_pool*>{},
+                                                  options);
 }
 
 std::unique_ptr<EventStore> new_event_store_from_soci_and_replica(soci::connection_pool& primary,
                                                                   soci::connection_pool* replica,
                                                                   const std::vector<Option>& options) {
-    return new_event_store_from_soci_and_replica(primary, replica, combined(options));
+    return new_event_store_from_soci_and_replica(primary, replica, detail::combined(options));
 }
 
 } // namespace eventstore::postgres

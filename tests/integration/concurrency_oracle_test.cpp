@@ -55,23 +55,8 @@ TEST_F(ConcurrencyOracle, OverlappingBoundariesNeverLoseAConflictOrSkipAnEvent) 
         const Round records = run_round(store(), round, conflicts, failures);
         ASSERT_EQ(failures.load(), 0);
         const auto checked = std::chrono::steady_clock::now();
-        // The round's events: every one has a type of the round's vocabulary, and no other round's event
-        // can match the round's filters, so they are all its checks need. Once the round's calls have
-        // returned, none of its events can appear later, so checking now is checking the final log.
-        const Vocabulary vocabulary(round);
-        const auto log =
-            store()
-                .query(build_event_filter()
-                           .matching()
-                           .any_event_type_of(vocabulary.types[0], vocabulary.types[1], vocabulary.types[2])
-                           .finalize())
-                .events;
-        std::vector<DecodedEvent> decoded;
-        decoded.reserve(log.size());
-        for (const auto& e : log) {
-            decoded.push_back(decode(e));
-        }
-        violations += check_round(records, decoded, successes);
+        const auto log = round_log(store(), round);
+        violations += check_round(records, decode_all(log), successes);
         appends += records.appends.size();
         queries += records.queries.size();
         events += log.size();

@@ -24,6 +24,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -213,6 +214,26 @@ template <typename Action>
         name.pop_back();
     }
     return name;
+}
+
+// Polls `attempt` until it returns true or `limit` passes; what it throws meanwhile counts as "not yet"
+// (a table that has not reached a replica, a server still starting).
+template <typename Attempt>
+bool eventually(Attempt attempt, std::chrono::seconds limit = std::chrono::seconds(30)) {
+    const auto until = std::chrono::steady_clock::now() + limit;
+    for (;;) {
+        try {
+            if (attempt()) {
+                return true;
+            }
+        } catch (const std::exception&) {
+            // not yet
+        }
+        if (std::chrono::steady_clock::now() >= until) {
+            return false;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
 }
 
 // --- the fixtures ----------------------------------------------------------------------------------------

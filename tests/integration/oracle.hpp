@@ -15,6 +15,7 @@
 #include <memory>
 #include <mutex>
 #include <random>
+#include <set>
 #include <span>
 #include <string>
 #include <thread>
@@ -372,6 +373,50 @@ inline int check_round(const Round& round, const std::vector<DecodedEvent>& log,
             violation("a query reporting maximum " + std::to_string(q.max) + " for " + q.filter.serialize() + " saw " +
                       std::to_string(q.seen.size()) + " events, the log holds " + std::to_string(expected.size()));
         }
+    }
+    return violations;
+}
+
+// The round's events: every one has a type of the round's vocabulary, and no other round's event can
+// match the round's filters, so they are all its checks need. Once the round's calls have returned,
+// none of its events can appear later, so checking them is checking the final log.
+inline std::vector<eventstore::StorableEvent> round_log(eventstore::EventStore& store, int round) {
+    const Vocabulary vocabulary(round);
+    return store
+        .query(eventstore::build_event_filter()
+                   .matching()
+                   .any_event_type_of(vocabulary.types[0], vocabulary.types[1], vocabulary.types[2])
+                   .finalize())
+        .events;
+}
+
+inline std::vector<DecodedEvent> decode_all(const std::vector<eventstore::StorableEvent>& log) {
+    std::vector<DecodedEvent> decoded;
+    decoded.reserve(log.size());
+    for (const auto& e : log) {
+        decoded.push_back(decode(e));
+    }
+    return decoded;
+}
+
+// Checks a round run inside application transactions, each cycle writing the application's own row
+// (`application_rows`, the ids found in its table) in the same transaction as the append: the round's
+// events pass check_round (appends rolled back count as failed ones: none of their events may be in
+// the log), and the application's rows are exactly the committed appends. Returns the violations.
+inline int check_transaction_round(const Round& round, eventstore::EventStore& store,
+                                   const std::set<std::string>& application_rows, int& successes) {
+    const auto log = round_log(store, 0);
+    int violations = check_round(round, decode_all(log), successes);
+    std::set<std::string> committed;
+    for (const auto& a : round.appends) {
+        if (a.succeeded) {
+            committed.insert(a.id);
+        }
+    }
+    if (application_rows != committed) {
+        ++violations;
+        ADD_FAILURE() << "the application's rows (" << application_rows.size() << ") are not the committed appends ("
+                      << committed.size() << ")";
     }
     return violations;
 }

@@ -80,24 +80,6 @@ private:
     std::vector<std::pair<std::string, std::string>> m_records;
 };
 
-template <typename Attempt>
-bool eventually(Attempt attempt, std::chrono::seconds limit = 30s) {
-    const auto until = std::chrono::steady_clock::now() + limit;
-    for (;;) {
-        try {
-            if (attempt()) {
-                return true;
-            }
-        } catch (const std::exception&) {
-            // not yet
-        }
-        if (std::chrono::steady_clock::now() >= until) {
-            return false;
-        }
-        std::this_thread::sleep_for(20ms);
-    }
-}
-
 // A conninfo whose server is not there: a replica that is down, as its clients see it.
 const std::string down_replica = "host=/nonexistent-replica dbname=events connect_timeout=2";
 

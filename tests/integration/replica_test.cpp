@@ -34,25 +34,6 @@ protected:
     [[nodiscard]] std::string database() override { return postgres().fresh_database("replica"); }
 };
 
-// Polls `attempt` until it returns true or `limit` passes; what it throws meanwhile counts as "not yet".
-template <typename Attempt>
-bool eventually(Attempt attempt, std::chrono::seconds limit = std::chrono::seconds(30)) {
-    const auto until = std::chrono::steady_clock::now() + limit;
-    for (;;) {
-        try {
-            if (attempt()) {
-                return true;
-            }
-        } catch (const std::exception&) {
-            // e.g. the table has not reached the replica yet
-        }
-        if (std::chrono::steady_clock::now() >= until) {
-            return false;
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-}
-
 TEST_F(ReplicaTest, RealReplicaServesEventualAndStrongReads) {
     const std::string& primary_info = conninfo();
     const std::string dbname = PgSession(primary_info).scalar("SELECT current_database()").value_or("");
