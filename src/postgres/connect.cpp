@@ -190,7 +190,7 @@ std::unique_ptr<Connection> Connection::borrow(PGconn* c, bool join, std::shared
 }
 
 Connection::~Connection() {
-    if (!m_conn.get_deleter().owns) {
+    if (borrowed()) {
         give_back_to_owner();
     }
 }
@@ -230,12 +230,9 @@ void Connection::give_back_to_owner() noexcept {
 }
 
 bool Connection::broken() const noexcept {
-    if (!m_conn.get_deleter().owns) {
-        // Inside its owner's transaction, a borrowed connection is where it should be.
-        return m_broken || PQstatus(m_conn.get()) != CONNECTION_OK ||
-               (!m_joined && PQtransactionStatus(m_conn.get()) != PQTRANS_IDLE);
-    }
-    return m_broken || PQstatus(m_conn.get()) != CONNECTION_OK || PQtransactionStatus(m_conn.get()) != PQTRANS_IDLE;
+    // Inside its owner's transaction (joined), a borrowed connection is where it should be.
+    return m_broken || PQstatus(m_conn.get()) != CONNECTION_OK ||
+           (!m_joined && PQtransactionStatus(m_conn.get()) != PQTRANS_IDLE);
 }
 
 bool Connection::closed_by_server() noexcept {
@@ -270,7 +267,7 @@ void Connection::check_alive() {
     (void)PQisBusy(m_conn.get());
     // A borrowed connection may have news for its owner (a notification of a LISTEN of theirs):
     // lost only when libpq found it closed.
-    if (!m_conn.get_deleter().owns && PQstatus(m_conn.get()) == CONNECTION_OK) {
+    if (borrowed() && PQstatus(m_conn.get()) == CONNECTION_OK) {
         return;
     }
     m_broken = true;

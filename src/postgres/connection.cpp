@@ -436,7 +436,7 @@ std::vector<Result> Connection::execute_once(const Context& ctx, std::span<const
     // server, after which the request can only end a statement that was running then (a backend drops
     // a cancel that arrives while it waits for the next command).
     if (m_interruption != Interruption::none) {
-        m_broken = !m_conn.get_deleter().owns ? !cancel_spent() : true;
+        m_broken = borrowed() ? !cancel_spent() : true;
     }
     if (failure && m_state == SessionState::per_transaction && m_explicit_transactions && !after.empty()) {
         roll_back_own_transaction();
@@ -452,10 +452,6 @@ const Statement& Connection::custom_plan_mode() {
         Statement::cached("SELECT set_config('plan_cache_mode', 'force_custom_plan', true)");
     return statement;
 }
-
-} // namespace eventstore::postgres::detail
-
-namespace eventstore::postgres::detail {
 
 const Statement& Connection::isolation_check() {
     // A no-op when the transaction is READ COMMITTED; otherwise the server refuses it (25001), as any
@@ -504,13 +500,13 @@ void Connection::frame(std::span<const Statement> statements, std::vector<const 
         "SELECT set_config('transaction_isolation', 'read committed', true), set_config('jit', 'off', true), "
         "set_config('max_parallel_workers_per_gather', '0', true), "
         "set_config('plan_cache_mode', 'force_generic_plan', true)");
+    static const Statement begin = Statement::per_call("BEGIN ISOLATION LEVEL READ COMMITTED");
+    static const Statement commit = Statement::per_call("COMMIT");
     if (m_explicit_transactions) {
-        static const Statement begin = Statement::per_call("BEGIN ISOLATION LEVEL READ COMMITTED");
-        static const Statement commit = Statement::per_call("COMMIT");
         before.push_back(&begin);
         after.push_back(&commit);
     }
-    before.insert(before.begin() + (m_explicit_transactions ? 1 : 0), caching() ? &generic_settings : &settings);
+    before.push_back(caching() ? &generic_settings : &settings);
 }
 
 void Connection::roll_back_own_transaction() noexcept {

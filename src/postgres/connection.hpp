@@ -23,9 +23,10 @@ namespace eventstore::postgres::detail {
 enum class SessionState : std::uint8_t {
     // Named prepared statements and session settings, set up once (the native pool's own connections).
     kept,
-    // Nothing that outlives a transaction: every statement unnamed and planned with its values, the
-    // settings the engine relies on applied inside each call's transaction. For connections that are
-    // somebody else's (an adapter's handle) or whose server session is shared (a pooler).
+    // No setting outlives a transaction: the settings the engine relies on are applied inside each
+    // call's transaction. For connections that are somebody else's (an adapter's handle, whose
+    // statements stay prepared only when it is given PreparedStatements to keep) or whose server
+    // session is shared (a pooler).
     per_transaction,
 };
 
@@ -68,8 +69,6 @@ public:
     Connection(const Connection&) = delete;
     Connection& operator=(const Connection&) = delete;
 
-    // Whether calls run inside a transaction the connection's owner holds (borrow()).
-    [[nodiscard]] bool joined() const noexcept { return m_joined; }
     // Gives a borrowed connection back as it was lent: no call of ours in flight, no transaction of
     // ours open, out of pipeline mode (the destructor does it too). Marks it broken() when that cannot
     // be done: then the owner must reconnect it.
@@ -122,6 +121,8 @@ private:
     // Whether named statements are used: always on a native connection; on a borrowed one with
     // statements to keep, outside its owner's transactions.
     [[nodiscard]] bool caching() const noexcept { return m_statements && !m_joined; }
+    // Whether the connection is its owner's (borrow()): given back, never closed or replaced.
+    [[nodiscard]] bool borrowed() const noexcept { return !m_conn.get_deleter().owns; }
     // Switches the rest of the transaction to custom plans (Statement::Plan::per_call).
     [[nodiscard]] static const Statement& custom_plan_mode();
     void session_setup(const Context& ctx);

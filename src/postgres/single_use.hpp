@@ -1,17 +1,42 @@
 #ifndef EVENTSTORE_SRC_POSTGRES_SINGLE_USE_HPP
 #define EVENTSTORE_SRC_POSTGRES_SINGLE_USE_HPP
 
-// One user at a time of a handle the application lent (one SOCI session, one libpqxx connection),
-// with a wait that looks at the Context. Not std::timed_mutex: its timed wait (pthread_mutex_clocklock)
-// is invisible to GCC 12's ThreadSanitizer, which then reports every unlock as one of an unlocked mutex.
+// Waiting for a handle the application lent (a SOCI session, a libpqxx connection), bounded by the
+// Context and by handle_wait; and one user at a time of a single such handle. Not std::timed_mutex: its timed wait
+// (pthread_mutex_clocklock) is invisible to GCC 12's ThreadSanitizer, which then reports every unlock as one of an
+// unlocked mutex.
 
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
+#include <string>
 
 #include <eventstore/context.hpp>
 
+#include "postgres/failure.hpp"
+
 namespace eventstore::postgres::detail {
+
+// How long a call without a deadline waits for an application's handle (PoolOptions::acquire_timeout's
+// default), and the end of that wait: the Context's deadline when it comes first.
+inline constexpr std::chrono::seconds handle_wait{30};
+[[nodiscard]] inline std::chrono::steady_clock::time_point handle_wait_limit(const Context& ctx) {
+    const auto limit = std::chrono::steady_clock::now() + handle_wait;
+    const auto deadline = ctx.deadline();
+    return deadline && *deadline < limit ? *deadline : limit;
+}
+
+// Why a wait for a handle ended without it: the Context (canceled, deadline_exceeded), or `busy` (the
+// handle stayed in use for handle_wait: pool_exhausted).
+[[noreturn]] inline void throw_wait_ended(const Context& ctx, const std::string& busy) {
+    if (ctx.stop_requested()) {
+        throw DatabaseFailure::interrupted(false);
+    }
+    if (ctx.deadline_passed()) {
+        throw DatabaseFailure::interrupted(true);
+    }
+    throw DatabaseFailure(busy, "53300", FailureKind::pool_exhausted);
+}
 
 class SingleUse {
 public:

@@ -43,8 +43,6 @@ using detail::Statement;
 
 // How often the watchdog looks at a call's stop token, well inside the promised 100 ms.
 constexpr auto watch_interval = std::chrono::milliseconds(10);
-// How long a call without a deadline waits for the connection, busy with another call of the store.
-constexpr auto acquire_timeout = std::chrono::seconds(30);
 
 enum class Interruption { none, canceled, deadline_exceeded };
 
@@ -430,16 +428,8 @@ public:
         : m_connection(connection), m_joined(joined), m_watchdog(connection) {}
 
     detail::SessionLease acquire(const Context& ctx) override {
-        Clock::time_point limit = Clock::now() + acquire_timeout;
-        if (const auto deadline = ctx.deadline(); deadline && *deadline < limit) {
-            limit = *deadline;
-        }
-        if (!m_use.acquire(ctx, limit, watch_interval)) {
-            if (ctx.stop_requested() || ctx.deadline_passed()) {
-                throw DatabaseFailure::interrupted(!ctx.stop_requested());
-            }
-            throw DatabaseFailure("the libpqxx connection stayed busy with other calls of the store for 30 s", "53300",
-                                  FailureKind::pool_exhausted);
+        if (!m_use.acquire(ctx, detail::handle_wait_limit(ctx), watch_interval)) {
+            detail::throw_wait_ended(ctx, "the libpqxx connection stayed busy with other calls of the store for 30 s");
         }
         return {*this, std::make_unique<PqxxSession>(m_connection, m_joined, m_watchdog, m_own_transaction)};
     }

@@ -29,8 +29,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// How long a call without a deadline waits for a session (PoolOptions::acquire_timeout's default).
-constexpr auto acquire_timeout = std::chrono::seconds(30);
 // How often a wait for a session looks at the Context.
 constexpr auto acquire_slice = std::chrono::milliseconds(10);
 
@@ -42,23 +40,6 @@ PGconn* pg_connection(soci::session& sql) {
         return nullptr;
     }
     return static_cast<soci::postgresql_session_backend*>(backend)->conn_;
-}
-
-// The end of a wait for a session: the Context's deadline, or the adapter's own bound.
-Clock::time_point acquire_limit(const Context& ctx) {
-    const Clock::time_point limit = Clock::now() + acquire_timeout;
-    const auto deadline = ctx.deadline();
-    return deadline && *deadline < limit ? *deadline : limit;
-}
-
-[[noreturn]] void throw_acquire_ended(const Context& ctx, const char* what) {
-    if (ctx.stop_requested()) {
-        throw detail::DatabaseFailure::interrupted(false);
-    }
-    if (ctx.deadline_passed()) {
-        throw detail::DatabaseFailure::interrupted(true);
-    }
-    throw detail::DatabaseFailure(what, "53300", detail::FailureKind::pool_exhausted);
 }
 
 // A borrowed connection, and which session of its pool it is.
@@ -95,11 +76,11 @@ public:
     explicit PoolSource(soci::connection_pool& pool) : m_pool(pool) {}
 
     detail::SessionLease acquire(const Context& ctx) override {
-        const Clock::time_point limit = acquire_limit(ctx);
+        const Clock::time_point limit = detail::handle_wait_limit(ctx);
         std::size_t position = 0;
         for (;;) {
             if (ctx.stop_requested() || Clock::now() >= limit) {
-                throw_acquire_ended(ctx, "every session of the SOCI pool stayed busy for 30 s");
+                detail::throw_wait_ended(ctx, "every session of the SOCI pool stayed busy for 30 s");
             }
             const auto slice = std::chrono::duration_cast<std::chrono::milliseconds>(
                 std::min<Clock::duration>(acquire_slice, limit - Clock::now()));
@@ -170,8 +151,8 @@ public:
     explicit SingleSessionSource(soci::session& session) : m_session(session) {}
 
     detail::SessionLease acquire(const Context& ctx) override {
-        if (!m_use.acquire(ctx, acquire_limit(ctx), acquire_slice)) {
-            throw_acquire_ended(ctx, "the SOCI session stayed busy with other calls of the store for 30 s");
+        if (!m_use.acquire(ctx, detail::handle_wait_limit(ctx), acquire_slice)) {
+            detail::throw_wait_ended(ctx, "the SOCI session stayed busy with other calls of the store for 30 s");
         }
         try {
             PGconn* conn = pg_connection(m_session);
