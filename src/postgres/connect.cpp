@@ -73,7 +73,8 @@ std::chrono::seconds connect_timeout_of(PGconn* conn) {
 
 } // namespace
 
-std::unique_ptr<Connection> Connection::open(const std::string& conninfo, const Context& ctx, Clock::time_point limit) {
+std::unique_ptr<Connection> Connection::open(const std::string& conninfo, const Context& ctx, Clock::time_point limit,
+                                             bool pooled) {
     if (Interruption why = interruption_of(ctx); why != Interruption::none) {
         throw interrupted(why);
     }
@@ -90,7 +91,9 @@ std::unique_ptr<Connection> Connection::open(const std::string& conninfo, const 
     if (PQstatus(conn.get()) == CONNECTION_BAD) {
         throw connect_failure(conn.get());
     }
-    auto connection = std::make_unique<Connection>(std::move(conn));
+    auto connection =
+        std::make_unique<Connection>(std::move(conn), pooled ? SessionState::per_transaction : SessionState::kept);
+    connection->m_pooled = pooled;
     PGconn* c = connection->m_conn.get();
     // Verbose messages carry the server's SQLSTATE, which libpq offers no other way to read for a
     // session that failed to start.
@@ -141,8 +144,10 @@ std::unique_ptr<Connection> Connection::open(const std::string& conninfo, const 
         throw DatabaseFailure(trimmed(PQerrorMessage(c)), "08001", FailureKind::connection);
     }
     connection->m_cancel = CancelPtr(PQgetCancel(c), PGcancelDeleter());
-    connection->m_backend_pid = PQbackendPID(c);
-    connection->session_setup(ctx);
+    connection->m_backend_pid = PQbackendPID(c); // behind a pooler, the pooler's key for this client
+    if (!pooled) {
+        connection->session_setup(ctx);
+    }
     return connection;
 }
 

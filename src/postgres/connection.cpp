@@ -5,11 +5,14 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <limits>
 #include <optional>
+#include <random>
 #include <string_view>
 #include <system_error>
 #include <thread>
+#include <utility>
 
 #include <poll.h>
 
@@ -33,10 +36,18 @@ Connection::Connection(ConnPtr conn, SessionState state)
       m_statements(state == SessionState::kept ? std::make_shared<PreparedStatements>() : nullptr) {}
 
 void PreparedStatements::reset(int pid) {
+    // Random per process (other processes, other hosts), counted within it.
+    static const std::string process = [] {
+        std::random_device device;
+        const std::uint64_t bits = (std::uint64_t{device()} << 32U) ^ device();
+        std::array<char, 17> hex{};
+        (void)std::snprintf(hex.data(), hex.size(), "%016llx", static_cast<unsigned long long>(bits));
+        return std::string(hex.data());
+    }();
     static std::atomic<std::uint64_t> generation{0};
     names.clear();
     next = 0;
-    prefix = "eventstore_" + std::to_string(++generation) + "_";
+    prefix = "eventstore_" + process + "_" + std::to_string(++generation) + "_";
     backend_pid = pid;
 }
 
@@ -267,7 +278,21 @@ void Connection::stream(const Context& ctx, const Statement& statement, const st
 std::vector<Result> Connection::execute(const Context& ctx, std::span<const Statement> statements,
                                         const std::function<void(const Row&)>* on_row) {
     if (m_state != SessionState::per_transaction) {
-        return execute_once(ctx, statements, on_row);
+        try {
+            return execute_once(ctx, statements, on_row);
+        } catch (const DatabaseFailure& failure) {
+            // Our names are unique to this connection and never deallocated: when the server session
+            // does not know one (or knows it already), the connection is not one server session.
+            if (failure.sqlstate() != "26000" && failure.sqlstate() != "42P05") {
+                throw;
+            }
+            throw DatabaseFailure(std::string(failure.what()) +
+                                      " (this connection's statements are not where it prepared them: the "
+                                      "connection goes through a pooler in transaction pooling mode, such as "
+                                      "PgBouncer's pool_mode=transaction; set "
+                                      "PoolOptions::behind_transaction_pooler for such a pool)",
+                                  failure.sqlstate(), failure.kind(), failure.outcome());
+        }
     }
     try {
         return execute_once(ctx, statements, on_row);
@@ -279,7 +304,7 @@ std::vector<Result> Connection::execute(const Context& ctx, std::span<const Stat
         if (!own_call) {
             throw;
         }
-        if (failure.sqlstate() == "25001" && !m_explicit_transactions) {
+        if (std::exchange(m_isolation_refused, false) && !m_explicit_transactions) {
             m_explicit_transactions = true; // the session's default isolation is another
         } else if ((failure.sqlstate() == "26000" || failure.sqlstate() == "42P05") && m_statements) {
             m_statements->reset(m_backend_pid); // deallocated by the owner, or a name taken
@@ -311,6 +336,7 @@ std::vector<Result> Connection::execute_once(const Context& ctx, std::span<const
         frame(statements, before, after);
     }
     m_interruption = Interruption::none;
+    m_isolation_refused = false;
     m_flushed = false;
     check_alive();
     // Whether the pipeline ends its transaction by committing: outside an explicit transaction block
@@ -406,6 +432,12 @@ std::vector<Result> Connection::execute_once(const Context& ctx, std::span<const
                 m_statements->names.erase(slot.statement->sql); // failed, or never parsed
             }
             if (status == PGRES_FATAL_ERROR && !failure) {
+                // The settings statement refusing READ COMMITTED, not a statement of the caller's
+                // refusing to run in a transaction (both are 25001).
+                m_isolation_refused = slot.index == ours && slot.statement != &isolation_check() &&
+                                      std::string_view(PQresultErrorField(res.get(), PG_DIAG_SQLSTATE) != nullptr
+                                                           ? PQresultErrorField(res.get(), PG_DIAG_SQLSTATE)
+                                                           : "") == "25001";
                 failure.emplace(slot.statement == &isolation_check() ? not_read_committed(res.get())
                                                                      : failure_of(res.get(), ctx));
                 m_commits = false; // the transaction is aborted, whatever happens to the session next
@@ -435,8 +467,11 @@ std::vector<Result> Connection::execute_once(const Context& ctx, std::span<const
     // A borrowed connection cannot be replaced: it is handed back once the request has reached the
     // server, after which the request can only end a statement that was running then (a backend drops
     // a cancel that arrives while it waits for the next command).
+    // Behind a pooler, the same holds of the client connection: the pooler forwards the request only
+    // while the server session still runs this client's statement, and holds that session back from
+    // other clients until the server has it (PgBouncer 1.18 and later).
     if (m_interruption != Interruption::none) {
-        m_broken = borrowed() ? !cancel_spent() : true;
+        m_broken = borrowed() || m_pooled ? !cancel_spent() : true;
     }
     if (failure && m_state == SessionState::per_transaction && m_explicit_transactions && !after.empty()) {
         roll_back_own_transaction();
@@ -486,7 +521,7 @@ void Connection::frame(std::span<const Statement> statements, std::vector<const 
     // Only a call that starts outside any transaction gets one of its own; a call that opens its own
     // (an import's first) or continues one (its later ones) is left as it is.
     if (PQtransactionStatus(m_conn.get()) != PQTRANS_IDLE ||
-        (!statements.empty() && controls_transaction(statements.front()))) {
+        (!statements.empty() && (controls_transaction(statements.front()) || runs_alone(statements.front())))) {
         return;
     }
     // The settings session_setup() makes once per native connection, here for this transaction only:

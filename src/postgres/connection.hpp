@@ -35,8 +35,12 @@ enum class SessionState : std::uint8_t {
 struct PreparedStatements {
     std::unordered_map<std::string, std::string> names; // SQL text -> statement name
     std::uint64_t next = 0;
+    // Unique to this set among every client of the server (reset() makes it so), so that a name can
+    // never reach a server session where another client prepared other SQL under it.
     std::string prefix = "eventstore_";
     int backend_pid = 0; // the server session they were prepared in (borrowed connections)
+
+    PreparedStatements() { reset(0); }
 
     // Forgets them (the server session changed, or its owner deallocated them), naming new ones apart
     // from any of the old that may still exist.
@@ -61,8 +65,10 @@ public:
     // (and at libpq's connect_timeout, when the conninfo sets one). Throws DatabaseFailure of kind
     // connection, with the server's SQLSTATE when it refused the session (53300 too many
     // connections, 57P03 starting up, 28P01 authentication, ...).
+    // `pooled`: the conninfo names a transaction-mode pooler (PoolOptions::behind_transaction_pooler):
+    // the session keeps nothing between transactions (per_transaction state, no named statements).
     static std::unique_ptr<Connection> open(const std::string& conninfo, const Context& ctx,
-                                            std::chrono::steady_clock::time_point limit);
+                                            std::chrono::steady_clock::time_point limit, bool pooled = false);
 
     explicit Connection(ConnPtr conn, SessionState state = SessionState::kept);
     ~Connection() override;
@@ -84,6 +90,7 @@ public:
     [[nodiscard]] bool broken() const noexcept override;
     [[nodiscard]] bool closed_by_server() noexcept override;
     [[nodiscard]] int backend_pid() const noexcept override { return m_backend_pid; }
+    [[nodiscard]] bool behind_transaction_pooler() const noexcept override { return m_pooled; }
 
 private:
     // Why a call is being ended early, as seen by the caller's Context.
@@ -154,6 +161,7 @@ private:
     ConnPtr m_conn;
     SessionState m_state = SessionState::kept;
     bool m_joined = false;          // borrowed inside its owner's transaction
+    bool m_pooled = false;          // opened through a transaction-mode pooler
     bool m_was_nonblocking = false; // a borrowed connection's mode, restored when given back
     CancelPtr m_cancel;
     std::shared_ptr<CancelFlight> m_cancel_flight = std::make_shared<CancelFlight>();
@@ -170,6 +178,7 @@ private:
     // per_transaction: frame calls in BEGIN ... COMMIT, because the session's default isolation is not
     // READ COMMITTED (found when an implicit transaction refused to switch).
     bool m_explicit_transactions = false;
+    bool m_isolation_refused = false; // the last call failed on that (execute_once to execute)
 };
 
 } // namespace eventstore::postgres::detail

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <span>
+#include <string>
 
 #include "postgres/failure.hpp"
 #include "postgres/statement.hpp"
@@ -16,6 +17,13 @@ namespace eventstore::postgres::detail {
 // Whether the statement begins or ends a transaction (BEGIN, COMMIT, ROLLBACK, ROLLBACK TO SAVEPOINT).
 [[nodiscard]] inline bool controls_transaction(const Statement& st) {
     return st.sql.starts_with("BEGIN") || st.sql == "COMMIT" || st.sql.starts_with("ROLLBACK");
+}
+
+// Whether the statement refuses to run inside a transaction or beside other statements in a pipeline
+// (CREATE and DROP INDEX CONCURRENTLY): it gets no per-transaction settings before it.
+[[nodiscard]] inline bool runs_alone(const Statement& st) {
+    return (st.sql.starts_with("CREATE ") || st.sql.starts_with("DROP ")) &&
+           st.sql.find(" INDEX CONCURRENTLY ") != std::string::npos;
 }
 
 // Throws for a call that manages transactions of its own, before anything is sent: the caller's

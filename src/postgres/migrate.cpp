@@ -2,6 +2,7 @@
 // earlier version (or of the Go library) in place.
 
 #include <chrono>
+#include <optional>
 
 #include <eventstore/error.hpp>
 
@@ -27,19 +28,63 @@ constexpr int alter_attempts = 5;
 // alone, outside a transaction, and waits for every transaction that holds a snapshot; so migrators
 // take turns on a session-level lock that they poll for (a migrator blocked in a lock wait would hold
 // a snapshot that the one building waits for: a deadlock).
+//
+// Behind a transaction-mode pooler a session-level lock would stay on whichever server session took it.
+// There the lock is a transaction's, held by a second connection in a transaction left open for the
+// build (holding no snapshot between its statements, so the build does not wait for it): the build
+// needs two server sessions of the pooler.
 void EventStore::Impl::build_late_indexes(const Context& ctx, detail::Session& session) const {
-    const std::vector<detail::Statement> try_lock{
-        detail::Statement::per_call("SELECT pg_try_advisory_lock($1)", {detail::int8_param(late_index_lock_key)})};
-    while (!session.run(ctx, try_lock).back()[0][0].as_bool()) {
-        eventstore::detail::sleep_within(ctx, std::chrono::milliseconds(50));
+    const bool pooled = session.behind_transaction_pooler();
+    std::optional<detail::SessionLease> holder;
+    if (pooled) {
+        holder.emplace(m_primary->acquire(ctx));
     }
-    const auto unlock = [&session] {
-        const std::vector<detail::Statement> statement{
-            detail::Statement::per_call("SELECT pg_advisory_unlock($1)", {detail::int8_param(late_index_lock_key)})};
-        // Without the caller's Context: the lock must go even when the call was cancelled. A session
-        // whose connection failed is closed by the pool, which releases the lock too.
-        session.run(Context(), statement);
+    detail::Session& locker = pooled ? **holder : session;
+    // Behind a pooler each attempt is a transaction of its own, ended when it fails: a migrator waiting
+    // its turn must not keep a server session that the one building needs.
+    std::vector<detail::Statement> try_lock;
+    if (pooled) {
+        try_lock.push_back(detail::Statement::per_call("BEGIN"));
+    }
+    try_lock.push_back(detail::Statement::per_call(pooled ? "SELECT pg_try_advisory_xact_lock($1)"
+                                                          : "SELECT pg_try_advisory_lock($1)",
+                                                   {detail::int8_param(late_index_lock_key)}));
+    const std::size_t locked_at = try_lock.size() - 1;
+    if (pooled) {
+        // A statement that takes no snapshot, after the lock's: the portal of a finished SELECT keeps its
+        // snapshot until the next statement replaces it, and the index build would wait for that
+        // snapshot for ever (found by the test). It also keeps a server's
+        // idle_in_transaction_session_timeout from ending the holder during a long build.
+        try_lock.push_back(detail::Statement::per_call("SET LOCAL idle_in_transaction_session_timeout = 0"));
+    }
+    // Without the caller's Context: the lock must go even when the call was cancelled. A session whose
+    // connection failed is closed by the pool, which releases the lock too (behind a pooler, the
+    // pooler closes the server session of a client that leaves inside a transaction).
+    const auto unlock = [&] {
+        if (pooled) {
+            try {
+                locker.run(Context(), std::vector<detail::Statement>{detail::Statement::per_call("ROLLBACK")});
+            } catch (const detail::DatabaseFailure&) {
+                // lost with its connection, which the pool closes
+            }
+            return;
+        }
+        locker.run(Context(), std::vector<detail::Statement>{detail::Statement::per_call(
+                                  "SELECT pg_advisory_unlock($1)", {detail::int8_param(late_index_lock_key)})});
     };
+    try {
+        while (!locker.run(ctx, try_lock)[locked_at][0][0].as_bool()) {
+            if (pooled) {
+                unlock();
+            }
+            eventstore::detail::sleep_within(ctx, std::chrono::milliseconds(50));
+        }
+    } catch (...) {
+        if (pooled) {
+            unlock();
+        }
+        throw;
+    }
     try {
         for (const std::string& name : m_schema.late_indexes()) {
             const std::vector<detail::Statement> look{m_schema.invalid_index(name)};
@@ -52,7 +97,7 @@ void EventStore::Impl::build_late_indexes(const Context& ctx, detail::Session& s
             session.run(ctx, std::vector<detail::Statement>{m_schema.create_late_index(name)});
         }
     } catch (...) {
-        if (!session.broken()) {
+        if (pooled || !session.broken()) {
             unlock();
         }
         throw;

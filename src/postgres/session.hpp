@@ -52,6 +52,9 @@ public:
 
     // The server process serving this session (pg_backend_pid()).
     [[nodiscard]] virtual int backend_pid() const noexcept = 0;
+    // Whether consecutive transactions may run on different server sessions (a transaction-mode
+    // pooler): nothing session-level (a session's advisory lock) can then be relied on.
+    [[nodiscard]] virtual bool behind_transaction_pooler() const noexcept { return false; }
     // True when the session must not be used again: lost, or left inside a transaction.
     [[nodiscard]] virtual bool broken() const noexcept = 0;
     // True when the server ended the session while it sat idle (a restart, idle_session_timeout, a

@@ -38,6 +38,7 @@
 #include "devsupport/rfc3339.hpp"
 #include "devsupport/sql_names.hpp"
 #include "devsupport/uuid.hpp"
+#include "support/pgbouncer.hpp"
 #include "support/postgres_server.hpp"
 
 namespace eventstore::test {
@@ -325,7 +326,11 @@ inline std::map<std::string, AdapterFactory>& adapter_factories() {
     return factories;
 }
 
-// The adapter of this run, or "" for the native pool.
+// The matrix's round through PgBouncer in transaction pooling mode (support/pgbouncer.hpp): the native
+// pool with PoolOptions::behind_transaction_pooler, its connections going to the process's PgBouncer.
+inline constexpr std::string_view pooler_round = "pgbouncer";
+
+// The adapter of this run ("pgbouncer" for the pooler round), or "" for the native pool.
 inline std::string test_adapter() {
     const char* name = std::getenv("EVENTSTORE_TEST_ADAPTER"); // NOLINT(concurrency-mt-unsafe): read-only
     return name != nullptr ? name : "";
@@ -338,8 +343,14 @@ protected:
         DatabaseTest::SetUp();
         m_table = unique_table_name("ev");
         m_snapshot_table = "sn" + m_table.substr(2);
-        m_pool = postgres::ConnectionPool::create(conninfo(), pool_options());
-        if (const std::string adapter = test_adapter(); !adapter.empty()) {
+        if (test_adapter() == pooler_round) {
+            // The pooler round: every store of the test on a pool of client connections to PgBouncer.
+            postgres::PoolOptions options = pool_options();
+            options.behind_transaction_pooler = true;
+            m_pool = postgres::ConnectionPool::create(pgbouncer().through(conninfo()), options);
+            m_store = make_store(m_pool);
+        } else if (const std::string adapter = test_adapter(); !adapter.empty()) {
+            m_pool = postgres::ConnectionPool::create(conninfo(), pool_options());
             const auto factory = adapter_factories().find(adapter);
             ASSERT_NE(factory, adapter_factories().end())
                 << "EVENTSTORE_TEST_ADAPTER=" << adapter << ", which this test binary does not link";
@@ -350,6 +361,7 @@ protected:
             m_adapter_handle = std::move(made.handle);
             m_store = std::move(made.store);
         } else {
+            m_pool = postgres::ConnectionPool::create(conninfo(), pool_options());
             m_store = make_store(m_pool);
         }
         m_store->migrate();

@@ -37,6 +37,15 @@ struct PoolOptions {
     // nothing.
     std::shared_ptr<MetricsCollector> metrics{};
     std::string name = "primary";
+    // Set when conninfo names a connection pooler in transaction pooling mode (PgBouncer's
+    // pool_mode=transaction, and the poolers managed services put in front of PostgreSQL), which
+    // gives each transaction whichever server session is free. Then nothing of the store's outlives a
+    // transaction: statements are sent unnamed and planned on every call, the settings it relies on are
+    // made per transaction, and migrate() holds its lock in a transaction of a second connection.
+    // Costs a little planning per call (docs/performance.md); docs/operations.md says when to use it.
+    // Left false behind such a pooler, calls fail with an error that names this setting (never run
+    // another session's statement).
+    bool behind_transaction_pooler = false;
 };
 
 // A thread-safe, bounded pool of libpq connections (the role of pgx's pgxpool.Pool). A connection is

@@ -1,0 +1,275 @@
+// The store behind PgBouncer in transaction pooling mode, on fewer server sessions than it has clients:
+// PoolOptions::behind_transaction_pooler. The rest of the suite runs through a pooler too (the matrix's
+// pgbouncer round); these are the hazards of sharing server sessions themselves.
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "fixture.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using eventstore::build_event_filter;
+using eventstore::Context;
+using eventstore::Errc;
+using eventstore::Filter;
+using eventstore::P;
+using eventstore::SequenceNumber;
+using eventstore::StorableEvent;
+using eventstore::postgres::ConnectionPool;
+using eventstore::postgres::PoolOptions;
+using eventstore::test::PgBouncer;
+using eventstore::test::PgSession;
+
+constexpr int server_sessions = 2;
+constexpr int threads = 12;
+
+class Pooler : public eventstore::test::StoreTest {
+protected:
+    void SetUp() override {
+        StoreTest::SetUp();
+        bouncer = std::make_unique<PgBouncer>(eventstore::test::postgres().conninfo(),
+                                              eventstore::test::PgBouncerOptions{.pool_size = server_sessions});
+    }
+
+    // A store on the fixture's tables, through this test's PgBouncer.
+    std::unique_ptr<eventstore::postgres::EventStore> pooled_store(bool flagged, std::size_t connections = threads) {
+        PoolOptions options;
+        options.max_connections = connections;
+        options.behind_transaction_pooler = flagged;
+        return make_store(ConnectionPool::create(bouncer->through(conninfo()), options));
+    }
+
+    // Server sessions PgBouncer holds for the test database (SHOW SERVERS on its console: the third
+    // column is the database).
+    int server_connections() {
+        const std::string database = raw().scalar("SELECT current_database()").value_or("");
+        PgSession admin(bouncer->admin_conninfo());
+        const auto servers = admin.exec("SHOW SERVERS");
+        int n = 0;
+        for (int row = 0; row < servers.rows(); ++row) {
+            n += servers.value(row, 2) == database ? 1 : 0;
+        }
+        return n;
+    }
+
+    std::unique_ptr<PgBouncer> bouncer;
+};
+
+StorableEvent event_of(int thread, int n) {
+    return eventstore::build_storable_event_with_empty_metadata(
+        "Counted", eventstore::test::at(n),
+        R"({"Thread":")" + std::to_string(thread) + R"(","N":")" + std::to_string(n) + R"("})");
+}
+
+Filter thread_filter(int thread) {
+    return build_event_filter().matching().any_event_type_of("Counted").and_any_predicate_of(
+        P("Thread", std::to_string(thread))).finalize();
+}
+
+// Each thread counts its own events through filters of different shapes (so statements of different
+// texts and parameter counts share the server sessions), and checks every answer against what it
+// wrote: a statement of another client's run in its place would answer wrongly or fail.
+TEST_F(Pooler, ManyThreadsOnTwoServerSessionsEachGetTheirOwnAnswers) {
+    auto store = pooled_store(true);
+    constexpr int rounds = 25;
+    std::atomic<int> wrong{0};
+    std::vector<std::string> failures(threads);
+    std::vector<std::thread> workers;
+    for (int t = 0; t < threads; ++t) {
+        workers.emplace_back([&, t] {
+            try {
+                SequenceNumber seen = 0;
+                for (int n = 1; n <= rounds; ++n) {
+                    store->append(thread_filter(t), seen, event_of(t, n));
+                    const auto mine = store->query(thread_filter(t));
+                    const auto latest = store->query(
+                        build_event_filter()
+                            .matching()
+                            .any_event_type_of("Counted")
+                            .and_all_predicates_of(P("Thread", std::to_string(t)), P("N", std::to_string(n)))
+                            .occurred_from(eventstore::test::at(n))
+                            .and_occurred_until(eventstore::test::at(n + 1))
+                            .finalize());
+                    seen = mine.max_sequence_number;
+                    if (mine.events.size() != static_cast<std::size_t>(n) || latest.events.size() != 1 ||
+                        latest.events.front().sequence_number != mine.events.back().sequence_number) {
+                        ++wrong;
+                    }
+                }
+            } catch (const std::exception& e) {
+                failures[t] = e.what();
+            }
+        });
+    }
+    for (auto& w : workers) {
+        w.join();
+    }
+    for (int t = 0; t < threads; ++t) {
+        EXPECT_EQ(failures[t], "") << "thread " << t;
+    }
+    EXPECT_EQ(wrong.load(), 0);
+    EXPECT_EQ(count_rows(), threads * rounds);
+    EXPECT_LE(server_connections(), server_sessions);
+}
+
+// Without the setting, behind such a pooler, a call fails with an error that names it; it never runs
+// another client's statement in place of its own.
+TEST_F(Pooler, WithoutTheSettingCallsFailWithAnErrorNamingItAndNeverAnswerWrongly) {
+    auto store = pooled_store(false);
+    std::atomic<int> named{0};
+    std::atomic<int> wrong{0};
+    std::vector<std::string> other(threads);
+    std::vector<std::thread> workers;
+    for (int t = 0; t < threads; ++t) {
+        workers.emplace_back([&, t] {
+            for (int n = 1; n <= 40; ++n) {
+                try {
+                    const auto found = n % 2 == 0 ? store->query(thread_filter(t)) : store->query(Filter());
+                    if (!found.events.empty()) {
+                        ++wrong; // nothing was written
+                    }
+                } catch (const eventstore::Error& e) {
+                    if (std::string(e.what()).find("PoolOptions::behind_transaction_pooler") != std::string::npos) {
+                        ++named;
+                    } else {
+                        other[t] = e.what();
+                    }
+                }
+            }
+        });
+    }
+    for (auto& w : workers) {
+        w.join();
+    }
+    EXPECT_EQ(wrong.load(), 0);
+    EXPECT_GT(named.load(), 0) << "two server sessions for " << threads << " clients: some call must meet it";
+    for (int t = 0; t < threads; ++t) {
+        EXPECT_EQ(other[t], "") << "thread " << t;
+    }
+}
+
+// Calls cancelled at random moments through the pooler (it forwards the cancel request to the server
+// session running the statement) leave nothing for the next client of that session: a second store's
+// calls, on the same single server session, never fail.
+TEST_F(Pooler, CancelledCallsLeaveNothingBehindForTheNextClient) {
+    auto single = std::make_unique<PgBouncer>(eventstore::test::postgres().conninfo(),
+                                              eventstore::test::PgBouncerOptions{.pool_size = 1});
+    PoolOptions options;
+    options.max_connections = 2;
+    options.behind_transaction_pooler = true;
+    auto cancelled = make_store(ConnectionPool::create(single->through(conninfo()), options));
+    auto canary = make_store(ConnectionPool::create(single->through(conninfo()), options));
+    std::vector<StorableEvent> events;
+    std::size_t threes = 0;
+    for (int n = 1; n <= 3000; ++n) {
+        events.push_back(event_of(n % 7, n));
+        threes += n % 7 == 3 ? 1 : 0;
+    }
+    cancelled->import_events(Context(), events);
+
+    std::atomic<bool> done{false};
+    std::atomic<int> canary_calls{0};
+    std::string canary_failure;
+    std::thread canary_thread([&] {
+        try {
+            while (!done) {
+                if (canary->query(thread_filter(3)).events.size() != threes) {
+                    canary_failure = "wrong answer";
+                    return;
+                }
+                ++canary_calls;
+            }
+        } catch (const std::exception& e) {
+            canary_failure = e.what();
+        }
+    });
+    std::mt19937 random(7);
+    int interrupted = 0;
+    int completed = 0;
+    const auto until = std::chrono::steady_clock::now() + 3s;
+    while (std::chrono::steady_clock::now() < until) {
+        const auto timeout = std::chrono::microseconds(std::uniform_int_distribution<int>(0, 4000)(random));
+        try {
+            (void)cancelled->query(Context().with_timeout(timeout), Filter());
+            ++completed;
+        } catch (const eventstore::Error& e) {
+            ASSERT_TRUE(e.is(Errc::deadline_exceeded)) << e.what();
+            ++interrupted;
+        }
+    }
+    done = true;
+    canary_thread.join();
+    EXPECT_EQ(canary_failure, "");
+    EXPECT_GT(canary_calls.load(), 0);
+    EXPECT_GT(interrupted, 0);
+    // The server session is clean: no transaction of ours left open, no statement left running.
+    EXPECT_EQ(raw().scalar("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND "
+                           "pid <> pg_backend_pid() AND state IN ('active', 'idle in transaction', "
+                           "'idle in transaction (aborted)')"),
+              "0");
+    EXPECT_EQ(cancelled->query(thread_filter(3)).events.size(), threes);
+    std::cout << "pooler cancellation: " << interrupted << " calls interrupted, " << completed << " completed, "
+              << canary_calls.load() << " canary calls\n";
+}
+
+// migrate() on a table that holds events builds the indexes a later version added, concurrently; behind
+// the pooler several migrators take turns on a lock held in a transaction (not a session's), and every
+// index ends up valid.
+TEST_F(Pooler, MigratorsBuildLateIndexesOnATableWithEventsThroughThePooler) {
+    const std::string table = eventstore::test::unique_table_name("late");
+    // The table as the Go library's schema script creates it, with an event.
+    raw().exec("CREATE TABLE " + table +
+               " (sequence_number BIGSERIAL PRIMARY KEY, occurred_at TIMESTAMPTZ NOT NULL, "
+               "event_type TEXT NOT NULL, payload JSONB NOT NULL, metadata JSONB DEFAULT '{}')");
+    raw().exec("INSERT INTO " + table +
+               " (occurred_at, event_type, payload) VALUES ('1970-01-01T00:00:01Z', 'Counted', '{\"Thread\": \"1\"}')");
+    PoolOptions options;
+    options.max_connections = 2;
+    options.behind_transaction_pooler = true;
+    constexpr int migrators = 3;
+    std::vector<std::string> failures(migrators);
+    std::vector<std::thread> workers;
+    for (int m = 0; m < migrators; ++m) {
+        workers.emplace_back([&, m] {
+            try {
+                auto store = eventstore::postgres::new_event_store_from_pool(
+                    ConnectionPool::create(bouncer->through(conninfo()), options),
+                    eventstore::postgres::with_table_name(table));
+                store->migrate();
+            } catch (const std::exception& e) {
+                failures[m] = e.what();
+            }
+        });
+    }
+    for (auto& w : workers) {
+        w.join();
+    }
+    for (int m = 0; m < migrators; ++m) {
+        EXPECT_EQ(failures[m], "") << "migrator " << m;
+    }
+    EXPECT_EQ(raw().scalar("SELECT count(*) FROM pg_index WHERE indrelid = '" + table + "'::regclass AND NOT indisvalid"),
+              "0");
+    // The same indexes as a table the store created itself.
+    const std::string fresh = eventstore::test::unique_table_name("fresh");
+    eventstore::postgres::new_event_store_from_pool(ConnectionPool::create(conninfo()),
+                                                    eventstore::postgres::with_table_name(fresh))
+        ->migrate();
+    const auto indexes = [&](const std::string& name) {
+        return raw().scalar("SELECT count(*) FROM pg_index WHERE indrelid = '" + name + "'::regclass");
+    };
+    EXPECT_EQ(indexes(table), indexes(fresh));
+    // No lock of the migrators' outlived them on a server session.
+    EXPECT_EQ(raw().scalar("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"), "0");
+}
+
+} // namespace
