@@ -90,6 +90,7 @@ struct Config {
     double block_seconds = 0.5; // length of a multi-client or under-load block
     int clients = 8;            // the multi-client comparisons
     std::size_t books = 10000;  // existing books sampled for the reads
+    std::string pgbouncer_dsn;  // the same database through PgBouncer in transaction mode ("": none)
 };
 
 Config g_config;
@@ -100,6 +101,7 @@ Config g_config;
     }
     std::cerr << "usage: eventstore_bench [--dsn CONNINFO] [--table NAME] [--csv PATH] [--size N] [--rounds N]\n"
                  "                        [--block-ops N] [--block-seconds S] [--clients N] [--books N]\n"
+                 "                        [--pgbouncer-dsn CONNINFO]\n"
                  "                        [--benchmark_* flags]\n";
     std::exit(2);
 }
@@ -142,6 +144,8 @@ char** parse_options(int& argc, char** argv) {
                 g_config.block_seconds = std::stod(take());
             } else if (arg == "--clients") {
                 g_config.clients = std::stoi(take());
+            } else if (arg == "--pgbouncer-dsn") {
+                g_config.pgbouncer_dsn = take();
             } else if (arg == "--books") {
                 g_config.books = static_cast<std::size_t>(std::stoull(take()));
             } else if (arg == "--help" || arg == "-h") {
@@ -921,6 +925,42 @@ BlockRunner pqxx_blocks(bool append) {
     };
 }
 
+// The price of PoolOptions::behind_transaction_pooler: a store whose pool keeps nothing between
+// transactions (unnamed statements planned per call, settings per transaction), on a direct connection
+// (`through_pgbouncer` false: the mode's own price) or through PgBouncer in transaction mode (the
+// mode's and the extra hop's); fresh per block, like the native pool it is compared with.
+BlockRunner pooler_blocks(bool append, bool through_pgbouncer) {
+    return [append, through_pgbouncer] {
+        if (through_pgbouncer && g_config.pgbouncer_dsn.empty()) {
+            throw std::runtime_error("no --pgbouncer-dsn (scripts/bench.sh gives one when pgbouncer is installed)");
+        }
+        pg::PoolOptions options;
+        options.max_connections = 1;
+        options.behind_transaction_pooler = true;
+        std::unique_ptr<pg::EventStore> store = pg::new_event_store_from_pool(
+            pg::ConnectionPool::create(through_pgbouncer ? g_config.pgbouncer_dsn : g_config.dsn, options),
+            pg::with_table_name(g_config.table));
+        pg::EventStore* const target = store.get();
+        return append ? lib_append_blocks(1, &target)() : lib_query_blocks(&target)();
+    };
+}
+
+void cmp_query_pooled_mode_vs_pool(benchmark::State& state, const Line& line) {
+    guarded(state, [&] { compare(state, line, pooler_blocks(false, false), adapter_blocks(false, false)); });
+}
+
+void cmp_append_pooled_mode_vs_pool(benchmark::State& state, const Line& line) {
+    guarded(state, [&] { compare(state, line, pooler_blocks(true, false), adapter_blocks(false, true)); });
+}
+
+void cmp_query_pgbouncer_vs_pool(benchmark::State& state, const Line& line) {
+    guarded(state, [&] { compare(state, line, pooler_blocks(false, true), adapter_blocks(false, false)); });
+}
+
+void cmp_append_pgbouncer_vs_pool(benchmark::State& state, const Line& line) {
+    guarded(state, [&] { compare(state, line, pooler_blocks(true, true), adapter_blocks(false, true)); });
+}
+
 void cmp_query_pqxx_vs_pool(benchmark::State& state, const Line& line) {
     guarded(state, [&] { compare(state, line, pqxx_blocks(false), adapter_blocks(false, false)); });
 }
@@ -1229,6 +1269,14 @@ const std::vector<Line>& lines() {
              Metric::p50, cmp_query_pqxx_vs_pool},
             {"append_pqxx_vs_pool", "append of 1 event through libpqxx", "the same through the native pool",
              Metric::p50, cmp_append_pqxx_vs_pool},
+            {"query_pooled_mode_vs_pool", "query of a 4-event book with behind_transaction_pooler (direct)",
+             "the same with the default pool", Metric::p50, cmp_query_pooled_mode_vs_pool},
+            {"append_pooled_mode_vs_pool", "append of 1 event with behind_transaction_pooler (direct)",
+             "the same with the default pool", Metric::p50, cmp_append_pooled_mode_vs_pool},
+            {"query_pgbouncer_vs_pool", "query of a 4-event book through PgBouncer (transaction mode)",
+             "the same with the default pool (direct)", Metric::p50, cmp_query_pgbouncer_vs_pool},
+            {"append_pgbouncer_vs_pool", "append of 1 event through PgBouncer (transaction mode)",
+             "the same with the default pool (direct)", Metric::p50, cmp_append_pgbouncer_vs_pool},
             {"query_vs_select_1", "query of a 4-event book", "prepared SELECT 1", Metric::p50, cmp_query_vs_select_1},
             {"insert_5_vs_insert", "plain INSERT of 5 rows", "plain INSERT of 1 row", Metric::p50,
              cmp_insert_5_vs_insert},

@@ -182,6 +182,44 @@ else
     started_here=true
 fi
 
+# PgBouncer in transaction pooling mode in front of the cluster, for the *_pgbouncer_vs_pool lines
+# (unix socket in its own folder, stopped with the cluster). Without pgbouncer those lines are skipped.
+bouncer_dir=$bench_dir/pgbouncer
+bouncer_started=false
+stop_bouncer() {
+    if $bouncer_started && [[ -f "$bouncer_dir/pgbouncer.pid" ]]; then
+        kill "$(cat "$bouncer_dir/pgbouncer.pid")" 2>/dev/null || true
+    fi
+    bouncer_started=false
+}
+trap 'stop_bouncer; stop_cluster' EXIT
+if [[ -x /usr/sbin/pgbouncer ]]; then
+    mkdir -p "$bouncer_dir"
+    if [[ -f "$bouncer_dir/pgbouncer.pid" ]]; then
+        kill "$(cat "$bouncer_dir/pgbouncer.pid")" 2>/dev/null && sleep 0.5 # left by an interrupted run
+    fi
+    if [[ "$(id -u)" == 0 ]]; then
+        chown postgres:postgres "$bouncer_dir"
+    fi
+    echo '"postgres" ""' >"$bouncer_dir/userlist.txt"
+    printf '%s\n' "[databases]" "* = host=$sock port=$port" "[pgbouncer]" "unix_socket_dir = $bouncer_dir" \
+        "listen_port = 6432" "auth_type = trust" "auth_file = $bouncer_dir/userlist.txt" "pool_mode = transaction" \
+        "default_pool_size = 4" "max_client_conn = 200" "logfile = $bouncer_dir/pgbouncer.log" \
+        "pidfile = $bouncer_dir/pgbouncer.pid" >"$bouncer_dir/pgbouncer.ini"
+    as_server_user /usr/sbin/pgbouncer -d -q "$bouncer_dir/pgbouncer.ini"
+    bouncer_started=true
+    for _ in $(seq 1 100); do
+        "$bindir/pg_isready" -q -h "$bouncer_dir" -p 6432 -d pgbouncer && break
+        sleep 0.1
+    done
+    log "PgBouncer (transaction mode) in front of it: socket $bouncer_dir"
+fi
+bouncer_args_of() {
+    if $bouncer_started; then
+        echo "--pgbouncer-dsn=host=$bouncer_dir port=6432 user=postgres dbname=$1"
+    fi
+}
+
 export PGHOST=$sock PGPORT=$port PGUSER=postgres
 unset PGDATABASE PGSERVICE PGOPTIONS || true
 psql_db() { PGOPTIONS="-c client_min_messages=warning" "$bindir/psql" -X -q -v ON_ERROR_STOP=1 -d "$1" "${@:2}"; }
@@ -252,13 +290,15 @@ for size in "${size_list[@]}"; do
         # The load average before and after: other work on the machine changes what a run measures.
         echo "bench: library $(library_state), $bench_bin"
         echo "bench: before the run: $(uptime)"
+        mapfile -t bouncer_args < <(bouncer_args_of "$db")
         "$bench_bin" --dsn "$(dsn_of "$db")" --table events --size "$size" \
-            --csv "$bench_dir/results/bench-$size.csv" "${bench_args[@]}"
+            --csv "$bench_dir/results/bench-$size.csv" "${bouncer_args[@]}" "${bench_args[@]}"
         echo "bench: after the run: $(uptime)"
     } | tee "$bench_dir/results/bench-$size.txt"
     ran_sizes+=("$size")
 done
 
+stop_bouncer
 stop_cluster
 
 # --- every measure with its floor, ratio and verdict ---------------------------------------------------

@@ -26,6 +26,10 @@ using Clock = std::chrono::steady_clock;
 
 // How long a cancelled call may take to wind down before the connection is given up.
 constexpr auto cancel_grace = std::chrono::seconds(5);
+// The same behind a transaction-mode pooler, where a call may still wait for a server session, and
+// PgBouncer (1.18) drops a cancel request for a client it has not given one: only closing the
+// connection ends that wait. A statement that is running ends in milliseconds once cancelled.
+constexpr auto pooled_cancel_grace = std::chrono::milliseconds(500);
 // Beyond this many distinct statements per connection, further ones are parsed per call instead.
 constexpr std::size_t max_prepared_statements = 256;
 
@@ -145,8 +149,11 @@ void Connection::wait_socket(const Context& ctx, bool for_write) {
             }
         }
         auto now = Clock::now();
-        if (m_interruption != Interruption::none && now - m_cancel_sent_at > cancel_grace) {
-            fail_connection("the server did not end the cancelled statement in time");
+        const Clock::duration grace = m_pooled ? Clock::duration(pooled_cancel_grace) : Clock::duration(cancel_grace);
+        if (m_interruption != Interruption::none && now - m_cancel_sent_at > grace) {
+            fail_connection(m_pooled ? "the cancelled call did not end in time: it may have been waiting for one of "
+                                       "the pooler's server sessions, and the pooler does not cancel such a wait"
+                                     : "the server did not end the cancelled statement in time");
         }
         auto until = now + stop_poll_interval;
         if (m_interruption == Interruption::none) {

@@ -120,7 +120,8 @@ detail::SessionLease ConnectionPool::Impl::acquire_session(const Context& ctx) {
             ++m_open;
             lock.unlock();
             try {
-                detail::SessionLease lease(*this, detail::Connection::open(m_conninfo, ctx, limit, m_options.behind_transaction_pooler));
+                detail::SessionLease lease(
+                    *this, detail::Connection::open(m_conninfo, ctx, limit, m_options.behind_transaction_pooler));
                 if (m_options.metrics) {
                     const std::lock_guard count(m_mutex);
                     ++m_opened;

@@ -46,9 +46,9 @@ void EventStore::Impl::build_late_indexes(const Context& ctx, detail::Session& s
     if (pooled) {
         try_lock.push_back(detail::Statement::per_call("BEGIN"));
     }
-    try_lock.push_back(detail::Statement::per_call(pooled ? "SELECT pg_try_advisory_xact_lock($1)"
-                                                          : "SELECT pg_try_advisory_lock($1)",
-                                                   {detail::int8_param(late_index_lock_key)}));
+    try_lock.push_back(
+        detail::Statement::per_call(pooled ? "SELECT pg_try_advisory_xact_lock($1)" : "SELECT pg_try_advisory_lock($1)",
+                                    {detail::int8_param(late_index_lock_key)}));
     const std::size_t locked_at = try_lock.size() - 1;
     if (pooled) {
         // A statement that takes no snapshot, after the lock's: the portal of a finished SELECT keeps its

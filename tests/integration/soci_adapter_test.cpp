@@ -234,6 +234,26 @@ TEST_F(SociAdapter, ASessionThatIsNotOpenIsANilConnection) {
     EXPECT_TRUE(error->is(Errc::nil_database_connection)) << error->what();
 }
 
+// On a table that already holds events, migrate() builds the indexes a later version added with
+// CREATE [UNIQUE] INDEX CONCURRENTLY, each alone in its pipeline (no per-transaction settings before it).
+TEST_F(SociAdapter, MigrateBuildsIndexesConcurrentlyOnATableThatHoldsEvents) {
+    const std::string go_table = "go_" + table();
+    raw().exec("CREATE TABLE " + go_table +
+               " (sequence_number BIGSERIAL PRIMARY KEY, occurred_at TIMESTAMPTZ NOT NULL, event_type TEXT NOT NULL, "
+               "payload JSONB NOT NULL, metadata JSONB DEFAULT '{}')");
+    raw().exec("INSERT INTO " + go_table +
+               R"( (occurred_at, event_type, payload) VALUES (now(), 'Opened', '{"id": "g"}'))");
+    soci::connection_pool pool(1);
+    pool.at(0).open(soci::postgresql, conninfo());
+    auto store = postgres::new_event_store_from_soci(pool, {with_table_name(go_table)});
+    ASSERT_NO_THROW(store->migrate());
+    EXPECT_EQ(raw().scalar("SELECT count(*) FROM pg_index WHERE indrelid = '" + go_table +
+                           "'::regclass AND "
+                           "indisvalid AND pg_get_indexdef(indexrelid) LIKE '%event_id%'"),
+              "1");
+    EXPECT_EQ(store->query(boundary("g")).events.size(), 1U);
+}
+
 TEST_F(SociAdapter, APooledSessionWhoseConnectionWasLostIsReconnected) {
     soci::connection_pool pool(1);
     pool.at(0).open(soci::postgresql, conninfo());

@@ -135,8 +135,8 @@ private:
         options.stdin_fd = fds[0];
         options.new_session = true;
         try {
-            m_watchdog = process::spawn({"/bin/sh", "-c", watchdog_script, "eventstore-pgbouncer-watchdog", m_dir},
-                                        options);
+            m_watchdog =
+                process::spawn({"/bin/sh", "-c", watchdog_script, "eventstore-pgbouncer-watchdog", m_dir}, options);
         } catch (...) {
             ::close(fds[0]);
             ::close(fds[1]);

@@ -29,8 +29,8 @@
 #include <unistd.h>
 
 #include "devsupport/pg_session.hpp"
-#include "support/process.hpp"
 #include "devsupport/sql_names.hpp"
+#include "support/process.hpp"
 
 extern char** environ; // NOLINT(readability-redundant-declaration): POSIX leaves its declaration to us
 
@@ -71,7 +71,6 @@ std::string find_bindir() {
 std::string bin(const std::string& bindir, const char* program) {
     return bindir.empty() ? std::string(program) : bindir + "/" + program;
 }
-
 
 std::string make_conninfo(const std::string& host, int port, std::string_view dbname) {
     return "host=" + quote_conninfo_value(host) + " port=" + std::to_string(port) + " user=" + server_user +
@@ -291,7 +290,7 @@ public:
     bool m_external = false;
 
 private:
-    void kill_all(const std::string& data, pid_t postmaster) {
+    void kill_all(const std::string& data, pid_t postmaster) const {
         // Stopped, the postmaster forks no new backend while we collect its children, and cannot react
         // to their deaths (a crash restart of its own) before it dies too.
         if (::kill(postmaster, SIGSTOP) != 0) {

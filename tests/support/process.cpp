@@ -178,5 +178,4 @@ std::string quote_conninfo_value(std::string_view value) {
     return quoted;
 }
 
-
 } // namespace eventstore::test::process

@@ -14,6 +14,7 @@
 
 #include "core/json.hpp"
 #include "postgres/filter_sql.hpp"
+#include "postgres/joined_calls.hpp"
 #include "postgres/schema.hpp"
 #include "postgres/table_name.hpp"
 
@@ -241,4 +242,17 @@ TEST(Schema, BadTableNamesFailTheSchema) {
     EXPECT_EQ(code_of([] { (void)Schema("events", "a.b.c"); }), Errc::invalid_table_name);
 }
 
+// Sessions that keep no state (an adapter's handle, a pool behind a transaction-mode pooler) put their
+// per-transaction settings before a call's statements, except before one that must run alone: every
+// index the schema builds concurrently, unique or not, and the drop of an invalid one.
+TEST(PostgresSql, StatementsThatMustRunAloneAreRecognised) {
+    const Schema schema("events", std::nullopt);
+    ASSERT_FALSE(schema.late_indexes().empty());
+    for (const std::string& name : schema.late_indexes()) {
+        EXPECT_TRUE(runs_alone(schema.create_late_index(name))) << name;
+    }
+    EXPECT_TRUE(runs_alone(Statement::per_call("DROP INDEX CONCURRENTLY IF EXISTS \"x\"")));
+    EXPECT_FALSE(runs_alone(Statement::per_call("CREATE INDEX IF NOT EXISTS \"x\" ON \"events\" (event_type)")));
+    EXPECT_FALSE(runs_alone(Statement::per_call("SELECT 'CREATE INDEX CONCURRENTLY '")));
+}
 } // namespace
