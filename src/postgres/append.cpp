@@ -165,12 +165,17 @@ AppendResult EventStore::Impl::append(const Context& ctx, const Filter& filter, 
         const std::string not_stored = ids.any() ? " AND NOT EXISTS (SELECT FROM " + m_schema.events().quoted +
                                                        " s WHERE s.event_id = ANY($6::uuid[]))"
                                                  : std::string();
-        Statement insert = Statement::planned(clause.generic,
-                                              m_schema.insert_events() + " WHERE (SELECT coalesce(max(" +
-                                                  (clause.has_items ? "e.sequence_number + 0" : "e.sequence_number") +
-                                                  "), 0) FROM " + m_schema.events().quoted + " e WHERE " + clause.sql +
-                                                  ") = $7" + not_stored + " ORDER BY u.ord RETURNING sequence_number",
-                                              std::move(params));
+        // With items, `+ 0` keeps the plan off a backward scan of the primary key, and FILTER tells
+        // the planner at once that max() has no index shortcut: without it, it planned the condition
+        // twice before finding out (a fifth of the statement's planning, which a pool behind a
+        // transaction-mode pooler pays on every append).
+        Statement insert = Statement::planned(
+            clause.generic,
+            m_schema.insert_events() + " WHERE (SELECT coalesce(max(" +
+                (clause.has_items ? "e.sequence_number + 0) FILTER (WHERE true" : "e.sequence_number") + "), 0) FROM " +
+                m_schema.events().quoted + " e WHERE " + clause.sql + ") = $7" + not_stored +
+                " ORDER BY u.ord RETURNING sequence_number",
+            std::move(params));
         op.built(insert.sql);
 
         // The locks, the stored ids (when the events have any), the insert: one round trip.

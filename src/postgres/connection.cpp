@@ -373,7 +373,7 @@ std::vector<Result> Connection::execute_once(const Context& ctx, std::span<const
     // with such statements, so no cached statement pays for planning because of it.
     // Unnamed statements without the per-transaction generic-plan setting (joined calls, sessions
     // that keep no statements) are planned with their values anyway.
-    bool custom_plans = m_state == SessionState::per_transaction && !caching();
+    bool custom_plans = m_state == SessionState::per_transaction && !generic_plans();
     for (const Statement* st : before) {
         queue(*st, ours);
     }
@@ -534,7 +534,7 @@ void Connection::frame(std::span<const Statement> statements, std::vector<const 
     // The settings session_setup() makes once per native connection, here for this transaction only:
     // the pipeline's implicit transaction, which this statement makes READ COMMITTED or, when the
     // session's default is another isolation, refuses (25001: execute() then frames the calls in
-    // BEGIN ... COMMIT). Generic plans for the named statements when they are kept.
+    // BEGIN ... COMMIT). Generic plans when the statements are kept, and behind a pooler.
     static const Statement settings = Statement::cached(
         "SELECT set_config('transaction_isolation', 'read committed', true), set_config('jit', 'off', true), "
         "set_config('max_parallel_workers_per_gather', '0', true)");
@@ -548,7 +548,7 @@ void Connection::frame(std::span<const Statement> statements, std::vector<const 
         before.push_back(&begin);
         after.push_back(&commit);
     }
-    before.push_back(caching() ? &generic_settings : &settings);
+    before.push_back(generic_plans() ? &generic_settings : &settings);
 }
 
 void Connection::roll_back_own_transaction() noexcept {

@@ -128,6 +128,11 @@ private:
     // Whether named statements are used: always on a native connection; on a borrowed one with
     // statements to keep, outside its owner's transactions.
     [[nodiscard]] bool caching() const noexcept { return m_statements && !m_joined; }
+    // Whether a per_transaction call plans its statements generically, as a native connection does:
+    // when they are cached, and behind a pooler, where a generic plan, though built on every call, is
+    // built faster than a custom one (no look at the values' statistics) and is the plan the
+    // statements were chosen for (Statement::Plan).
+    [[nodiscard]] bool generic_plans() const noexcept { return caching() || m_pooled; }
     // Whether the connection is its owner's (borrow()): given back, never closed or replaced.
     [[nodiscard]] bool borrowed() const noexcept { return !m_conn.get_deleter().owns; }
     // Switches the rest of the transaction to custom plans (Statement::Plan::per_call).
