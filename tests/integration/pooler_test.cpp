@@ -12,6 +12,9 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <pqxx/connection>
+
+#include <eventstore/postgres/pqxx.hpp>
 
 #include "fixture.hpp"
 
@@ -306,6 +309,51 @@ TEST_F(Pooler, ADeadlineWhileQueuedAtThePoolerEndsTheCall) {
     EXPECT_LT(took, 200ms + 800ms) << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms";
     hog.exec("COMMIT");
     EXPECT_NO_THROW((void)store->query(Filter()));
+}
+
+} // namespace
+
+namespace {
+
+// The libpqxx adapter sends its statements unnamed and frames each call in a transaction of its own
+// (BEGIN ... COMMIT), which the pooler keeps on one server session: it needs no setting.
+TEST_F(Pooler, TheLibpqxxAdapterWorksThroughThePooler) {
+    std::vector<std::unique_ptr<pqxx::connection>> connections;
+    std::vector<std::unique_ptr<eventstore::postgres::EventStore>> stores;
+    for (int t = 0; t < 4; ++t) {
+        connections.push_back(std::make_unique<pqxx::connection>(bouncer->through(conninfo())));
+        stores.push_back(eventstore::postgres::new_event_store_from_pqxx(
+            *connections.back(), {eventstore::postgres::with_table_name(table()),
+                                  eventstore::postgres::with_snapshot_table_name(snapshot_table())}));
+    }
+    std::vector<std::string> failures(stores.size());
+    std::vector<std::thread> workers;
+    workers.reserve(stores.size());
+    for (std::size_t t = 0; t < stores.size(); ++t) {
+        workers.emplace_back([&, t] {
+            try {
+                SequenceNumber seen = 0;
+                for (int n = 1; n <= 20; ++n) {
+                    stores[t]->append(thread_filter(static_cast<int>(t)), seen, event_of(static_cast<int>(t), n));
+                    const auto mine = stores[t]->query(thread_filter(static_cast<int>(t)));
+                    if (mine.events.size() != static_cast<std::size_t>(n)) {
+                        failures[t] = "wrong answer";
+                        return;
+                    }
+                    seen = mine.max_sequence_number;
+                }
+            } catch (const std::exception& e) {
+                failures[t] = e.what();
+            }
+        });
+    }
+    for (auto& w : workers) {
+        w.join();
+    }
+    for (std::size_t t = 0; t < stores.size(); ++t) {
+        EXPECT_EQ(failures[t], "") << "connection " << t;
+    }
+    EXPECT_EQ(count_rows(), 80);
 }
 
 } // namespace
