@@ -68,6 +68,34 @@ protected:
     std::unique_ptr<PgBouncer> bouncer;
 };
 
+// Runs body(t) for t in [0, n) on a thread each, all at once, and returns what each threw ("" when it
+// threw nothing).
+template <typename Body>
+std::vector<std::string> on_threads(int n, Body body) {
+    std::vector<std::string> failures(static_cast<std::size_t>(n));
+    std::vector<std::thread> workers;
+    workers.reserve(failures.size());
+    for (int t = 0; t < n; ++t) {
+        workers.emplace_back([&failures, &body, t] {
+            try {
+                body(t);
+            } catch (const std::exception& e) {
+                failures[static_cast<std::size_t>(t)] = e.what();
+            }
+        });
+    }
+    for (auto& w : workers) {
+        w.join();
+    }
+    return failures;
+}
+
+void expect_none_failed(const std::vector<std::string>& failures) {
+    for (std::size_t t = 0; t < failures.size(); ++t) {
+        EXPECT_EQ(failures[t], "") << "thread " << t;
+    }
+}
+
 StorableEvent event_of(int thread, int n) {
     return eventstore::build_storable_event_with_empty_metadata("Counted", eventstore::test::at(n),
                                                                 R"({"Thread":")" + std::to_string(thread) +
@@ -89,41 +117,26 @@ TEST_F(Pooler, ManyThreadsOnTwoServerSessionsEachGetTheirOwnAnswers) {
     auto store = pooled_store(true);
     constexpr int rounds = 25;
     std::atomic<int> wrong{0};
-    std::vector<std::string> failures(threads);
-    std::vector<std::thread> workers;
-    workers.reserve(threads);
-    for (int t = 0; t < threads; ++t) {
-        workers.emplace_back([&, t] {
-            try {
-                SequenceNumber seen = 0;
-                for (int n = 1; n <= rounds; ++n) {
-                    store->append(thread_filter(t), seen, event_of(t, n));
-                    const auto mine = store->query(thread_filter(t));
-                    const auto latest = store->query(
-                        build_event_filter()
-                            .matching()
-                            .any_event_type_of("Counted")
-                            .and_all_predicates_of(P("Thread", std::to_string(t)), P("N", std::to_string(n)))
-                            .occurred_from(eventstore::test::at(n))
-                            .and_occurred_until(eventstore::test::at(n + 1))
-                            .finalize());
-                    seen = mine.max_sequence_number;
-                    if (mine.events.size() != static_cast<std::size_t>(n) || latest.events.size() != 1 ||
-                        latest.events.front().sequence_number != mine.events.back().sequence_number) {
-                        ++wrong;
-                    }
-                }
-            } catch (const std::exception& e) {
-                failures[t] = e.what();
+    expect_none_failed(on_threads(threads, [&](int t) {
+        SequenceNumber seen = 0;
+        for (int n = 1; n <= rounds; ++n) {
+            store->append(thread_filter(t), seen, event_of(t, n));
+            const auto mine = store->query(thread_filter(t));
+            const auto latest =
+                store->query(build_event_filter()
+                                 .matching()
+                                 .any_event_type_of("Counted")
+                                 .and_all_predicates_of(P("Thread", std::to_string(t)), P("N", std::to_string(n)))
+                                 .occurred_from(eventstore::test::at(n))
+                                 .and_occurred_until(eventstore::test::at(n + 1))
+                                 .finalize());
+            seen = mine.max_sequence_number;
+            if (mine.events.size() != static_cast<std::size_t>(n) || latest.events.size() != 1 ||
+                latest.events.front().sequence_number != mine.events.back().sequence_number) {
+                ++wrong;
             }
-        });
-    }
-    for (auto& w : workers) {
-        w.join();
-    }
-    for (int t = 0; t < threads; ++t) {
-        EXPECT_EQ(failures[t], "") << "thread " << t;
-    }
+        }
+    }));
     EXPECT_EQ(wrong.load(), 0);
     EXPECT_EQ(count_rows(), threads * rounds);
     EXPECT_LE(server_connections(), server_sessions);
@@ -135,35 +148,24 @@ TEST_F(Pooler, WithoutTheSettingCallsFailWithAnErrorNamingItAndNeverAnswerWrongl
     auto store = pooled_store(false);
     std::atomic<int> named{0};
     std::atomic<int> wrong{0};
-    std::vector<std::string> other(threads);
-    std::vector<std::thread> workers;
-    workers.reserve(threads);
-    for (int t = 0; t < threads; ++t) {
-        workers.emplace_back([&, t] {
-            for (int n = 1; n <= 40; ++n) {
-                try {
-                    const auto found = n % 2 == 0 ? store->query(thread_filter(t)) : store->query(Filter());
-                    if (!found.events.empty()) {
-                        ++wrong; // nothing was written
-                    }
-                } catch (const eventstore::Error& e) {
-                    if (std::string(e.what()).find("PoolOptions::behind_transaction_pooler") != std::string::npos) {
-                        ++named;
-                    } else {
-                        other[t] = e.what();
-                    }
+    // Errors other than the one naming the setting are thrown on: on_threads reports them.
+    expect_none_failed(on_threads(threads, [&](int t) {
+        for (int n = 1; n <= 40; ++n) {
+            try {
+                const auto found = n % 2 == 0 ? store->query(thread_filter(t)) : store->query(Filter());
+                if (!found.events.empty()) {
+                    ++wrong; // nothing was written
                 }
+            } catch (const eventstore::Error& e) {
+                if (std::string(e.what()).find("PoolOptions::behind_transaction_pooler") == std::string::npos) {
+                    throw;
+                }
+                ++named;
             }
-        });
-    }
-    for (auto& w : workers) {
-        w.join();
-    }
+        }
+    }));
     EXPECT_EQ(wrong.load(), 0);
     EXPECT_GT(named.load(), 0) << "two server sessions for " << threads << " clients: some call must meet it";
-    for (int t = 0; t < threads; ++t) {
-        EXPECT_EQ(other[t], "") << "thread " << t;
-    }
 }
 
 // Calls cancelled at random moments through the pooler (it forwards the cancel request to the server
@@ -245,27 +247,11 @@ TEST_F(Pooler, MigratorsBuildLateIndexesOnATableWithEventsThroughThePooler) {
     options.max_connections = 2;
     options.behind_transaction_pooler = true;
     constexpr int migrators = 3;
-    std::vector<std::string> failures(migrators);
-    std::vector<std::thread> workers;
-    workers.reserve(migrators);
-    for (int m = 0; m < migrators; ++m) {
-        workers.emplace_back([&, m] {
-            try {
-                auto store = eventstore::postgres::new_event_store_from_pool(
-                    ConnectionPool::create(bouncer->through(conninfo()), options),
-                    eventstore::postgres::with_table_name(table));
-                store->migrate();
-            } catch (const std::exception& e) {
-                failures[m] = e.what();
-            }
-        });
-    }
-    for (auto& w : workers) {
-        w.join();
-    }
-    for (int m = 0; m < migrators; ++m) {
-        EXPECT_EQ(failures[m], "") << "migrator " << m;
-    }
+    expect_none_failed(on_threads(migrators, [&](int /*migrator*/) {
+        eventstore::postgres::new_event_store_from_pool(ConnectionPool::create(bouncer->through(conninfo()), options),
+                                                        eventstore::postgres::with_table_name(table))
+            ->migrate();
+    }));
     EXPECT_EQ(
         raw().scalar("SELECT count(*) FROM pg_index WHERE indrelid = '" + table + "'::regclass AND NOT indisvalid"),
         "0");
@@ -329,33 +315,18 @@ TEST_F(Pooler, TheLibpqxxAdapterWorksThroughThePooler) {
             *connections.back(), {eventstore::postgres::with_table_name(table()),
                                   eventstore::postgres::with_snapshot_table_name(snapshot_table())}));
     }
-    std::vector<std::string> failures(stores.size());
-    std::vector<std::thread> workers;
-    workers.reserve(stores.size());
-    for (std::size_t t = 0; t < stores.size(); ++t) {
-        workers.emplace_back([&, t] {
-            try {
-                SequenceNumber seen = 0;
-                for (int n = 1; n <= 20; ++n) {
-                    stores[t]->append(thread_filter(static_cast<int>(t)), seen, event_of(static_cast<int>(t), n));
-                    const auto mine = stores[t]->query(thread_filter(static_cast<int>(t)));
-                    if (mine.events.size() != static_cast<std::size_t>(n)) {
-                        failures[t] = "wrong answer";
-                        return;
-                    }
-                    seen = mine.max_sequence_number;
-                }
-            } catch (const std::exception& e) {
-                failures[t] = e.what();
+    expect_none_failed(on_threads(static_cast<int>(stores.size()), [&](int t) {
+        auto& store = *stores[static_cast<std::size_t>(t)];
+        SequenceNumber seen = 0;
+        for (int n = 1; n <= 20; ++n) {
+            store.append(thread_filter(t), seen, event_of(t, n));
+            const auto mine = store.query(thread_filter(t));
+            if (mine.events.size() != static_cast<std::size_t>(n)) {
+                throw std::runtime_error("wrong answer: " + std::to_string(mine.events.size()) + " events");
             }
-        });
-    }
-    for (auto& w : workers) {
-        w.join();
-    }
-    for (std::size_t t = 0; t < stores.size(); ++t) {
-        EXPECT_EQ(failures[t], "") << "connection " << t;
-    }
+            seen = mine.max_sequence_number;
+        }
+    }));
     EXPECT_EQ(count_rows(), 80);
 }
 

@@ -39,25 +39,6 @@ sleep 0.2
 rm -rf "$1"
 )sh";
 
-// The values of `conninfo`'s keywords (those set).
-std::vector<std::pair<std::string, std::string>> parse_conninfo(std::string_view conninfo) {
-    char* error = nullptr;
-    PQconninfoOption* options = PQconninfoParse(std::string(conninfo).c_str(), &error);
-    if (options == nullptr) {
-        std::string message = error != nullptr ? error : "out of memory";
-        PQfreemem(error);
-        throw std::invalid_argument("bad conninfo: " + message);
-    }
-    std::vector<std::pair<std::string, std::string>> values;
-    for (const PQconninfoOption* o = options; o->keyword != nullptr; ++o) {
-        if (o->val != nullptr && *o->val != '\0') {
-            values.emplace_back(o->keyword, o->val);
-        }
-    }
-    PQconninfoFree(options);
-    return values;
-}
-
 std::string value_of(const std::vector<std::pair<std::string, std::string>>& values, std::string_view key,
                      std::string fallback) {
     for (const auto& [k, v] : values) {
@@ -73,7 +54,7 @@ std::string value_of(const std::vector<std::pair<std::string, std::string>>& val
 class PgBouncer::Impl {
 public:
     Impl(std::string_view upstream, const PgBouncerOptions& options) {
-        const auto values = parse_conninfo(upstream);
+        const auto values = process::conninfo_values(upstream);
         const std::string host = value_of(values, "host", "/var/run/postgresql");
         const std::string port = value_of(values, "port", "5432");
         if (!host.starts_with('/')) {
@@ -96,7 +77,7 @@ public:
 
     [[nodiscard]] std::string through(std::string_view conninfo) const {
         std::string result = "host=" + process::quote_conninfo_value(m_dir) + " port=" + std::to_string(listen_port);
-        for (const auto& [key, value] : parse_conninfo(conninfo)) {
+        for (const auto& [key, value] : process::conninfo_values(conninfo)) {
             if (key != "host" && key != "hostaddr" && key != "port") {
                 result += " " + key + "=" + process::quote_conninfo_value(value);
             }

@@ -562,21 +562,12 @@ std::string shared_server_conninfo_file(const std::string& dir, long ctest) {
 }
 
 std::string with_dbname(std::string_view conninfo, std::string_view dbname) {
-    char* error = nullptr;
-    PQconninfoOption* options = PQconninfoParse(std::string(conninfo).c_str(), &error);
-    if (options == nullptr) {
-        std::string message = error != nullptr ? error : "out of memory";
-        PQfreemem(error);
-        throw std::invalid_argument("bad conninfo: " + message);
-    }
     std::string result;
-    for (const PQconninfoOption* o = options; o->keyword != nullptr; ++o) {
-        if (std::string_view(o->keyword) == "dbname" || o->val == nullptr) {
-            continue;
+    for (const auto& [keyword, value] : process::conninfo_values(conninfo)) {
+        if (keyword != "dbname") {
+            result += keyword + "=" + quote_conninfo_value(value) + " ";
         }
-        result += std::string(o->keyword) + "=" + quote_conninfo_value(o->val) + " ";
     }
-    PQconninfoFree(options);
     return result + "dbname=" + quote_conninfo_value(dbname);
 }
 

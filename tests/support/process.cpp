@@ -10,6 +10,7 @@
 #include <stdexcept>
 
 #include <fcntl.h>
+#include <libpq-fe.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -176,6 +177,24 @@ std::string quote_conninfo_value(std::string_view value) {
     }
     quoted += '\'';
     return quoted;
+}
+
+std::vector<std::pair<std::string, std::string>> conninfo_values(std::string_view conninfo) {
+    char* error = nullptr;
+    PQconninfoOption* options = PQconninfoParse(std::string(conninfo).c_str(), &error);
+    if (options == nullptr) {
+        std::string message = error != nullptr ? error : "out of memory";
+        PQfreemem(error);
+        throw std::invalid_argument("bad conninfo: " + message);
+    }
+    std::vector<std::pair<std::string, std::string>> values;
+    for (const PQconninfoOption* o = options; o->keyword != nullptr; ++o) {
+        if (o->val != nullptr && *o->val != '\0') {
+            values.emplace_back(o->keyword, o->val);
+        }
+    }
+    PQconninfoFree(options);
+    return values;
 }
 
 } // namespace eventstore::test::process

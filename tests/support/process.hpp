@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <sys/types.h>
@@ -46,6 +47,9 @@ int run(const std::vector<std::string>& argv, const std::string& log_path);
 void append_lines(const std::string& path, const std::vector<std::string>& lines);
 // A value for a libpq key=value connection string, quoted when it needs to be.
 [[nodiscard]] std::string quote_conninfo_value(std::string_view value);
+// The keywords `conninfo` (key=value or URI) sets, with their values, in libpq's order. Throws
+// std::invalid_argument when libpq cannot parse it.
+[[nodiscard]] std::vector<std::pair<std::string, std::string>> conninfo_values(std::string_view conninfo);
 
 } // namespace eventstore::test::process
 
