@@ -23,6 +23,8 @@ packages=(
     libspdlog-dev prometheus libcpp-httplib-dev
     # database adapters: SOCI with its PostgreSQL backend (its headers need Boost's), libpqxx
     libsoci-dev libboost-dev libpqxx-dev
+    # the eventstore program's argument parsing
+    libcli11-dev
     # the tests run the store behind PgBouncer in transaction pooling mode (a throwaway one each)
     pgbouncer
 )

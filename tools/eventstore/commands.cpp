@@ -1,0 +1,231 @@
+#include "commands.hpp"
+
+#include <array>
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <eventstore/error.hpp>
+#include <eventstore/postgres.hpp>
+
+#include "ndjson.hpp"
+#include "postgres/schema.hpp"
+
+namespace eventstore::cli {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::unique_ptr<postgres::EventStore> open_store(const Target& target) {
+    postgres::PoolOptions options;
+    options.max_connections = 2;
+    return postgres::new_event_store_from_pool(postgres::ConnectionPool::create(target.dsn, options),
+                                               postgres::with_table_name(target.table));
+}
+
+// The library's errors as a person reads them, with what to do next where we know it.
+int report(const Error& error, std::ostream& err) {
+    err << "eventstore: " << error.what();
+    if (!error.sqlstate().empty()) {
+        err << " (SQLSTATE " << error.sqlstate() << ")";
+    }
+    err << '\n';
+    if (error.sqlstate() == "42P01") {
+        err << "eventstore: the table does not exist: run `eventstore migrate` (with the same --dsn and --table)\n";
+    }
+    if (error.is(Errc::database_connection_failed)) {
+        err << "eventstore: check --dsn (or PGHOST, PGPORT, PGUSER, PGDATABASE)\n";
+    }
+    return exit_failed;
+}
+
+// A condition no stored event can meet: a tag of its own, drawn at random, with position 0. The
+// append then only takes the locks of its own events.
+Filter unconditional() {
+    static const std::string tag = [] {
+        std::random_device device;
+        std::array<char, 17> hex{};
+        (void)std::snprintf(hex.data(), hex.size(), "%08x%08x", device(), device());
+        return "eventstore-cli:unconditional:" + std::string(hex.data());
+    }();
+    return build_event_filter().matching().all_tags_of(tag).finalize();
+}
+
+// Reads standard input's events; on a bad line, says which and why and returns nothing.
+std::optional<std::vector<StorableEvent>> read_events(std::istream& in, std::ostream& err, const Progress& progress) {
+    std::vector<StorableEvent> events;
+    std::string line;
+    std::size_t number = 0;
+    const auto now = std::chrono::system_clock::now();
+    const auto started = Clock::now();
+    auto shown = started;
+    while (std::getline(in, line)) {
+        ++number;
+        if (line.find_first_not_of(" \t\r") == std::string::npos) {
+            continue;
+        }
+        try {
+            events.push_back(parse_event_line(line, now));
+        } catch (const BadLine& bad) {
+            err << "eventstore: line " << number << ": " << bad.what() << " (nothing was written)\n";
+            return std::nullopt;
+        }
+        if (progress.enabled && Clock::now() - shown > std::chrono::milliseconds(250)) {
+            shown = Clock::now();
+            const double seconds = std::chrono::duration<double>(shown - started).count();
+            *progress.out << "\rread " << events.size() << " events ("
+                          << static_cast<long long>(static_cast<double>(events.size()) / seconds) << "/s)"
+                          << std::flush;
+        }
+    }
+    return events;
+}
+
+} // namespace
+
+Filter filter_of(const FilterFlags& flags) {
+    detail::FilterDraft draft;
+    if (!flags.types.empty()) {
+        draft.add_event_types(flags.types);
+    }
+    if (!flags.where.empty()) {
+        std::vector<FilterPredicate> predicates;
+        for (const std::string& kv : flags.where) {
+            const auto eq = kv.find('=');
+            if (eq == std::string::npos || eq == 0) {
+                throw std::invalid_argument("--where " + kv + ": expected KEY=VALUE");
+            }
+            predicates.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
+        }
+        draft.add_predicates(predicates, flags.all_where);
+    }
+    if (!flags.tags.empty()) {
+        draft.add_tags(flags.tags);
+    }
+    try {
+        if (!flags.occurred_from.empty()) {
+            draft.from = parse_time(flags.occurred_from);
+        }
+        if (!flags.occurred_until.empty()) {
+            draft.until = parse_time(flags.occurred_until);
+        }
+    } catch (const BadLine& bad) {
+        throw std::invalid_argument(bad.what());
+    }
+    draft.sequence_number_higher_than = flags.after;
+    return std::move(draft).finalize();
+}
+
+ReadOptions read_options_of(const FilterFlags& flags) {
+    ReadOptions options;
+    options.from = flags.from;
+    options.limit = flags.limit;
+    options.backwards = flags.backwards;
+    return options;
+}
+
+int run_migrate(const Target& target, bool print_sql, std::ostream& out, std::ostream& err) {
+    try {
+        if (print_sql) {
+            // What migrate() runs on an empty database, for a DBA to review and run.
+            const postgres::detail::Schema schema(target.table, std::nullopt);
+            for (const auto& statement : schema.migration()) {
+                out << statement.sql << ";\n";
+            }
+            return exit_ok;
+        }
+        open_store(target)->migrate();
+        err << "eventstore: " << target.table << " is ready\n";
+        return exit_ok;
+    } catch (const Error& error) {
+        return report(error, err);
+    }
+}
+
+int run_append(const Target& target, bool atomic, std::istream& in, std::ostream& out, std::ostream& err) {
+    const auto events = read_events(in, err, Progress{});
+    if (!events) {
+        return exit_bad_input;
+    }
+    try {
+        auto store = open_store(target);
+        const Filter condition = unconditional();
+        if (atomic) {
+            const AppendResult result = store->append(condition, 0, *events);
+            out << "{\"events\":" << events->size() << ",\"last_position\":" << result.last_sequence_number
+                << ",\"already_stored\":" << (result.already_stored ? "true" : "false") << "}\n";
+            return exit_ok;
+        }
+        for (const StorableEvent& event : *events) {
+            const AppendResult result = store->append(condition, 0, event);
+            out << "{\"position\":" << result.last_sequence_number
+                << ",\"already_stored\":" << (result.already_stored ? "true" : "false") << "}\n";
+        }
+        return exit_ok;
+    } catch (const Error& error) {
+        return report(error, err);
+    }
+}
+
+int run_query(const Target& target, const FilterFlags& flags, std::ostream& out, std::ostream& err) {
+    return run_export(target, flags, out, err, Progress{});
+}
+
+int run_export(const Target& target, const FilterFlags& flags, std::ostream& out, std::ostream& err,
+               const Progress& progress) {
+    try {
+        const Filter filter = filter_of(flags);
+        auto store = open_store(target);
+        std::size_t written = 0;
+        const auto started = Clock::now();
+        auto shown = started;
+        (void)store->query_stream(Context(), filter, read_options_of(flags), [&](StorableEvent&& event) {
+            out << event_line(event) << '\n';
+            ++written;
+            if (progress.enabled && Clock::now() - shown > std::chrono::milliseconds(250)) {
+                shown = Clock::now();
+                const double seconds = std::chrono::duration<double>(shown - started).count();
+                *progress.out << "\rexported " << written << " events ("
+                              << static_cast<long long>(static_cast<double>(written) / seconds) << "/s)" << std::flush;
+            }
+        });
+        out.flush();
+        if (progress.enabled) {
+            *progress.out << "\rexported " << written << " events\n";
+        }
+        return exit_ok;
+    } catch (const std::invalid_argument& bad) {
+        err << "eventstore: " << bad.what() << '\n';
+        return exit_usage;
+    } catch (const Error& error) {
+        return report(error, err);
+    }
+}
+
+int run_import(const Target& target, std::istream& in, std::ostream& err, const Progress& progress) {
+    const auto events = read_events(in, err, progress);
+    if (!events) {
+        return exit_bad_input;
+    }
+    if (progress.enabled) {
+        *progress.out << "\rread " << events->size() << " events; importing\n";
+    }
+    try {
+        const auto started = Clock::now();
+        open_store(target)->import_events(Context(), *events);
+        const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
+        err << "eventstore: imported " << events->size() << " events in " << seconds << " s\n";
+        return exit_ok;
+    } catch (const Error& error) {
+        err << "eventstore: nothing was imported\n";
+        return report(error, err);
+    }
+}
+
+} // namespace eventstore::cli

@@ -1,0 +1,65 @@
+#ifndef EVENTSTORE_TOOLS_EVENTSTORE_COMMANDS_HPP
+#define EVENTSTORE_TOOLS_EVENTSTORE_COMMANDS_HPP
+
+// The `eventstore` program's subcommands, apart from their argument parsing (main.cpp), so that tests
+// can run them on streams of their own. Each returns the process's exit code (docs/cli.md).
+
+#include <cstdint>
+#include <iosfwd>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <eventstore/event_store.hpp>
+#include <eventstore/filter.hpp>
+
+namespace eventstore::cli {
+
+// Exit codes.
+inline constexpr int exit_ok = 0;
+inline constexpr int exit_failed = 1;    // the database refused or failed (the message says why)
+inline constexpr int exit_usage = 2;     // bad arguments
+inline constexpr int exit_bad_input = 3; // a line of standard input is not an event (nothing was written)
+
+// Where the store is.
+struct Target {
+    std::string dsn;              // libpq connection string; "" = the PG* variables
+    std::string table = "events"; // as with_table_name takes it (optionally schema-qualified)
+};
+
+// The filter and read options of query, export and tail, as the flags give them.
+struct FilterFlags {
+    std::vector<std::string> types{}; // an item's event types (any of)
+    std::vector<std::string> tags{};  // all must match
+    std::vector<std::string> where{}; // K=V payload predicates (any of, or all of with all_where)
+    bool all_where = false;
+    std::uint64_t after = 0; // positions above this only
+    std::uint64_t from = 0;  // ReadOptions::from
+    std::size_t limit = 0;
+    bool backwards = false;
+    std::string occurred_from{}; // RFC 3339
+    std::string occurred_until{};
+};
+
+// The filter and options the flags describe. Throws std::invalid_argument for a flag that cannot be
+// used (a --where without '=', a time that is not RFC 3339).
+[[nodiscard]] Filter filter_of(const FilterFlags& flags);
+[[nodiscard]] ReadOptions read_options_of(const FilterFlags& flags);
+
+// Progress of a long export or import on standard error: count, rate and, when the total is known,
+// the ETA, at most a few times a second.
+struct Progress {
+    bool enabled = false;
+    std::ostream* out = nullptr;
+};
+
+int run_migrate(const Target& target, bool print_sql, std::ostream& out, std::ostream& err);
+int run_append(const Target& target, bool atomic, std::istream& in, std::ostream& out, std::ostream& err);
+int run_query(const Target& target, const FilterFlags& flags, std::ostream& out, std::ostream& err);
+int run_export(const Target& target, const FilterFlags& flags, std::ostream& out, std::ostream& err,
+               const Progress& progress);
+int run_import(const Target& target, std::istream& in, std::ostream& err, const Progress& progress);
+
+} // namespace eventstore::cli
+
+#endif

@@ -1,0 +1,95 @@
+// `eventstore`: the store from a shell (docs/cli.md).
+
+#include <iostream>
+#include <string>
+
+#include <CLI/CLI.hpp>
+#include <unistd.h>
+
+#include "commands.hpp"
+
+namespace {
+
+using eventstore::cli::FilterFlags;
+using eventstore::cli::Target;
+
+void add_target(CLI::App& command, Target& target) {
+    command.add_option("--dsn", target.dsn,
+                       "libpq connection string or URI, e.g. \"host=/var/run/postgresql dbname=app\" or "
+                       "postgresql://user@host/app (default: the PGHOST, PGPORT, PGUSER, PGDATABASE variables)");
+    command.add_option("--table", target.table, "the events table, optionally schema-qualified")->capture_default_str();
+}
+
+void add_filter(CLI::App& command, FilterFlags& flags) {
+    command.add_option("--type", flags.types, "an event type to match (repeatable: any of them)");
+    command.add_option("--tag", flags.tags, "a tag events must carry (repeatable: all of them)");
+    command.add_option("--where", flags.where, "a payload predicate KEY=VALUE (repeatable: any of them)");
+    command.add_flag("--all-where", flags.all_where, "events must match every --where, not any");
+    command.add_option("--after", flags.after, "only events at positions above N");
+    command.add_option("--from", flags.from, "the first position to read (the last with --backwards)");
+    command.add_option("--limit", flags.limit, "at most N events");
+    command.add_flag("--backwards", flags.backwards, "newest first");
+    command.add_option("--occurred-from", flags.occurred_from, "only events that occurred at or after (RFC 3339)");
+    command.add_option("--occurred-until", flags.occurred_until, "only events that occurred before (RFC 3339)");
+}
+
+} // namespace
+
+int main(int argc, char** argv) try {
+    CLI::App app{"eventstore: read, append, export and import the events of a PostgreSQL event store.\n"
+                 "Events are NDJSON lines: {\"type\":...,\"tags\":[...],\"occurred_at\":...,\"payload\":{...},"
+                 "\"metadata\":{...},\"id\":...}. See docs/cli.md."};
+    app.require_subcommand(1);
+    Target target;
+    FilterFlags flags;
+    bool print_sql = false;
+    bool atomic = false;
+    bool force_progress = false;
+
+    auto* migrate = app.add_subcommand("migrate", "create the tables and indexes the store needs (idempotent)");
+    add_target(*migrate, target);
+    migrate->add_flag("--print-sql", print_sql, "print the DDL for an empty database instead of running it");
+
+    auto* append = app.add_subcommand("append", "append the events on standard input, one append per line");
+    add_target(*append, target);
+    append->add_flag("--atomic", atomic, "all lines in one append: all stored, or none");
+
+    auto* query = app.add_subcommand("query", "print the matching events as NDJSON");
+    add_target(*query, target);
+    add_filter(*query, flags);
+
+    auto* exporter = app.add_subcommand("export", "print the table's (or a filter's) events as NDJSON");
+    add_target(*exporter, target);
+    add_filter(*exporter, flags);
+    exporter->add_flag("--progress", force_progress, "show progress on standard error even when it is not a terminal");
+
+    auto* importer = app.add_subcommand("import", "append the NDJSON events on standard input in one atomic import");
+    add_target(*importer, target);
+    importer->add_flag("--progress", force_progress, "show progress on standard error even when it is not a terminal");
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        const int code = app.exit(e);
+        return code == 0 ? 0 : eventstore::cli::exit_usage;
+    }
+    const eventstore::cli::Progress progress{force_progress || ::isatty(STDERR_FILENO) == 1, &std::cerr};
+    std::ios::sync_with_stdio(false);
+    if (migrate->parsed()) {
+        return eventstore::cli::run_migrate(target, print_sql, std::cout, std::cerr);
+    }
+    if (append->parsed()) {
+        return eventstore::cli::run_append(target, atomic, std::cin, std::cout, std::cerr);
+    }
+    if (query->parsed()) {
+        return eventstore::cli::run_query(target, flags, std::cout, std::cerr);
+    }
+    if (exporter->parsed()) {
+        return eventstore::cli::run_export(target, flags, std::cout, std::cerr, progress);
+    }
+    return eventstore::cli::run_import(target, std::cin, std::cerr, progress);
+} catch (const std::exception& e) {
+    // The commands report the library's errors themselves; this is for what none of them expected.
+    std::cerr << "eventstore: " << e.what() << '\n';
+    return eventstore::cli::exit_failed;
+}
