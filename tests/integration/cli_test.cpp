@@ -2,10 +2,13 @@
 // commands library), and the installed executable for its exit codes and messages.
 
 #include <array>
+#include <atomic>
 #include <cstdio>
 #include <memory>
 #include <sstream>
+#include <stop_token>
 #include <string>
+#include <thread>
 
 #include <gtest/gtest.h>
 #include <sys/wait.h>
@@ -160,6 +163,67 @@ TEST_F(Cli, PrintSqlIsTheSchemaThatMigrateWouldCreate) {
                         ->migrate());
 }
 
+TEST_F(Cli, StatsCountEventsPerType) {
+    ASSERT_EQ(append(three_events).code, 0);
+    std::ostringstream out;
+    std::ostringstream err;
+    ASSERT_EQ(eventstore::cli::run_stats(target(), true, out, err), 0) << err.str();
+    const auto stats = nlohmann::json::parse(out.str());
+    EXPECT_EQ(stats["events"], 3);
+    EXPECT_EQ(stats["newest_position"], 3);
+    EXPECT_EQ(stats["types"], nlohmann::json::parse(R"({"Opened":2,"Deposited":1})"));
+    EXPECT_GT(stats["index_bytes"].get<std::int64_t>(), 0);
+    EXPECT_GE(stats["total_bytes"].get<std::int64_t>(),
+              stats["table_bytes"].get<std::int64_t>() + stats["index_bytes"].get<std::int64_t>());
+    std::ostringstream text;
+    ASSERT_EQ(eventstore::cli::run_stats(target(), false, text, err), 0) << err.str();
+    EXPECT_NE(text.str().find("events per type\n  2\tOpened\n  1\tDeposited\n"), std::string::npos) << text.str();
+    std::ostringstream missing;
+    EXPECT_EQ(eventstore::cli::run_stats(Target{conninfo(), "no_such_table"}, false, text, missing), 1);
+    EXPECT_NE(missing.str().find("run `eventstore migrate`"), std::string::npos) << missing.str();
+}
+
+// A stream that counts its flushes: tail flushes once per event line.
+class FlushCounter : public std::stringbuf {
+public:
+    std::atomic<int> flushes{0};
+
+protected:
+    int sync() override {
+        ++flushes;
+        return std::stringbuf::sync();
+    }
+};
+
+TEST_F(Cli, TailPrintsTheMatchesThenFollowsUntilStopped) {
+    ASSERT_EQ(append(three_events).code, 0);
+    FlushCounter buffer;
+    std::ostream out(&buffer);
+    std::ostringstream err;
+    std::stop_source stop;
+    int code = -1;
+    std::thread tail([&] {
+        code = eventstore::cli::run_tail(target(), {.types = {"Opened", "Closed"}, .after = 1},
+                                         eventstore::Context().with_stop_token(stop.get_token()), out, err);
+    });
+    ASSERT_EQ(append(R"({"type":"Closed","payload":{"id":"2"}})").code, 0);
+    ASSERT_EQ(append(R"({"type":"Deposited","payload":{"id":"2"}})").code, 0); // not a match
+    const bool followed =
+        eventstore::test::eventually([&] { return buffer.flushes.load() >= 2; }, std::chrono::seconds(10));
+    stop.request_stop();
+    tail.join();
+    ASSERT_TRUE(followed) << err.str();
+    EXPECT_EQ(code, 0) << err.str();
+    const std::string lines = buffer.str();
+    EXPECT_EQ(lines_in(lines), 2U) << lines;
+    EXPECT_EQ(lines.rfind("{\"position\":3,\"type\":\"Opened\"", 0), 0U) << lines;
+    EXPECT_NE(lines.find("{\"position\":4,\"type\":\"Closed\""), std::string::npos) << lines;
+    const Run flags = run([&](std::istream& /*in*/, std::ostream& o, std::ostream& e) {
+        return eventstore::cli::run_tail(target(), {.limit = 1}, eventstore::Context(), o, e);
+    });
+    EXPECT_EQ(flags.code, eventstore::cli::exit_usage);
+}
+
 TEST_F(Cli, TheProgramSaysWhatToDoNext) {
     const Run missing = program("query --dsn '" + conninfo() + "' --table no_such_table");
     EXPECT_EQ(missing.code, eventstore::cli::exit_failed);
@@ -173,6 +237,11 @@ TEST_F(Cli, TheProgramSaysWhatToDoNext) {
         program("append --dsn '" + conninfo() + "' --table " + table(), R"({"type":"Opened","payload":{"id":"9"}})");
     EXPECT_EQ(appended.code, 0) << appended.out;
     EXPECT_EQ(appended.out, "{\"position\":1,\"already_stored\":false}\n");
+    // tail until SIGTERM: the events so far, and a normal end.
+    const Run tailed =
+        program("tail --dsn '" + conninfo() + "' --table " + table() + " & sleep 1; kill -TERM $!; wait $!");
+    EXPECT_EQ(tailed.code, 0) << tailed.out;
+    EXPECT_EQ(tailed.out.rfind("{\"position\":1,\"type\":\"Opened\"", 0), 0U) << tailed.out;
 }
 
 } // namespace

@@ -8,11 +8,15 @@
 #include <random>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
+
+#include <libpq-fe.h>
 
 #include <eventstore/error.hpp>
 #include <eventstore/postgres.hpp>
 
+#include "core/json.hpp"
 #include "ndjson.hpp"
 #include "postgres/schema.hpp"
 
@@ -224,6 +228,104 @@ int run_import(const Target& target, std::istream& in, std::ostream& err, const 
         return exit_ok;
     } catch (const Error& error) {
         err << "eventstore: nothing was imported\n";
+        return report(error, err);
+    }
+}
+
+int run_tail(const Target& target, const FilterFlags& flags, const Context& ctx, std::ostream& out, std::ostream& err) {
+    if (flags.from != 0 || flags.limit != 0 || flags.backwards) {
+        err << "eventstore: tail follows the log forwards from --after: it takes no --from, --limit or --backwards\n";
+        return exit_usage;
+    }
+    try {
+        FilterFlags without_after = flags;
+        without_after.after = 0;
+        const Filter filter = filter_of(without_after);
+        (void)open_store(target)->subscribe(ctx, filter, flags.after, [&](StorableEvent&& event) {
+            out << event_line(event) << '\n' << std::flush; // a reader at the other end of a pipe sees it now
+        });
+        return exit_ok;
+    } catch (const std::invalid_argument& bad) {
+        err << "eventstore: " << bad.what() << '\n';
+        return exit_usage;
+    } catch (const Error& error) {
+        return report(error, err);
+    }
+}
+
+namespace {
+
+using Connection = std::unique_ptr<PGconn, decltype(&PQfinish)>;
+using Result = std::unique_ptr<PGresult, decltype(&PQclear)>;
+
+Result exec(PGconn* conn, const std::string& sql, const std::vector<std::string>& params) {
+    std::vector<const char*> values;
+    values.reserve(params.size());
+    for (const std::string& p : params) {
+        values.push_back(p.c_str());
+    }
+    Result result(
+        PQexecParams(conn, sql.c_str(), static_cast<int>(values.size()), nullptr, values.data(), nullptr, nullptr, 0),
+        PQclear);
+    if (PQresultStatus(result.get()) != PGRES_TUPLES_OK) {
+        const char* state = PQresultErrorField(result.get(), PG_DIAG_SQLSTATE);
+        std::string message = PQresultErrorMessage(result.get());
+        while (!message.empty() && message.back() == '\n') {
+            message.pop_back();
+        }
+        throw Error(Errc::querying_events_failed, std::nullopt, message, state != nullptr ? state : "");
+    }
+    return result;
+}
+
+} // namespace
+
+int run_stats(const Target& target, bool json, std::ostream& out, std::ostream& err) {
+    try {
+        // The store resolves and quotes the table's name as its statements use it.
+        const std::string table = open_store(target)->table_name();
+        const Connection conn(PQconnectdb(target.dsn.c_str()), PQfinish);
+        if (PQstatus(conn.get()) != CONNECTION_OK) {
+            throw Error(Errc::database_connection_failed, PQerrorMessage(conn.get()));
+        }
+        const Result totals =
+            exec(conn.get(),
+                 "SELECT count(*), coalesce(max(sequence_number), 0), pg_relation_size($1::regclass), "
+                 "pg_indexes_size($1::regclass), pg_total_relation_size($1::regclass), "
+                 "pg_size_pretty(pg_relation_size($1::regclass)), pg_size_pretty(pg_indexes_size($1::regclass)), "
+                 "pg_size_pretty(pg_total_relation_size($1::regclass)) FROM " +
+                     table,
+                 {table});
+        const Result types = exec(conn.get(),
+                                  "SELECT event_type, count(*) FROM " + table +
+                                      " GROUP BY event_type ORDER BY count(*) DESC, event_type",
+                                  {});
+        const auto value = [&](int column) { return std::string(PQgetvalue(totals.get(), 0, column)); };
+        if (json) {
+            std::string line = "{\"table\":";
+            detail::json::append_quoted(line, table);
+            line += ",\"events\":" + value(0) + ",\"newest_position\":" + value(1) + ",\"table_bytes\":" + value(2) +
+                    ",\"index_bytes\":" + value(3) + ",\"total_bytes\":" + value(4) + ",\"types\":{";
+            for (int row = 0; row < PQntuples(types.get()); ++row) {
+                if (row > 0) {
+                    line += ',';
+                }
+                detail::json::append_quoted(line, PQgetvalue(types.get(), row, 0));
+                line += ':' + std::string(PQgetvalue(types.get(), row, 1));
+            }
+            out << line << "}}\n";
+            return exit_ok;
+        }
+        out << "table            " << table << '\n'
+            << "events           " << value(0) << '\n'
+            << "newest position  " << value(1) << '\n'
+            << "size             " << value(7) << " (rows " << value(5) << ", indexes " << value(6) << ")\n"
+            << "events per type\n";
+        for (int row = 0; row < PQntuples(types.get()); ++row) {
+            out << "  " << PQgetvalue(types.get(), row, 1) << '\t' << PQgetvalue(types.get(), row, 0) << '\n';
+        }
+        return exit_ok;
+    } catch (const Error& error) {
         return report(error, err);
     }
 }

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include <eventstore/context.hpp>
 #include <eventstore/event_store.hpp>
 #include <eventstore/filter.hpp>
 
@@ -59,6 +60,11 @@ int run_query(const Target& target, const FilterFlags& flags, std::ostream& out,
 int run_export(const Target& target, const FilterFlags& flags, std::ostream& out, std::ostream& err,
                const Progress& progress);
 int run_import(const Target& target, std::istream& in, std::ostream& err, const Progress& progress);
+// Prints the matching events above flags.after, then each new one as it is committed, until the
+// Context ends (the program: SIGINT or SIGTERM), which is a normal end.
+int run_tail(const Target& target, const FilterFlags& flags, const Context& ctx, std::ostream& out, std::ostream& err);
+// The table's events, newest position, sizes and counts per event type; as one JSON object with `json`.
+int run_stats(const Target& target, bool json, std::ostream& out, std::ostream& err);
 
 } // namespace eventstore::cli
 

@@ -1,9 +1,13 @@
 // `eventstore`: the store from a shell (docs/cli.md).
 
+#include <csignal>
 #include <iostream>
+#include <stop_token>
 #include <string>
+#include <thread>
 
 #include <CLI/CLI.hpp>
+#include <pthread.h>
 #include <unistd.h>
 
 #include "commands.hpp"
@@ -31,6 +35,24 @@ void add_filter(CLI::App& command, FilterFlags& flags) {
     command.add_flag("--backwards", flags.backwards, "newest first");
     command.add_option("--occurred-from", flags.occurred_from, "only events that occurred at or after (RFC 3339)");
     command.add_option("--occurred-until", flags.occurred_until, "only events that occurred before (RFC 3339)");
+}
+
+// tail ends normally on SIGINT or SIGTERM: a thread of its own waits for them and stops the
+// subscription, which returns at once.
+int tail_until_signalled(const Target& target, const FilterFlags& flags) {
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &signals, nullptr); // before any thread starts: all of them inherit it
+    std::stop_source stop;
+    std::thread([signals, stop]() mutable {
+        int received = 0;
+        (void)sigwait(&signals, &received);
+        stop.request_stop();
+    }).detach();
+    return eventstore::cli::run_tail(target, flags, eventstore::Context().with_stop_token(stop.get_token()), std::cout,
+                                     std::cerr);
 }
 
 } // namespace
@@ -67,6 +89,15 @@ int main(int argc, char** argv) try {
     add_target(*importer, target);
     importer->add_flag("--progress", force_progress, "show progress on standard error even when it is not a terminal");
 
+    auto* tail = app.add_subcommand("tail", "print the matching events, then each new one, until interrupted");
+    add_target(*tail, target);
+    add_filter(*tail, flags);
+
+    bool json = false;
+    auto* stats = app.add_subcommand("stats", "events, newest position, sizes and counts per event type");
+    add_target(*stats, target);
+    stats->add_flag("--json", json, "one JSON object instead of text");
+
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
@@ -87,7 +118,13 @@ int main(int argc, char** argv) try {
     if (exporter->parsed()) {
         return eventstore::cli::run_export(target, flags, std::cout, std::cerr, progress);
     }
-    return eventstore::cli::run_import(target, std::cin, std::cerr, progress);
+    if (importer->parsed()) {
+        return eventstore::cli::run_import(target, std::cin, std::cerr, progress);
+    }
+    if (stats->parsed()) {
+        return eventstore::cli::run_stats(target, json, std::cout, std::cerr);
+    }
+    return tail_until_signalled(target, flags);
 } catch (const std::exception& e) {
     // The commands report the library's errors themselves; this is for what none of them expected.
     std::cerr << "eventstore: " << e.what() << '\n';
