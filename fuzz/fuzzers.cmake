@@ -23,3 +23,7 @@ endfunction()
 # serialisation and hash, and the engine's WHERE clause and lock planning.
 cmake_language(DEFER DIRECTORY ${PROJECT_SOURCE_DIR} CALL eventstore_fuzz_target json_fuzz LINK eventstore::eventstore)
 cmake_language(DEFER DIRECTORY ${PROJECT_SOURCE_DIR} CALL eventstore_fuzz_target filter_fuzz LINK eventstore::postgres)
+# event_line_fuzz: the eventstore program's event lines (tools/eventstore/ndjson.hpp), when it is built.
+if(EVENTSTORE_BUILD_PROGRAM)
+  cmake_language(DEFER DIRECTORY ${PROJECT_SOURCE_DIR} CALL eventstore_fuzz_target event_line_fuzz LINK eventstore_cli)
+endif()

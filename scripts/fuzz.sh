@@ -31,7 +31,7 @@ while [[ $# -gt 0 ]]; do
     *) targets+=("$1"); shift ;;
     esac
 done
-all_targets=(json_fuzz filter_fuzz)
+all_targets=(json_fuzz filter_fuzz event_line_fuzz)
 [[ ${#targets[@]} -gt 0 ]] || targets=("${all_targets[@]}")
 
 # The longest input each target is given: json_fuzz needs room for nesting up to the reader's limit

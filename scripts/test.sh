@@ -46,7 +46,7 @@ ctest --preset dev -j2 --no-tests=error
 if [[ "${EVENTSTORE_SKIP_FUZZ:-0}" == 1 ]]; then
     step "fuzz: skipped (EVENTSTORE_SKIP_FUZZ=1)"
 else
-    step "fuzz: json_fuzz and filter_fuzz, ${EVENTSTORE_FUZZ_SECONDS:-60} s each (clang 14, ASan+UBSan)"
+    step "fuzz: json_fuzz, filter_fuzz and event_line_fuzz, ${EVENTSTORE_FUZZ_SECONDS:-60} s each (clang 14, ASan+UBSan)"
     bash scripts/fuzz.sh --time "${EVENTSTORE_FUZZ_SECONDS:-60}"
 fi
 # ---- end of fuzzing -----------------------------------------------------------------------------

@@ -38,7 +38,7 @@ TEST(CliNdjson, TimesAreWrittenInUtcWithMicroseconds) {
     EXPECT_EQ(parse_time("2026-11-29T20:15:12.123456-01:00"), now);
     EXPECT_EQ(parse_time("1969-12-31T23:59:59.5Z"), TimePoint(microseconds(-500000)));
     for (const char* bad : {"2026-11-29", "2026-13-29T21:15:12Z", "2026-11-29T21:15:12", "2026-11-29T21:15:12.Z",
-                            "2026-11-29T21:15:12+0100", "yesterday"}) {
+                            "2026-11-29T21:15:12+0100", "yesterday", "1013-11-29T22:15:12Z", "9999-12-31T23:59:59Z"}) {
         EXPECT_THROW((void)parse_time(bad), BadLine) << bad;
     }
 }
@@ -51,8 +51,7 @@ TEST(CliNdjson, AWrittenLineReadsBackAsTheSameEvent) {
     event.id = "0198c0de-0000-7000-8000-000000000001";
     event.sequence_number = 12;
     const std::string line = event_line(event);
-    EXPECT_EQ(line.rfind(R"({"position":12,"type":"BookCopyLentToReader","tags":["book:b1","reader:)", 0), 0U)
-        << line;
+    EXPECT_EQ(line.rfind(R"({"position":12,"type":"BookCopyLentToReader","tags":["book:b1","reader:)", 0), 0U) << line;
     StorableEvent back = parse_event_line(line, TimePoint());
     EXPECT_EQ(back.sequence_number, 0U); // a position read is not kept: the store gives its own
     back.sequence_number = event.sequence_number;
@@ -76,14 +75,14 @@ TEST(CliNdjson, ALineThatIsNotAnEventSaysWhy) {
               R"(no "payload" (an event's payload is a JSON object, {} when it has none))");
     EXPECT_EQ(bad_line_message(R"({"payload":{}})"), R"(no "type")");
     EXPECT_EQ(bad_line_message(R"({"type":1,"payload":{}})"), R"("type" must be a string)");
-    EXPECT_EQ(bad_line_message(R"({"type":"T","payload":{},"colour":"red"})"),
-              R"(unknown member "colour" (an event line has type, payload, tags, metadata, occurred_at, id, position))");
+    EXPECT_EQ(
+        bad_line_message(R"({"type":"T","payload":{},"colour":"red"})"),
+        R"(unknown member "colour" (an event line has type, payload, tags, metadata, occurred_at, id, position))");
     EXPECT_EQ(bad_line_message(R"({"type":"T","payload":{}} x)"), "unexpected text after the event at byte 27");
     EXPECT_EQ(bad_line_message(R"([1])"), "expected '{' at byte 1");
     EXPECT_EQ(bad_line_message(R"({"type":"T","payload":{"a":1})"), "expected ',' at byte 30");
     EXPECT_NE(bad_line_message(R"({"type":"T","payload":[1]})").find("payload"), std::string::npos);
-    EXPECT_NE(bad_line_message(R"({"type":"T","payload":{},"occurred_at":"now"})").find("RFC 3339"),
-              std::string::npos);
+    EXPECT_NE(bad_line_message(R"({"type":"T","payload":{},"occurred_at":"now"})").find("RFC 3339"), std::string::npos);
     EXPECT_EQ(bad_line_message(R"({"type":"T","payload":{},"tags":["a",2]})"), R"("tags" must be an array of strings)");
 }
 

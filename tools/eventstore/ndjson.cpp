@@ -220,7 +220,13 @@ TimePoint parse_time(std::string_view text) {
         throw bad();
     }
     const auto local = sys_days(date) + hours(hour) + minutes(minute) + seconds(second) + fraction;
-    return TimePoint(duration_cast<TimePoint::duration>((local - offset).time_since_epoch()));
+    const microseconds since_epoch = (local - offset).time_since_epoch();
+    // The clock's range (its nanoseconds span the years 1678 to 2262), checked in microseconds.
+    constexpr auto limit = duration_cast<microseconds>(TimePoint::duration::max()).count() - 1;
+    if (since_epoch.count() > limit || since_epoch.count() < -limit) {
+        throw BadLine("time \"" + std::string(text) + "\" is outside the years 1678 to 2262");
+    }
+    return TimePoint(duration_cast<TimePoint::duration>(since_epoch));
 }
 
 std::string event_line(const StorableEvent& event) {
