@@ -49,9 +49,9 @@ int report(const Error& error, std::ostream& err) {
     return exit_failed;
 }
 
-// A condition no stored event can meet: a tag of its own, drawn at random, with position 0. The
-// append then only takes the locks of its own events.
-Filter unconditional() {
+} // namespace
+
+Filter unconditional_filter() {
     static const std::string tag = [] {
         std::random_device device;
         std::array<char, 17> hex{};
@@ -60,6 +60,8 @@ Filter unconditional() {
     }();
     return build_event_filter().matching().all_tags_of(tag).finalize();
 }
+
+namespace {
 
 // Reads standard input's events; on a bad line, says which and why and returns nothing.
 std::optional<std::vector<StorableEvent>> read_events(std::istream& in, std::ostream& err, const Progress& progress) {
@@ -159,7 +161,7 @@ int run_append(const Target& target, bool atomic, std::istream& in, std::ostream
     }
     try {
         auto store = open_store(target);
-        const Filter condition = unconditional();
+        const Filter condition = unconditional_filter();
         if (atomic) {
             const AppendResult result = store->append(condition, 0, *events);
             out << "{\"events\":" << events->size() << ",\"last_position\":" << result.last_sequence_number

@@ -42,6 +42,10 @@ struct FilterFlags {
     std::string occurred_until{};
 };
 
+// A condition no stored event meets, for appends without one: a tag of its own (drawn at random per
+// process) and position 0. Such an append takes only the locks of its own events.
+[[nodiscard]] Filter unconditional_filter();
+
 // The filter and options the flags describe. Throws std::invalid_argument for a flag that cannot be
 // used (a --where without '=', a time that is not RFC 3339).
 [[nodiscard]] Filter filter_of(const FilterFlags& flags);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "commands.hpp"
+#include "server.hpp"
 
 namespace {
 
@@ -37,9 +38,10 @@ void add_filter(CLI::App& command, FilterFlags& flags) {
     command.add_option("--occurred-until", flags.occurred_until, "only events that occurred before (RFC 3339)");
 }
 
-// tail ends normally on SIGINT or SIGTERM: a thread of its own waits for them and stops the
-// subscription, which returns at once.
-int tail_until_signalled(const Target& target, const FilterFlags& flags) {
+// tail and serve end normally on SIGINT or SIGTERM: a thread of its own waits for them and requests
+// the command's stop.
+template <typename Command>
+int until_signalled(Command command) {
     sigset_t signals;
     sigemptyset(&signals);
     sigaddset(&signals, SIGINT);
@@ -51,8 +53,7 @@ int tail_until_signalled(const Target& target, const FilterFlags& flags) {
         (void)sigwait(&signals, &received);
         stop.request_stop();
     }).detach();
-    return eventstore::cli::run_tail(target, flags, eventstore::Context().with_stop_token(stop.get_token()), std::cout,
-                                     std::cerr);
+    return command(stop.get_token());
 }
 
 } // namespace
@@ -98,6 +99,19 @@ int main(int argc, char** argv) try {
     add_target(*stats, target);
     stats->add_flag("--json", json, "one JSON object instead of text");
 
+    eventstore::cli::ServeOptions serve_options;
+    auto* serve = app.add_subcommand("serve", "serve the store over HTTP (the DCB test suite's API: docs/http.md)");
+    add_target(*serve, target);
+    serve
+        ->add_option("--listen", serve_options.listen,
+                     "HOST:PORT to listen on; a host other than loopback needs --token")
+        ->capture_default_str();
+    serve->add_option("--token", serve_options.token,
+                      "a secret every request but GET /health must carry as Authorization: Bearer <token>");
+    serve->add_option("--threads", serve_options.threads, "connections served at once")->capture_default_str();
+    serve->add_option("--max-body", serve_options.max_body, "the largest request body, in bytes")
+        ->capture_default_str();
+
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
@@ -124,7 +138,15 @@ int main(int argc, char** argv) try {
     if (stats->parsed()) {
         return eventstore::cli::run_stats(target, json, std::cout, std::cerr);
     }
-    return tail_until_signalled(target, flags);
+    if (serve->parsed()) {
+        return until_signalled([&](std::stop_token stop) {
+            return eventstore::cli::run_serve(target, serve_options, std::move(stop), std::cerr);
+        });
+    }
+    return until_signalled([&](std::stop_token stop) {
+        return eventstore::cli::run_tail(target, flags, eventstore::Context().with_stop_token(std::move(stop)),
+                                         std::cout, std::cerr);
+    });
 } catch (const std::exception& e) {
     // The commands report the library's errors themselves; this is for what none of them expected.
     std::cerr << "eventstore: " << e.what() << '\n';

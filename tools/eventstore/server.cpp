@@ -1,0 +1,348 @@
+#include "server.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <span>
+#include <stdexcept>
+#include <thread>
+#include <utility>
+#include <vector>
+
+// The listen backlog cpp-httplib gives its socket (5 by default): 20 clients connecting at once
+// overflowed it, and some of their requests were lost.
+#define CPPHTTPLIB_LISTEN_BACKLOG 256 // NOLINT(cppcoreguidelines-macro-usage): the library's own setting
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include <eventstore/error.hpp>
+#include <eventstore/postgres.hpp>
+#include <eventstore/prometheus.hpp>
+
+namespace eventstore::cli {
+
+namespace {
+
+using json = nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+// A request the server refuses, with the status and message to answer.
+struct Refused : std::runtime_error {
+    Refused(int status_code, const std::string& message) : std::runtime_error(message), status(status_code) {}
+    int status;
+};
+
+std::vector<std::string> strings_of(const json& value, const char* what) {
+    if (value.is_null()) {
+        return {};
+    }
+    if (!value.is_array()) {
+        throw Refused(400, std::string(what) + " must be an array of strings");
+    }
+    std::vector<std::string> strings;
+    for (const json& s : value) {
+        if (!s.is_string()) {
+            throw Refused(400, std::string(what) + " must be an array of strings");
+        }
+        strings.push_back(s.get<std::string>());
+    }
+    return strings;
+}
+
+// A DCB query: {"items": [{"types": [...], "tags": [...]}, ...]}. No items, or an item with neither,
+// matches every event.
+Filter filter_of_query(const json& query) {
+    if (query.is_null()) {
+        return Filter();
+    }
+    if (!query.is_object() || (query.contains("items") && !query["items"].is_array())) {
+        throw Refused(400, R"(a query is {"items": [{"types": [...], "tags": [...]}, ...]})");
+    }
+    const json items = query.value("items", json::array());
+    detail::FilterDraft draft;
+    bool first = true;
+    for (const json& item : items) {
+        if (!item.is_object()) {
+            throw Refused(400, R"(a query item is {"types": [...], "tags": [...]})");
+        }
+        const auto types = strings_of(item.value("types", json()), "types");
+        const auto tags = strings_of(item.value("tags", json()), "tags");
+        if (types.empty() && tags.empty()) {
+            return Filter(); // this item matches everything, and so does the query
+        }
+        if (!first) {
+            draft.start_next_item();
+        }
+        first = false;
+        if (!types.empty()) {
+            draft.add_event_types(types);
+        }
+        if (!tags.empty()) {
+            draft.add_tags(tags);
+        }
+    }
+    return std::move(draft).finalize();
+}
+
+json parse_json(const std::string& text, const char* what) {
+    try {
+        return json::parse(text);
+    } catch (const json::parse_error& e) {
+        throw Refused(400, std::string(what) + " is not JSON: " + e.what());
+    }
+}
+
+SequenceNumber position_of(const json& value, const char* what) {
+    if (value.is_null()) {
+        return 0;
+    }
+    if (!value.is_number_integer() || value.get<std::int64_t>() < 0) {
+        throw Refused(400, std::string(what) + " must be a non-negative integer");
+    }
+    return value.get<SequenceNumber>();
+}
+
+class Server {
+public:
+    Server(const Target& target, const ServeOptions& options) : m_options(options) {
+        m_metrics = std::make_shared<prometheus::Collector>();
+        postgres::PoolOptions pool;
+        pool.max_connections = std::min<std::size_t>(options.threads, 16);
+        pool.metrics = m_metrics;
+        m_store = postgres::new_event_store_from_pool(postgres::ConnectionPool::create(target.dsn, pool),
+                                                      postgres::with_table_name(target.table),
+                                                      postgres::with_metrics(m_metrics));
+    }
+
+    // GET /read?query=...&options=...: a bare array of {type, tags, data, position}.
+    std::string read(const httplib::Request& request) {
+        const Filter filter = filter_of_query(
+            request.has_param("query") ? parse_json(request.get_param_value("query"), "query") : json());
+        ReadOptions read_options;
+        if (request.has_param("options")) {
+            const json options = parse_json(request.get_param_value("options"), "options");
+            if (!options.is_object() && !options.is_null()) {
+                throw Refused(400, R"(options is {"from": n, "limit": n, "backwards": bool})");
+            }
+            if (options.is_object()) {
+                read_options.from = position_of(options.value("from", json()), "options.from");
+                read_options.limit = position_of(options.value("limit", json()), "options.limit");
+                const json backwards = options.value("backwards", json(false));
+                if (!backwards.is_boolean()) {
+                    throw Refused(400, "options.backwards must be true or false");
+                }
+                read_options.backwards = backwards.get<bool>();
+            }
+        }
+        json events = json::array();
+        for (const StorableEvent& event : m_store->query(filter, read_options).events) {
+            events.push_back(json{{"type", event.event_type},
+                                  {"tags", event.tags},
+                                  {"data", event.payload_json},
+                                  {"position", event.sequence_number}});
+        }
+        return events.dump();
+    }
+
+    // POST /append {events, condition?}: 200 {durationInMicroseconds, appendConditionFailed}.
+    std::string append(const httplib::Request& request) {
+        const auto started = Clock::now();
+        const json body = parse_json(request.body, "the request body");
+        if (!body.is_object() || !body.contains("events") || !body["events"].is_array() || body["events"].empty()) {
+            throw Refused(400,
+                          "an append is {\"events\": [{\"type\": ..., \"tags\": [...], \"data\": \"{...}\"}, ...], "
+                          "\"condition\": {\"failIfEventsMatch\": query, \"after\": n}}");
+        }
+        std::vector<StorableEvent> events;
+        const auto now = std::chrono::system_clock::now();
+        for (const json& e : body["events"]) {
+            if (!e.is_object() || !e.contains("type") || !e["type"].is_string()) {
+                throw Refused(400, R"(an event is {"type": string, "tags": [...], "data": string})");
+            }
+            const json data = e.value("data", json("{}"));
+            if (!data.is_string()) {
+                throw Refused(400, "an event's data is a string holding a JSON object");
+            }
+            try {
+                StorableEvent event = build_storable_event_with_empty_metadata(e["type"].get<std::string>(), now,
+                                                                               data.get<std::string>());
+                event.tags = strings_of(e.value("tags", json()), "tags");
+                events.push_back(std::move(event));
+            } catch (const Error& error) {
+                throw Refused(400, error.what());
+            }
+        }
+        bool failed = false;
+        if (body.contains("condition") && !body["condition"].is_null()) {
+            const json& condition = body["condition"];
+            if (!condition.is_object()) {
+                throw Refused(400, R"(a condition is {"failIfEventsMatch": query, "after": n})");
+            }
+            const Filter filter = filter_of_query(condition.value("failIfEventsMatch", json()));
+            failed = append_unless_matched(filter, position_of(condition.value("after", json()), "after"), events);
+        } else {
+            (void)m_store->append(unconditional_filter(), 0, events);
+        }
+        const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started).count();
+        return json{{"durationInMicroseconds", micros}, {"appendConditionFailed", failed}}.dump();
+    }
+
+    std::string metrics() const { return m_metrics->exposition(); }
+
+private:
+    // The specification's condition: no event matching `filter` after `after`. Our append's condition
+    // is "the newest matching position is exactly h": read h, fail when it is above `after`, else
+    // append on h; a conflict means a matching event arrived since, so read again (docs/dcb.md).
+    bool append_unless_matched(const Filter& filter, SequenceNumber after, std::span<const StorableEvent> events) {
+        for (;;) {
+            const SequenceNumber newest =
+                m_store->query(filter, ReadOptions{.backwards = true, .limit = 1}).max_sequence_number;
+            if (newest > after) {
+                return true;
+            }
+            try {
+                (void)m_store->append(filter, newest, events);
+                return false;
+            } catch (const ConcurrencyConflict&) {
+                // a matching event arrived after the read: look again
+            }
+        }
+    }
+
+    ServeOptions m_options;
+    std::shared_ptr<prometheus::Collector> m_metrics;
+    std::unique_ptr<postgres::EventStore> m_store;
+};
+
+bool loopback(const std::string& host) { return host == "127.0.0.1" || host == "::1" || host == "localhost"; }
+
+// Compares without stopping at the first difference, so that the time taken says nothing of the token.
+bool same_token(const std::string& given, const std::string& expected) {
+    unsigned char difference = given.size() == expected.size() ? 0 : 1;
+    for (std::size_t i = 0; i < given.size(); ++i) {
+        difference |= static_cast<unsigned char>(given[i] ^ expected[i % expected.size()]);
+    }
+    return difference == 0;
+}
+
+void answer_json(httplib::Response& response, int status, const std::string& body) {
+    response.status = status;
+    response.set_content(body, "application/json");
+}
+
+} // namespace
+
+int run_serve(const Target& target, const ServeOptions& options, std::stop_token stop, std::ostream& err,
+              const std::function<void(int port)>& on_listening) {
+    const auto colon = options.listen.rfind(':');
+    if (colon == std::string::npos) {
+        err << "eventstore: --listen " << options.listen << ": expected HOST:PORT (127.0.0.1:3000)\n";
+        return exit_usage;
+    }
+    std::string host = options.listen.substr(0, colon);
+    if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+        host = host.substr(1, host.size() - 2);
+    }
+    int port = 0;
+    try {
+        port = std::stoi(options.listen.substr(colon + 1));
+    } catch (const std::exception&) {
+        err << "eventstore: --listen " << options.listen << ": the port is not a number\n";
+        return exit_usage;
+    }
+    if (!loopback(host) && options.token.empty()) {
+        err << "eventstore: listening on " << host
+            << " lets other machines in: give a --token that requests must carry (Authorization: Bearer ...)\n";
+        return exit_usage;
+    }
+    if (options.threads == 0) {
+        err << "eventstore: --threads must be at least 1\n";
+        return exit_usage;
+    }
+    Server server(target, options);
+    httplib::Server http;
+    // cpp-httplib owns the queue it is given.
+    http.new_task_queue = [threads = options.threads] { return new httplib::ThreadPool(threads); }; // NOLINT
+    http.set_payload_max_length(options.max_body);
+    http.set_tcp_nodelay(true); // small responses on kept-alive connections: no wait for delayed ACKs
+    http.set_read_timeout(std::chrono::seconds(10));
+    http.set_write_timeout(std::chrono::seconds(10));
+    http.set_keep_alive_max_count(1000);
+    http.set_pre_routing_handler([&options](const httplib::Request& request, httplib::Response& response) {
+        if (options.token.empty() || request.path == "/health") {
+            return httplib::Server::HandlerResponse::Unhandled;
+        }
+        const std::string given = request.get_header_value("Authorization");
+        if (given.rfind("Bearer ", 0) == 0 && same_token(given.substr(7), options.token)) {
+            return httplib::Server::HandlerResponse::Unhandled;
+        }
+        response.set_header("WWW-Authenticate", "Bearer");
+        answer_json(response, 401, R"({"error":"this server needs Authorization: Bearer <token>"})");
+        return httplib::Server::HandlerResponse::Handled;
+    });
+    const auto guarded = [&err](auto&& handle) {
+        return [&err, handle](const httplib::Request& request, httplib::Response& response) {
+            try {
+                answer_json(response, 200, handle(request));
+            } catch (const Refused& refused) {
+                answer_json(response, refused.status, json{{"error", refused.what()}}.dump());
+            } catch (const Error& error) {
+                // Bad input the library refused is the client's; anything else is ours or the database's.
+                const bool input = error.is(Errc::invalid_tag) || error.is(Errc::invalid_event_type) ||
+                                   error.is(Errc::invalid_payload_json) || error.is(Errc::invalid_filter);
+                if (!input) {
+                    err << "eventstore: " << request.method << ' ' << request.path << ": " << error.what() << '\n';
+                }
+                answer_json(response, input ? 400 : 503, json{{"error", error.what()}}.dump());
+            }
+        };
+    };
+    http.Get("/read", guarded([&server](const httplib::Request& request) { return server.read(request); }));
+    http.Post("/append", guarded([&server](const httplib::Request& request) { return server.append(request); }));
+    http.Get("/health", [](const httplib::Request& /*request*/, httplib::Response& response) {
+        answer_json(response, 200, R"({"status":"ok"})");
+    });
+    http.Get("/metrics", [&server](const httplib::Request& /*request*/, httplib::Response& response) {
+        response.set_content(server.metrics(), "text/plain; version=0.0.4; charset=utf-8");
+    });
+    http.set_error_handler([](const httplib::Request& /*request*/, httplib::Response& response) {
+        if (response.body.empty()) {
+            const std::string message = response.status == 404
+                                            ? "no such endpoint: GET /read, POST /append, GET /health, GET /metrics"
+                                        : response.status == 413 ? "the request body is too large"
+                                                                 : "bad request";
+            answer_json(response, response.status, json{{"error", message}}.dump());
+        }
+    });
+    const int bound = port == 0 ? http.bind_to_any_port(host) : (http.bind_to_port(host, port) ? port : -1);
+    if (bound < 0) {
+        err << "eventstore: cannot listen on " << options.listen << " (in use, or not an address of this machine)\n";
+        return exit_failed;
+    }
+    // A stop request ends the accept loop once it runs; requests in flight finish first (the thread
+    // pool drains before listen returns).
+    std::atomic<bool> ended{false};
+    std::thread stopper([&] {
+        while (!ended) {
+            if (stop.stop_requested() && http.is_running()) {
+                http.stop();
+                return;
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+    });
+    err << "eventstore: serving " << target.table << " on http://" << options.listen.substr(0, colon) << ':' << bound
+        << '\n';
+    if (on_listening) {
+        on_listening(bound);
+    }
+    const bool clean = http.listen_after_bind() || stop.stop_requested();
+    ended = true;
+    stopper.join();
+    return clean ? exit_ok : exit_failed;
+}
+
+} // namespace eventstore::cli
