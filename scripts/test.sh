@@ -92,7 +92,7 @@ else
         step "tsan: build ${targets[*]}"
         cmake --build --preset tsan -j2 --target "${targets[@]}"
         step "tsan: test -L concurrency"
-        export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 ${TSAN_OPTIONS:-}"
+        export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$PWD/scripts/tsan.supp ${TSAN_OPTIONS:-}"
         "${no_aslr[@]}" ctest --preset tsan -j2 -L concurrency --no-tests=error
     fi
 fi

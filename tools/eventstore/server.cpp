@@ -12,11 +12,9 @@
 #include <utility>
 #include <vector>
 
-// The listen backlog cpp-httplib gives its socket (5 by default): 20 clients connecting at once
-// overflowed it, and some of their requests were lost.
-#define CPPHTTPLIB_LISTEN_BACKLOG 256 // NOLINT(cppcoreguidelines-macro-usage): the library's own setting
 #include <httplib.h>
 #include <nlohmann/json.hpp>
+#include <sys/socket.h>
 
 #include <eventstore/error.hpp>
 #include <eventstore/postgres.hpp>
@@ -268,6 +266,14 @@ int run_serve(const Target& target, const ServeOptions& options, std::stop_token
     http.new_task_queue = [threads = options.threads] { return new httplib::ThreadPool(threads); }; // NOLINT
     http.set_payload_max_length(options.max_body);
     http.set_tcp_nodelay(true); // small responses on kept-alive connections: no wait for delayed ACKs
+    // cpp-httplib (Debian's build) listens with a backlog of 5 connections, which 20 clients connecting
+    // at once overflowed: the listening socket is noted here, and listen() called again on it below
+    // with a larger backlog (Linux takes the new one).
+    int listening_socket = -1;
+    http.set_socket_options([&listening_socket](socket_t sock) {
+        httplib::default_socket_options(sock);
+        listening_socket = sock;
+    });
     http.set_read_timeout(std::chrono::seconds(10));
     http.set_write_timeout(std::chrono::seconds(10));
     http.set_keep_alive_max_count(1000);
@@ -321,6 +327,10 @@ int run_serve(const Target& target, const ServeOptions& options, std::stop_token
     if (bound < 0) {
         err << "eventstore: cannot listen on " << options.listen << " (in use, or not an address of this machine)\n";
         return exit_failed;
+    }
+    constexpr int backlog = 256;
+    if (listening_socket >= 0) {
+        (void)::listen(listening_socket, backlog);
     }
     // A stop request ends the accept loop once it runs; requests in flight finish first (the thread
     // pool drains before listen returns).
