@@ -333,6 +333,56 @@ TEST_F(Http, ParallelWritesOnUniqueTagsNeverFail) {
     std::cout << "parallel writes: " << appends.load() << " appends, 0 failed\n";
 }
 
+// GET /subscribe: the events so far and then the new ones as Server-Sent Events, each with its position
+// as id; resumed from Last-Event-ID; a server stop ends an open stream and the server exits normally.
+TEST_F(Http, SubscribeStreamsEventsAndResumesFromLastEventId) {
+    auto http = client();
+    const json one{{"type", "A"}, {"tags", json::array({"t:1"})}, {"data", R"({"n":1})"}};
+    const json two{{"type", "B"}, {"tags", json::array()}, {"data", R"({"n":2})"}};
+    json body = json::object();
+    body["events"] = json::array({one});
+    (void)append(http, body);
+
+    // Reads the stream until `wanted` events have come; returns their positions and what else came.
+    const auto stream = [this](const httplib::Headers& headers, std::size_t wanted) {
+        std::vector<std::uint64_t> ids;
+        std::string text;
+        auto c = client();
+        c.set_read_timeout(10, 0);
+        (void)c.Get("/subscribe", headers, [&](const char* data, std::size_t length) {
+            text.append(data, length);
+            for (std::size_t at = text.find("id: "); at != std::string::npos; at = text.find("id: ")) {
+                const std::size_t end = text.find('\n', at);
+                if (end == std::string::npos) {
+                    break;
+                }
+                ids.push_back(std::stoull(text.substr(at + 4, end - at - 4)));
+                text.erase(0, end);
+            }
+            return ids.size() < wanted;
+        });
+        return ids;
+    };
+    std::vector<std::uint64_t> live;
+    std::thread reader([&] { live = stream({}, 2); });
+    std::this_thread::sleep_for(200ms);
+    body["events"] = json::array({two});
+    (void)append(http, body);
+    reader.join();
+    EXPECT_EQ(live, (std::vector<std::uint64_t>{1, 2}));
+    EXPECT_EQ(stream({{"Last-Event-ID", "1"}}, 1), (std::vector<std::uint64_t>{2}));
+
+    // An open stream does not keep the server from stopping.
+    std::thread open([&] { (void)stream({{"Last-Event-ID", "2"}}, 1); });
+    std::this_thread::sleep_for(200ms);
+    const auto stopping = Clock::now();
+    EXPECT_EQ(stop_server(), 0);
+    EXPECT_LT(Clock::now() - stopping, 4s); // idle kept-alive connections: 2 s
+    std::cout << "stopped with a stream open in "
+              << std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - stopping).count() << " ms\n";
+    open.join();
+}
+
 TEST_F(Http, BadRequestsAre4xxWithAMessageAndWriteNothing) {
     auto http = client();
     const auto status_and_error = [](const httplib::Result& r) {

@@ -190,6 +190,65 @@ public:
 
     std::string metrics() const { return m_metrics->exposition(); }
 
+    // GET /subscribe?query=...&after=n (or the Last-Event-ID header, to resume): Server-Sent Events, one
+    // event per message with the position as its id, from the matching events above `after` on, live,
+    // never skipping one. A comment every 15 s keeps proxies from closing a quiet stream and finds
+    // clients that left. Ends when the client leaves or the server stops.
+    void subscribe(const httplib::Request& request, httplib::Response& response, const std::stop_token& server_stop) {
+        const Filter filter = filter_of_query(
+            request.has_param("query") ? parse_json(request.get_param_value("query"), "query") : json());
+        SequenceNumber after = 0;
+        if (request.has_param("after")) {
+            after = position_of(parse_json(request.get_param_value("after"), "after"), "after");
+        }
+        if (request.has_header("Last-Event-ID")) {
+            after =
+                position_of(parse_json(request.get_header_value("Last-Event-ID"), "Last-Event-ID"), "Last-Event-ID");
+        }
+        response.set_header("Cache-Control", "no-store");
+        response.set_chunked_content_provider(
+            "text/event-stream",
+            [this, filter, after, server_stop](std::size_t /*offset*/, httplib::DataSink& sink) mutable {
+                stream_events(filter, after, server_stop, sink);
+                sink.done();
+                return true;
+            });
+    }
+
+private:
+    static constexpr auto heartbeat = std::chrono::seconds(15);
+
+    void stream_events(const Filter& filter, SequenceNumber after, const std::stop_token& server_stop,
+                       httplib::DataSink& sink) {
+        std::stop_source left; // the client went away
+        const std::stop_callback on_server_stop(server_stop, [&left] { left.request_stop(); });
+        const auto send = [&](const std::string& message) {
+            if (!sink.is_writable() || !sink.write(message.data(), message.size())) {
+                left.request_stop();
+            }
+        };
+        send(": subscribed\n\n");
+        while (!left.stop_requested()) {
+            try {
+                after = m_store->subscribe(Context().with_stop_token(left.get_token()).with_timeout(heartbeat), filter,
+                                           after, [&](StorableEvent&& event) {
+                                               const json message{{"type", event.event_type},
+                                                                  {"tags", event.tags},
+                                                                  {"data", event.payload_json},
+                                                                  {"position", event.sequence_number}};
+                                               send("id: " + std::to_string(event.sequence_number) +
+                                                    "\ndata: " + message.dump() + "\n\n");
+                                               after = event.sequence_number;
+                                           });
+            } catch (const Error& error) {
+                send("event: error\ndata: " + json{{"error", error.what()}}.dump() + "\n\n");
+                return;
+            }
+            send(": still here\n\n");
+        }
+    }
+
+public:
 private:
     // The specification's condition: no event matching `filter` after `after`. Our append's condition
     // is "the newest matching position is exactly h": read h, fail when it is above `after`, else
@@ -277,6 +336,8 @@ int run_serve(const Target& target, const ServeOptions& options, std::stop_token
     http.set_read_timeout(std::chrono::seconds(10));
     http.set_write_timeout(std::chrono::seconds(10));
     http.set_keep_alive_max_count(1000);
+    // An idle kept-alive connection holds its thread this long, and a stop waits for it.
+    http.set_keep_alive_timeout(2);
     http.set_pre_routing_handler([&options](const httplib::Request& request, httplib::Response& response) {
         if (options.token.empty() || request.path == "/health") {
             return httplib::Server::HandlerResponse::Unhandled;
@@ -308,6 +369,15 @@ int run_serve(const Target& target, const ServeOptions& options, std::stop_token
     };
     http.Get("/read", guarded([&server](const httplib::Request& request) { return server.read(request); }));
     http.Post("/append", guarded([&server](const httplib::Request& request) { return server.append(request); }));
+    std::stop_source serving;
+    const std::stop_callback forward_stop(stop, [&serving] { serving.request_stop(); });
+    http.Get("/subscribe", [&server, &serving](const httplib::Request& request, httplib::Response& response) {
+        try {
+            server.subscribe(request, response, serving.get_token());
+        } catch (const Refused& refused) {
+            answer_json(response, refused.status, json{{"error", refused.what()}}.dump());
+        }
+    });
     http.Get("/health", [](const httplib::Request& /*request*/, httplib::Response& response) {
         answer_json(response, 200, R"({"status":"ok"})");
     });
@@ -316,10 +386,11 @@ int run_serve(const Target& target, const ServeOptions& options, std::stop_token
     });
     http.set_error_handler([](const httplib::Request& /*request*/, httplib::Response& response) {
         if (response.body.empty()) {
-            const std::string message = response.status == 404
-                                            ? "no such endpoint: GET /read, POST /append, GET /health, GET /metrics"
-                                        : response.status == 413 ? "the request body is too large"
-                                                                 : "bad request";
+            const std::string message =
+                response.status == 404
+                    ? "no such endpoint: GET /read, POST /append, GET /subscribe, GET /health, GET /metrics"
+                : response.status == 413 ? "the request body is too large"
+                                         : "bad request";
             answer_json(response, response.status, json{{"error", message}}.dump());
         }
     });
