@@ -188,17 +188,32 @@ int run_export(const Target& target, const FilterFlags& flags, std::ostream& out
     try {
         const Filter filter = filter_of(flags);
         auto store = open_store(target);
+        const ReadOptions options = read_options_of(flags);
+        // The newest matching position, for the ETA: a forwards export reaches it as it ends.
+        SequenceNumber newest = 0;
+        SequenceNumber first = 0;
+        if (progress.enabled && !options.backwards) {
+            newest = store->query(filter, ReadOptions{.backwards = true, .limit = 1}).max_sequence_number;
+        }
         std::size_t written = 0;
         const auto started = Clock::now();
         auto shown = started;
-        (void)store->query_stream(Context(), filter, read_options_of(flags), [&](StorableEvent&& event) {
+        (void)store->query_stream(Context(), filter, options, [&](StorableEvent&& event) {
             out << event_line(event) << '\n';
             ++written;
+            first = first == 0 ? event.sequence_number : first;
             if (progress.enabled && Clock::now() - shown > std::chrono::milliseconds(250)) {
                 shown = Clock::now();
                 const double seconds = std::chrono::duration<double>(shown - started).count();
                 *progress.out << "\rexported " << written << " events ("
-                              << static_cast<long long>(static_cast<double>(written) / seconds) << "/s)" << std::flush;
+                              << static_cast<long long>(static_cast<double>(written) / seconds) << "/s";
+                if (newest > first && event.sequence_number > first) {
+                    const double done =
+                        static_cast<double>(event.sequence_number - first) / static_cast<double>(newest - first);
+                    *progress.out << ", " << static_cast<int>(done * 100) << "%, about "
+                                  << static_cast<long long>(seconds / done - seconds) << " s left";
+                }
+                *progress.out << ")   " << std::flush;
             }
         });
         out.flush();
