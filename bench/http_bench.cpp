@@ -18,9 +18,10 @@
 #include <thread>
 #include <vector>
 
-#include <eventstore/postgres.hpp>
 #include <httplib.h>
 #include <libpq-fe.h>
+
+#include <eventstore/postgres.hpp>
 
 #include "server.hpp"
 
@@ -33,7 +34,12 @@ struct Rates {
     double reads_per_second = 0;
 };
 
-std::string tag_of(int client, int n) { return "c" + std::to_string(client) + "-" + std::to_string(n); }
+// Each round of appends writes tags of its own (a condition on a tag an earlier round wrote would
+// fail); reads look for tags the first round wrote.
+std::atomic<int> g_round{0};
+std::string tag_of(int round, int client, int n) {
+    return "r" + std::to_string(round) + "-c" + std::to_string(client) + "-" + std::to_string(n);
+}
 
 // `clients` threads doing `op(client, n)` for `seconds`; operations per second.
 template <typename Op>
@@ -62,7 +68,7 @@ struct LibraryAppend {
     eventstore::postgres::EventStore* store;
     int start(int /*client*/) const { return 0; }
     void run(int /*state*/, int client, int n) const {
-        const std::string tag = tag_of(client, n);
+        const std::string tag = tag_of(g_round, client, n);
         auto event = eventstore::build_storable_event_with_empty_metadata("P", std::chrono::system_clock::now(), "{}");
         event.tags = {tag};
         (void)store->append(eventstore::build_event_filter().matching().all_tags_of(tag).finalize(), 0, event);
@@ -73,7 +79,7 @@ struct LibraryRead {
     eventstore::postgres::EventStore* store;
     int start(int /*client*/) const { return 0; }
     void run(int /*state*/, int client, int n) const {
-        const std::string tag = tag_of(client, n % 50);
+        const std::string tag = tag_of(0, client, n % 50);
         (void)store->query(eventstore::build_event_filter().matching().all_tags_of(tag).finalize(),
                            eventstore::ReadOptions{.backwards = true, .limit = 1});
     }
@@ -90,7 +96,7 @@ struct HttpOp {
     }
     void run(const std::shared_ptr<httplib::Client>& c, int client, int n) const {
         if (append) {
-            const std::string tag = tag_of(client, n);
+            const std::string tag = tag_of(g_round, client, n);
             const std::string body = R"({"events":[{"type":"P","tags":[")" + tag + R"("],"data":"{}"}],)" +
                                      R"("condition":{"failIfEventsMatch":{"items":[{"tags":[")" + tag + R"("]}]}}})";
             const auto r = c->Post("/append", body, "application/json");
@@ -98,9 +104,10 @@ struct HttpOp {
                 throw std::runtime_error("POST /append failed");
             }
         } else {
-            const std::string query = R"({"items":[{"tags":[")" + tag_of(client, n % 50) + R"("]}]})";
-            const auto r = c->Get("/read", httplib::Params{{"query", query}, {"options", R"({"backwards":true,"limit":1})"}},
-                                  httplib::Headers{});
+            const std::string query = R"({"items":[{"tags":[")" + tag_of(0, client, n % 50) + R"("]}]})";
+            const auto r =
+                c->Get("/read", httplib::Params{{"query", query}, {"options", R"({"backwards":true,"limit":1})"}},
+                       httplib::Headers{});
             if (!r || r->status != 200) {
                 throw std::runtime_error("GET /read failed");
             }
@@ -138,8 +145,8 @@ int main(int argc, char** argv) {
     const std::string table = "http_bench_" + std::to_string(::getpid());
     eventstore::postgres::PoolOptions pool;
     pool.max_connections = 16; // as serve's store
-    auto store = eventstore::postgres::new_event_store_from_pool(eventstore::postgres::ConnectionPool::create(dsn, pool),
-                                                                 eventstore::postgres::with_table_name(table));
+    auto store = eventstore::postgres::new_event_store_from_pool(
+        eventstore::postgres::ConnectionPool::create(dsn, pool), eventstore::postgres::with_table_name(table));
     store->migrate();
 
     std::stop_source stop;
@@ -155,7 +162,9 @@ int main(int argc, char** argv) {
     std::vector<double> lib_appends, http_appends, lib_reads, http_reads;
     for (int r = 0; r < rounds; ++r) {
         lib_appends.push_back(run_clients(clients, seconds, LibraryAppend{store.get()}));
+        ++g_round;
         http_appends.push_back(run_clients(clients, seconds, HttpOp{port, true}));
+        ++g_round;
         lib_reads.push_back(run_clients(clients, seconds, LibraryRead{store.get()}));
         http_reads.push_back(run_clients(clients, seconds, HttpOp{port, false}));
         std::printf("round %d: appends/s library %.0f http %.0f; reads/s library %.0f http %.0f\n", r + 1,
