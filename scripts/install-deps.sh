@@ -27,6 +27,8 @@ packages=(
     libcli11-dev
     # the tests run the store behind PgBouncer in transaction pooling mode (a throwaway one each)
     pgbouncer
+    # the event browser's tests load the page in headless Chromium
+    chromium
 )
 
 missing=()

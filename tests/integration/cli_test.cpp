@@ -172,6 +172,7 @@ TEST_F(Cli, StatsCountEventsPerType) {
     EXPECT_EQ(stats["events"], 3);
     EXPECT_EQ(stats["newest_position"], 3);
     EXPECT_EQ(stats["types"], nlohmann::json::parse(R"({"Opened":2,"Deposited":1})"));
+    EXPECT_EQ(stats["type_count"], 2);
     EXPECT_GT(stats["index_bytes"].get<std::int64_t>(), 0);
     EXPECT_GE(stats["total_bytes"].get<std::int64_t>(),
               stats["table_bytes"].get<std::int64_t>() + stats["index_bytes"].get<std::int64_t>());

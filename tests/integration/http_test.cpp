@@ -22,8 +22,7 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
-#include "fixture.hpp"
-#include "server.hpp"
+#include "serving.hpp"
 
 namespace {
 
@@ -36,35 +35,8 @@ std::chrono::milliseconds check_time() {
     return std::chrono::milliseconds(set != nullptr ? static_cast<int>(std::atof(set) * 1000) : 2000);
 }
 
-class Http : public eventstore::test::StoreTest {
+class Http : public eventstore::test::ServedStore {
 protected:
-    void SetUp() override {
-        StoreTest::SetUp();
-        start({});
-    }
-    void TearDown() override {
-        stop_server();
-        StoreTest::TearDown();
-    }
-
-    void start(eventstore::cli::ServeOptions options) {
-        options.listen = "127.0.0.1:0";
-        std::promise<int> listening;
-        auto port = listening.get_future();
-        m_server = std::thread([this, options, &listening] {
-            m_code = eventstore::cli::run_serve({conninfo(), table()}, options, m_stop.get_token(), m_log,
-                                                [&listening](int p) { listening.set_value(p); });
-        });
-        m_port = port.get();
-    }
-    int stop_server() {
-        if (m_server.joinable()) {
-            m_stop.request_stop();
-            m_server.join();
-        }
-        return m_code;
-    }
-
     [[nodiscard]] httplib::Client client() const {
         httplib::Client c("127.0.0.1", m_port);
         c.set_read_timeout(30, 0);
@@ -91,12 +63,6 @@ protected:
         }
         return json::parse(response->body).at("appendConditionFailed").get<bool>();
     }
-
-    std::stop_source m_stop;
-    std::thread m_server;
-    std::ostringstream m_log;
-    int m_code = -1;
-    int m_port = 0;
 };
 
 // A random query of 0-3 items, each of 0-2 types and 0-3 tags, as the suite's consistency check uses.
@@ -411,14 +377,19 @@ TEST_F(Http, BadRequestsAre4xxWithAMessageAndWriteNothing) {
 
 TEST_F(Http, ATokenIsRequiredWhenSetAndBodiesAreBounded) {
     stop_server();
-    m_stop = std::stop_source();
     eventstore::cli::ServeOptions options;
     options.token = "s3cret";
     options.max_body = 1000;
     start(options);
     auto http = client();
     EXPECT_EQ(http.Get("/read")->status, 401);
+    EXPECT_EQ(http.Get("/api/events")->status, 401);
+    EXPECT_EQ(http.Get("/api/stats")->status, 401);
+    EXPECT_EQ(http.Get("/api/live")->status, 401);
     EXPECT_EQ(http.Get("/health")->status, 200);
+    // The browser's page and files hold no events: they load, and the page asks for the token.
+    EXPECT_EQ(http.Get("/")->status, 200);
+    EXPECT_EQ(http.Get("/browser.js")->status, 200);
     http.set_bearer_token_auth("wrong");
     EXPECT_EQ(http.Get("/read")->status, 401);
     http.set_bearer_token_auth("s3cret");
@@ -433,6 +404,54 @@ TEST_F(Http, ATokenIsRequiredWhenSetAndBodiesAreBounded) {
     EXPECT_EQ(eventstore::cli::run_serve({conninfo(), table()}, open, std::stop_token(), err),
               eventstore::cli::exit_usage);
     EXPECT_NE(err.str().find("--token"), std::string::npos) << err.str();
+}
+
+// The event browser's API (GET /api/events): newest first below `before`, with `more`, in windows of
+// positions that grow until the page is full, so a rare type far below the head is still found.
+TEST_F(Http, TheBrowsersEventsComeNewestFirstInPagesAcrossALargeLog) {
+    std::vector<eventstore::StorableEvent> events;
+    for (int p = 1; p <= 5000; ++p) {
+        const bool rare = p == 10 || p == 20 || p == 30;
+        events.push_back(eventstore::build_storable_event_with_empty_metadata(
+            rare ? "Rare" : "Common", std::chrono::system_clock::now(), R"({"p": ")" + std::to_string(p) + "\"}"));
+    }
+    (void)store().append(eventstore::build_event_filter().matching().all_tags_of("none").finalize(), 0, events);
+    auto http = client();
+    const auto page = [&](const std::string& query) {
+        const auto response = http.Get("/api/events?" + query);
+        EXPECT_TRUE(response && response->status == 200) << (response ? response->body : "no answer");
+        const json body = json::parse(response->body);
+        std::vector<int> positions;
+        for (const json& e : body.at("events")) {
+            positions.push_back(e.at("position").get<int>());
+        }
+        return std::make_pair(positions, body.at("more").get<bool>());
+    };
+    using Page = std::pair<std::vector<int>, bool>;
+    EXPECT_EQ(page("type=Rare"), Page({30, 20, 10}, false)); // 4,970 positions above them
+    EXPECT_EQ(page("type=Rare&limit=2"), Page({30, 20}, true));
+    EXPECT_EQ(page("type=Rare&limit=2&before=20"), Page({10}, false));
+    EXPECT_EQ(page("type=Rare&after=10"), Page({30, 20}, false));
+    EXPECT_EQ(page("type=Rare&before=1"), Page({}, false));
+    EXPECT_EQ(page("limit=3"), Page({5000, 4999, 4998}, true));
+    EXPECT_EQ(page("limit=2&before=3"), Page({2, 1}, false));
+    EXPECT_EQ(page("where=p%3D4444"), Page({4444}, false));
+    const auto first = http.Get("/api/events?type=Rare&limit=1");
+    const json event = json::parse(first->body).at("events").at(0);
+    EXPECT_EQ(event.at("payload"), R"({"p": "30"})"); // the stored text
+    EXPECT_EQ(event.at("metadata"), "{}");
+    EXPECT_EQ(event.at("occurred_at").get<std::string>().size(), std::string("2026-11-29T21:15:12.123456Z").size());
+
+    const json stats = json::parse(http.Get("/api/stats?top=1")->body);
+    EXPECT_EQ(stats.at("events"), 5000);
+    EXPECT_EQ(stats.at("type_count"), 2);
+    EXPECT_EQ(stats.at("types"), json({{"Common", 4997}}));
+
+    for (const char* bad : {"limit=0", "limit=1001", "before=-1", "after=x", "where=novalue", "occurred_from=soon"}) {
+        const auto response = http.Get(std::string("/api/events?") + bad);
+        EXPECT_EQ(response->status, 400) << bad;
+        EXPECT_FALSE(json::parse(response->body).at("error").get<std::string>().empty()) << bad;
+    }
 }
 
 } // namespace

@@ -1,5 +1,6 @@
 #include "commands.hpp"
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstdio>
@@ -297,49 +298,77 @@ Result exec(PGconn* conn, const std::string& sql, const std::vector<std::string>
 
 } // namespace
 
+Stats stats_of(const std::string& dsn, const std::string& quoted_table) {
+    const Connection conn(PQconnectdb(dsn.c_str()), PQfinish);
+    if (PQstatus(conn.get()) != CONNECTION_OK) {
+        throw Error(Errc::database_connection_failed, PQerrorMessage(conn.get()));
+    }
+    // One pass over the rows: the counts per type also give the total and the newest position.
+    const Result types = exec(conn.get(),
+                              "SELECT event_type, count(*), max(sequence_number) FROM " + quoted_table +
+                                  " GROUP BY event_type ORDER BY count(*) DESC, event_type",
+                              {});
+    const Result sizes = exec(conn.get(),
+                              "SELECT pg_relation_size($1::regclass), pg_indexes_size($1::regclass), "
+                              "pg_total_relation_size($1::regclass), pg_size_pretty(pg_relation_size($1::regclass)), "
+                              "pg_size_pretty(pg_indexes_size($1::regclass)), "
+                              "pg_size_pretty(pg_total_relation_size($1::regclass))",
+                              {quoted_table});
+    Stats stats;
+    stats.table = quoted_table;
+    for (int row = 0; row < PQntuples(types.get()); ++row) {
+        const std::uint64_t count = std::stoull(PQgetvalue(types.get(), row, 1));
+        stats.types.emplace_back(PQgetvalue(types.get(), row, 0), count);
+        stats.events += count;
+        stats.newest_position =
+            std::max<std::uint64_t>(stats.newest_position, std::stoull(PQgetvalue(types.get(), row, 2)));
+    }
+    const auto value = [&](int column) { return std::string(PQgetvalue(sizes.get(), 0, column)); };
+    stats.table_bytes = std::stoull(value(0));
+    stats.index_bytes = std::stoull(value(1));
+    stats.total_bytes = std::stoull(value(2));
+    stats.table_size = value(3);
+    stats.index_size = value(4);
+    stats.total_size = value(5);
+    return stats;
+}
+
+std::string stats_json(const Stats& stats, std::size_t max_types) {
+    std::string line = "{\"table\":";
+    detail::json::append_quoted(line, stats.table);
+    line += ",\"events\":" + std::to_string(stats.events) +
+            ",\"newest_position\":" + std::to_string(stats.newest_position) +
+            ",\"table_bytes\":" + std::to_string(stats.table_bytes) +
+            ",\"index_bytes\":" + std::to_string(stats.index_bytes) +
+            ",\"total_bytes\":" + std::to_string(stats.total_bytes) + ",\"total_size\":";
+    detail::json::append_quoted(line, stats.total_size);
+    line += ",\"type_count\":" + std::to_string(stats.types.size()) + ",\"types\":{";
+    for (std::size_t i = 0; i < stats.types.size() && i < max_types; ++i) {
+        if (i > 0) {
+            line += ',';
+        }
+        detail::json::append_quoted(line, stats.types[i].first);
+        line += ':' + std::to_string(stats.types[i].second);
+    }
+    return line + "}}";
+}
+
 int run_stats(const Target& target, bool json, std::ostream& out, std::ostream& err) {
     try {
         // The store resolves and quotes the table's name as its statements use it.
-        const std::string table = open_store(target)->table_name();
-        const Connection conn(PQconnectdb(target.dsn.c_str()), PQfinish);
-        if (PQstatus(conn.get()) != CONNECTION_OK) {
-            throw Error(Errc::database_connection_failed, PQerrorMessage(conn.get()));
-        }
-        const Result totals =
-            exec(conn.get(),
-                 "SELECT count(*), coalesce(max(sequence_number), 0), pg_relation_size($1::regclass), "
-                 "pg_indexes_size($1::regclass), pg_total_relation_size($1::regclass), "
-                 "pg_size_pretty(pg_relation_size($1::regclass)), pg_size_pretty(pg_indexes_size($1::regclass)), "
-                 "pg_size_pretty(pg_total_relation_size($1::regclass)) FROM " +
-                     table,
-                 {table});
-        const Result types = exec(conn.get(),
-                                  "SELECT event_type, count(*) FROM " + table +
-                                      " GROUP BY event_type ORDER BY count(*) DESC, event_type",
-                                  {});
-        const auto value = [&](int column) { return std::string(PQgetvalue(totals.get(), 0, column)); };
+        const Stats stats = stats_of(target.dsn, open_store(target)->table_name());
         if (json) {
-            std::string line = "{\"table\":";
-            detail::json::append_quoted(line, table);
-            line += ",\"events\":" + value(0) + ",\"newest_position\":" + value(1) + ",\"table_bytes\":" + value(2) +
-                    ",\"index_bytes\":" + value(3) + ",\"total_bytes\":" + value(4) + ",\"types\":{";
-            for (int row = 0; row < PQntuples(types.get()); ++row) {
-                if (row > 0) {
-                    line += ',';
-                }
-                detail::json::append_quoted(line, PQgetvalue(types.get(), row, 0));
-                line += ':' + std::string(PQgetvalue(types.get(), row, 1));
-            }
-            out << line << "}}\n";
+            out << stats_json(stats) << '\n';
             return exit_ok;
         }
-        out << "table            " << table << '\n'
-            << "events           " << value(0) << '\n'
-            << "newest position  " << value(1) << '\n'
-            << "size             " << value(7) << " (rows " << value(5) << ", indexes " << value(6) << ")\n"
+        out << "table            " << stats.table << '\n'
+            << "events           " << stats.events << '\n'
+            << "newest position  " << stats.newest_position << '\n'
+            << "size             " << stats.total_size << " (rows " << stats.table_size << ", indexes "
+            << stats.index_size << ")\n"
             << "events per type\n";
-        for (int row = 0; row < PQntuples(types.get()); ++row) {
-            out << "  " << PQgetvalue(types.get(), row, 1) << '\t' << PQgetvalue(types.get(), row, 0) << '\n';
+        for (const auto& [type, count] : stats.types) {
+            out << "  " << count << '\t' << type << '\n';
         }
         return exit_ok;
     } catch (const Error& error) {

@@ -4,10 +4,12 @@
 // The `eventstore` program's subcommands, apart from their argument parsing (main.cpp), so that tests
 // can run them on streams of their own. Each returns the process's exit code (docs/cli.md).
 
+#include <cstddef>
 #include <cstdint>
 #include <iosfwd>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <eventstore/context.hpp>
@@ -67,7 +69,26 @@ int run_import(const Target& target, std::istream& in, std::ostream& err, const 
 // Prints the matching events above flags.after, then each new one as it is committed, until the
 // Context ends (the program: SIGINT or SIGTERM), which is a normal end.
 int run_tail(const Target& target, const FilterFlags& flags, const Context& ctx, std::ostream& out, std::ostream& err);
-// The table's events, newest position, sizes and counts per event type; as one JSON object with `json`.
+// What `stats` shows: the table's events, newest position, sizes and counts per event type (most
+// frequent first).
+struct Stats {
+    std::string table; // quoted, as the store's statements name it
+    std::uint64_t events = 0;
+    std::uint64_t newest_position = 0;
+    std::uint64_t table_bytes = 0;
+    std::uint64_t index_bytes = 0;
+    std::uint64_t total_bytes = 0;
+    std::string table_size{}; // the sizes as pg_size_pretty gives them ("12 MB")
+    std::string index_size{};
+    std::string total_size{};
+    std::vector<std::pair<std::string, std::uint64_t>> types{};
+};
+// On a connection of its own (one scan of the table). Throws Error.
+[[nodiscard]] Stats stats_of(const std::string& dsn, const std::string& quoted_table);
+// One JSON object: {"table", "events", "newest_position", "table_bytes", "index_bytes", "total_bytes",
+// "total_size", "type_count", "types": {type: count, ...}}, with the `max_types` most frequent types.
+[[nodiscard]] std::string stats_json(const Stats& stats, std::size_t max_types = SIZE_MAX);
+// The stats as text; as one JSON object with `json`.
 int run_stats(const Target& target, bool json, std::ostream& out, std::ostream& err);
 
 } // namespace eventstore::cli
