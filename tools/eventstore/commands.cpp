@@ -6,9 +6,11 @@
 #include <cstdio>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <random>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -50,6 +52,66 @@ int report(const Error& error, std::ostream& err) {
     return exit_failed;
 }
 
+// A command's body with its failures reported: a flag that cannot be used is a usage error, the
+// library's errors are reported with what to do next.
+template <typename Body>
+int reported(std::ostream& err, Body&& body) {
+    try {
+        return body();
+    } catch (const std::invalid_argument& bad) {
+        err << "eventstore: " << bad.what() << '\n';
+        return exit_usage;
+    } catch (const Error& error) {
+        return report(error, err);
+    }
+}
+
+// A progress line on standard error, rewritten in place at most four times a second:
+// "exported 120000 events (40000/s, 48%, about 3 s left)".
+class ProgressLine {
+public:
+    ProgressLine(const Progress& progress, std::string verb) : m_progress(progress), m_verb(std::move(verb)) {}
+
+    // `count` events done; `fraction` of the whole work, when it is known.
+    void update(std::uint64_t count, std::optional<double> fraction = std::nullopt) {
+        const auto now = Clock::now();
+        if (!m_progress.enabled || now - m_shown < std::chrono::milliseconds(250)) {
+            return;
+        }
+        m_shown = now;
+        const double seconds = std::chrono::duration<double>(now - m_started).count();
+        std::ostream& out = *m_progress.out;
+        out << '\r' << m_verb << ' ' << count << " events ("
+            << static_cast<long long>(static_cast<double>(count) / seconds) << "/s";
+        if (fraction && *fraction > 0 && *fraction <= 1) {
+            out << ", " << static_cast<int>(*fraction * 100) << "%, about "
+                << static_cast<long long>(seconds / *fraction - seconds) << " s left";
+        }
+        out << ")   " << std::flush;
+    }
+    // The last line, kept.
+    void done(std::uint64_t count, const std::string& then = "") {
+        if (m_progress.enabled) {
+            const double seconds = std::chrono::duration<double>(Clock::now() - m_started).count();
+            *m_progress.out << '\r' << m_verb << ' ' << count << " events in " << seconds << " s" << then
+                            << "             \n";
+        }
+    }
+
+    // Rubs the line out, for a summary that follows.
+    void clear() const {
+        if (m_progress.enabled) {
+            *m_progress.out << '\r' << std::string(72, ' ') << '\r' << std::flush;
+        }
+    }
+
+private:
+    Progress m_progress;
+    std::string m_verb;
+    Clock::time_point m_started = Clock::now();
+    Clock::time_point m_shown = m_started;
+};
+
 } // namespace
 
 Filter unconditional_filter() {
@@ -70,8 +132,7 @@ std::optional<std::vector<StorableEvent>> read_events(std::istream& in, std::ost
     std::string line;
     std::size_t number = 0;
     const auto now = std::chrono::system_clock::now();
-    const auto started = Clock::now();
-    auto shown = started;
+    ProgressLine shown(progress, "read");
     while (std::getline(in, line)) {
         ++number;
         if (line.find_first_not_of(" \t\r") == std::string::npos) {
@@ -83,15 +144,45 @@ std::optional<std::vector<StorableEvent>> read_events(std::istream& in, std::ost
             err << "eventstore: line " << number << ": " << bad.what() << " (nothing was written)\n";
             return std::nullopt;
         }
-        if (progress.enabled && Clock::now() - shown > std::chrono::milliseconds(250)) {
-            shown = Clock::now();
-            const double seconds = std::chrono::duration<double>(shown - started).count();
-            *progress.out << "\rread " << events.size() << " events ("
-                          << static_cast<long long>(static_cast<double>(events.size()) / seconds) << "/s)"
-                          << std::flush;
-        }
+        shown.update(events.size());
     }
+    shown.done(events.size(), "; importing");
     return events;
+}
+
+} // namespace
+
+namespace {
+
+using Connection = std::unique_ptr<PGconn, decltype(&PQfinish)>;
+using Result = std::unique_ptr<PGresult, decltype(&PQclear)>;
+
+Result exec(PGconn* conn, const std::string& sql, const std::vector<std::string>& params) {
+    std::vector<const char*> values;
+    values.reserve(params.size());
+    for (const std::string& p : params) {
+        values.push_back(p.c_str());
+    }
+    Result result(
+        PQexecParams(conn, sql.c_str(), static_cast<int>(values.size()), nullptr, values.data(), nullptr, nullptr, 0),
+        PQclear);
+    if (PQresultStatus(result.get()) != PGRES_TUPLES_OK) {
+        const char* state = PQresultErrorField(result.get(), PG_DIAG_SQLSTATE);
+        std::string message = PQresultErrorMessage(result.get());
+        while (!message.empty() && message.back() == '\n') {
+            message.pop_back();
+        }
+        throw Error(Errc::querying_events_failed, std::nullopt, message, state != nullptr ? state : "");
+    }
+    return result;
+}
+
+Connection connect(const std::string& dsn) {
+    Connection conn(PQconnectdb(dsn.c_str()), PQfinish);
+    if (PQstatus(conn.get()) != CONNECTION_OK) {
+        throw Error(Errc::database_connection_failed, PQerrorMessage(conn.get()));
+    }
+    return conn;
 }
 
 } // namespace
@@ -138,7 +229,7 @@ ReadOptions read_options_of(const FilterFlags& flags) {
 }
 
 int run_migrate(const Target& target, bool print_sql, std::ostream& out, std::ostream& err) {
-    try {
+    return reported(err, [&] {
         if (print_sql) {
             // What migrate() runs on an empty database, for a DBA to review and run.
             const postgres::detail::Schema schema(target.table, std::nullopt);
@@ -150,9 +241,7 @@ int run_migrate(const Target& target, bool print_sql, std::ostream& out, std::os
         open_store(target)->migrate();
         err << "eventstore: " << target.table << " is ready\n";
         return exit_ok;
-    } catch (const Error& error) {
-        return report(error, err);
-    }
+    });
 }
 
 int run_append(const Target& target, bool atomic, std::istream& in, std::ostream& out, std::ostream& err) {
@@ -160,7 +249,7 @@ int run_append(const Target& target, bool atomic, std::istream& in, std::ostream
     if (!events) {
         return exit_bad_input;
     }
-    try {
+    return reported(err, [&] {
         auto store = open_store(target);
         const Filter condition = unconditional_filter();
         if (atomic) {
@@ -175,9 +264,7 @@ int run_append(const Target& target, bool atomic, std::istream& in, std::ostream
                 << ",\"already_stored\":" << (result.already_stored ? "true" : "false") << "}\n";
         }
         return exit_ok;
-    } catch (const Error& error) {
-        return report(error, err);
-    }
+    });
 }
 
 int run_query(const Target& target, const FilterFlags& flags, std::ostream& out, std::ostream& err) {
@@ -186,7 +273,7 @@ int run_query(const Target& target, const FilterFlags& flags, std::ostream& out,
 
 int run_export(const Target& target, const FilterFlags& flags, std::ostream& out, std::ostream& err,
                const Progress& progress) {
-    try {
+    return reported(err, [&] {
         const Filter filter = filter_of(flags);
         auto store = open_store(target);
         const ReadOptions options = read_options_of(flags);
@@ -196,58 +283,103 @@ int run_export(const Target& target, const FilterFlags& flags, std::ostream& out
         if (progress.enabled && !options.backwards) {
             newest = store->query(filter, ReadOptions{.backwards = true, .limit = 1}).max_sequence_number;
         }
-        std::size_t written = 0;
-        const auto started = Clock::now();
-        auto shown = started;
+        std::uint64_t written = 0;
+        ProgressLine shown(progress, "exported");
         (void)store->query_stream(Context(), filter, options, [&](StorableEvent&& event) {
             out << event_line(event) << '\n';
             ++written;
             first = first == 0 ? event.sequence_number : first;
-            if (progress.enabled && Clock::now() - shown > std::chrono::milliseconds(250)) {
-                shown = Clock::now();
-                const double seconds = std::chrono::duration<double>(shown - started).count();
-                *progress.out << "\rexported " << written << " events ("
-                              << static_cast<long long>(static_cast<double>(written) / seconds) << "/s";
-                if (newest > first && event.sequence_number > first) {
-                    const double done =
-                        static_cast<double>(event.sequence_number - first) / static_cast<double>(newest - first);
-                    *progress.out << ", " << static_cast<int>(done * 100) << "%, about "
-                                  << static_cast<long long>(seconds / done - seconds) << " s left";
-                }
-                *progress.out << ")   " << std::flush;
+            std::optional<double> fraction;
+            if (newest > first && event.sequence_number > first) {
+                fraction = static_cast<double>(event.sequence_number - first) / static_cast<double>(newest - first);
             }
+            shown.update(written, fraction);
         });
         out.flush();
-        if (progress.enabled) {
-            *progress.out << "\rexported " << written << " events\n";
-        }
+        shown.done(written);
         return exit_ok;
-    } catch (const std::invalid_argument& bad) {
-        err << "eventstore: " << bad.what() << '\n';
-        return exit_usage;
-    } catch (const Error& error) {
-        return report(error, err);
-    }
+    });
 }
+
+namespace {
+
+// Shows an import's progress while it runs. The import is one transaction, so its rows are not
+// visible from outside; the sequence numbers it takes are (sequences are not transactional), and
+// while the import holds its table lock nothing else takes any.
+class ImportWatch {
+public:
+    ImportWatch(const Target& target, const std::string& quoted_table, std::uint64_t total, const Progress& progress)
+        : m_total(total), m_line(progress, "imported") {
+        if (!progress.enabled) {
+            return;
+        }
+        // Progress is a courtesy: when it cannot be watched, the import goes on without it.
+        try {
+            m_conn = connect(target.dsn);
+            const Result sequence =
+                exec(m_conn.get(), "SELECT pg_get_serial_sequence($1, 'sequence_number')", {quoted_table});
+            if (PQgetisnull(sequence.get(), 0, 0) != 0) {
+                return; // not a serial column
+            }
+            m_sequence = PQgetvalue(sequence.get(), 0, 0);
+            m_start = taken();
+        } catch (const Error&) {
+            return;
+        }
+        m_thread = std::jthread([this](const std::stop_token& stop) {
+            while (!stop.stop_requested()) {
+                std::this_thread::sleep_for(std::chrono::milliseconds(250));
+                try {
+                    const std::uint64_t done = std::min(taken() - m_start, m_total);
+                    m_line.update(done, static_cast<double>(done) / static_cast<double>(m_total));
+                } catch (const Error&) {
+                    return;
+                }
+            }
+        });
+    }
+
+    void done() {
+        m_thread = std::jthread();
+        m_line.clear(); // the command's own summary follows
+    }
+
+private:
+    std::uint64_t taken() {
+        const Result value =
+            exec(m_conn.get(), "SELECT coalesce(pg_sequence_last_value($1::regclass), 0)", {m_sequence});
+        return std::stoull(PQgetvalue(value.get(), 0, 0));
+    }
+
+    std::uint64_t m_total;
+    ProgressLine m_line;
+    Connection m_conn{nullptr, PQfinish};
+    std::string m_sequence;
+    std::uint64_t m_start = 0;
+    std::jthread m_thread; // last: stopped and joined before the rest goes
+};
+
+} // namespace
 
 int run_import(const Target& target, std::istream& in, std::ostream& err, const Progress& progress) {
     const auto events = read_events(in, err, progress);
     if (!events) {
         return exit_bad_input;
     }
-    if (progress.enabled) {
-        *progress.out << "\rread " << events->size() << " events; importing\n";
-    }
-    try {
+    const int code = reported(err, [&] {
         const auto started = Clock::now();
-        open_store(target)->import_events(Context(), *events);
+        auto store = open_store(target);
+        ImportWatch watch(target, store->table_name(), events->size(), progress);
+        store->import_events(Context(), *events);
+        watch.done();
         const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
         err << "eventstore: imported " << events->size() << " events in " << seconds << " s\n";
         return exit_ok;
-    } catch (const Error& error) {
+    });
+    if (code != exit_ok) {
         err << "eventstore: nothing was imported\n";
-        return report(error, err);
     }
+    return code;
 }
 
 int run_tail(const Target& target, const FilterFlags& flags, const Context& ctx, std::ostream& out, std::ostream& err) {
@@ -255,7 +387,7 @@ int run_tail(const Target& target, const FilterFlags& flags, const Context& ctx,
         err << "eventstore: tail follows the log forwards from --after: it takes no --from, --limit or --backwards\n";
         return exit_usage;
     }
-    try {
+    return reported(err, [&] {
         FilterFlags without_after = flags;
         without_after.after = 0;
         const Filter filter = filter_of(without_after);
@@ -263,46 +395,11 @@ int run_tail(const Target& target, const FilterFlags& flags, const Context& ctx,
             out << event_line(event) << '\n' << std::flush; // a reader at the other end of a pipe sees it now
         });
         return exit_ok;
-    } catch (const std::invalid_argument& bad) {
-        err << "eventstore: " << bad.what() << '\n';
-        return exit_usage;
-    } catch (const Error& error) {
-        return report(error, err);
-    }
+    });
 }
-
-namespace {
-
-using Connection = std::unique_ptr<PGconn, decltype(&PQfinish)>;
-using Result = std::unique_ptr<PGresult, decltype(&PQclear)>;
-
-Result exec(PGconn* conn, const std::string& sql, const std::vector<std::string>& params) {
-    std::vector<const char*> values;
-    values.reserve(params.size());
-    for (const std::string& p : params) {
-        values.push_back(p.c_str());
-    }
-    Result result(
-        PQexecParams(conn, sql.c_str(), static_cast<int>(values.size()), nullptr, values.data(), nullptr, nullptr, 0),
-        PQclear);
-    if (PQresultStatus(result.get()) != PGRES_TUPLES_OK) {
-        const char* state = PQresultErrorField(result.get(), PG_DIAG_SQLSTATE);
-        std::string message = PQresultErrorMessage(result.get());
-        while (!message.empty() && message.back() == '\n') {
-            message.pop_back();
-        }
-        throw Error(Errc::querying_events_failed, std::nullopt, message, state != nullptr ? state : "");
-    }
-    return result;
-}
-
-} // namespace
 
 Stats stats_of(const std::string& dsn, const std::string& quoted_table) {
-    const Connection conn(PQconnectdb(dsn.c_str()), PQfinish);
-    if (PQstatus(conn.get()) != CONNECTION_OK) {
-        throw Error(Errc::database_connection_failed, PQerrorMessage(conn.get()));
-    }
+    const Connection conn = connect(dsn);
     // One pass over the rows: the counts per type also give the total and the newest position.
     const Result types = exec(conn.get(),
                               "SELECT event_type, count(*), max(sequence_number) FROM " + quoted_table +
@@ -354,7 +451,7 @@ std::string stats_json(const Stats& stats, std::size_t max_types) {
 }
 
 int run_stats(const Target& target, bool json, std::ostream& out, std::ostream& err) {
-    try {
+    return reported(err, [&] {
         // The store resolves and quotes the table's name as its statements use it.
         const Stats stats = stats_of(target.dsn, open_store(target)->table_name());
         if (json) {
@@ -371,9 +468,7 @@ int run_stats(const Target& target, bool json, std::ostream& out, std::ostream& 
             out << "  " << count << '\t' << type << '\n';
         }
         return exit_ok;
-    } catch (const Error& error) {
-        return report(error, err);
-    }
+    });
 }
 
 } // namespace eventstore::cli

@@ -25,15 +25,18 @@ void add_target(CLI::App& command, Target& target) {
     command.add_option("--table", target.table, "the events table, optionally schema-qualified")->capture_default_str();
 }
 
-void add_filter(CLI::App& command, FilterFlags& flags) {
+// `tail` follows the log forwards from --after: it takes no --from, --limit or --backwards.
+void add_filter(CLI::App& command, FilterFlags& flags, bool follows = false) {
     command.add_option("--type", flags.types, "an event type to match (repeatable: any of them)");
     command.add_option("--tag", flags.tags, "a tag events must carry (repeatable: all of them)");
     command.add_option("--where", flags.where, "a payload predicate KEY=VALUE (repeatable: any of them)");
     command.add_flag("--all-where", flags.all_where, "events must match every --where, not any");
     command.add_option("--after", flags.after, "only events at positions above N");
-    command.add_option("--from", flags.from, "the first position to read (the last with --backwards)");
-    command.add_option("--limit", flags.limit, "at most N events");
-    command.add_flag("--backwards", flags.backwards, "newest first");
+    if (!follows) {
+        command.add_option("--from", flags.from, "the first position to read (the last with --backwards)");
+        command.add_option("--limit", flags.limit, "at most N events");
+        command.add_flag("--backwards", flags.backwards, "newest first");
+    }
     command.add_option("--occurred-from", flags.occurred_from, "only events that occurred at or after (RFC 3339)");
     command.add_option("--occurred-until", flags.occurred_until, "only events that occurred before (RFC 3339)");
 }
@@ -92,7 +95,7 @@ int main(int argc, char** argv) try {
 
     auto* tail = app.add_subcommand("tail", "print the matching events, then each new one, until interrupted");
     add_target(*tail, target);
-    add_filter(*tail, flags);
+    add_filter(*tail, flags, true);
 
     bool json = false;
     auto* stats = app.add_subcommand("stats", "events, newest position, sizes and counts per event type");
