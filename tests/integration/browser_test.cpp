@@ -64,6 +64,7 @@ protected:
         (void)store().append(unconditional(), 0, events);
     }
     void TearDown() override {
+        (void)m_browser.evaluate("0"); // collects what the page reported meanwhile
         EXPECT_TRUE(m_browser.page_errors().empty()) << json(m_browser.page_errors()).dump(2);
         ServedStore::TearDown();
     }

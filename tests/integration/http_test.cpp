@@ -375,6 +375,30 @@ TEST_F(Http, BadRequestsAre4xxWithAMessageAndWriteNothing) {
     EXPECT_EQ(http.Get("/health")->status, 200);
 }
 
+// Without a token the server is loopback's only: a request naming another host (a web page that had
+// its own name resolve to 127.0.0.1, "DNS rebinding") is refused.
+TEST_F(Http, WithoutATokenOnlyLoopbackNamesAreAnswered) {
+    auto http = client();
+    for (const std::string& host :
+         std::vector<std::string>{"evil.example", "evil.example:" + std::to_string(m_port), "10.0.0.1"}) {
+        const auto refused = http.Get("/api/events", httplib::Headers{{"Host", host}});
+        ASSERT_TRUE(refused) << host;
+        EXPECT_EQ(refused->status, 403) << host;
+        EXPECT_NE(refused->body.find("--token"), std::string::npos) << refused->body;
+        EXPECT_EQ(http.Post("/append", httplib::Headers{{"Host", host}}, R"({"events":[{"type":"A","data":"{}"}]})",
+                            "application/json")
+                      ->status,
+                  403);
+    }
+    for (const std::string& host :
+         std::vector<std::string>{"localhost:" + std::to_string(m_port), "127.0.0.1", "[::1]:3000"}) {
+        const auto answered = http.Get("/api/events", httplib::Headers{{"Host", host}});
+        ASSERT_TRUE(answered) << host;
+        EXPECT_EQ(answered->status, 200) << host;
+    }
+    EXPECT_EQ(count_rows(), 0);
+}
+
 TEST_F(Http, ATokenIsRequiredWhenSetAndBodiesAreBounded) {
     stop_server();
     eventstore::cli::ServeOptions options;
@@ -419,7 +443,9 @@ TEST_F(Http, TheBrowsersEventsComeNewestFirstInPagesAcrossALargeLog) {
     auto http = client();
     const auto page = [&](const std::string& query) {
         const auto response = http.Get("/api/events?" + query);
-        EXPECT_TRUE(response && response->status == 200) << (response ? response->body : "no answer");
+        if (!response || response->status != 200) {
+            throw std::runtime_error("GET /api/events?" + query + ": " + (response ? response->body : "no answer"));
+        }
         const json body = json::parse(response->body);
         std::vector<int> positions;
         for (const json& e : body.at("events")) {
@@ -436,6 +462,9 @@ TEST_F(Http, TheBrowsersEventsComeNewestFirstInPagesAcrossALargeLog) {
     EXPECT_EQ(page("limit=3"), Page({5000, 4999, 4998}, true));
     EXPECT_EQ(page("limit=2&before=3"), Page({2, 1}, false));
     EXPECT_EQ(page("where=p%3D4444"), Page({4444}, false));
+    // A bound far above the head is the head (no window is widened over nothing, none overflows).
+    EXPECT_EQ(page("limit=1&before=18446744073709551615"), Page({5000}, true));
+    EXPECT_EQ(page("type=Rare&before=18446744073709551615"), Page({30, 20, 10}, false));
     const auto first = http.Get("/api/events?type=Rare&limit=1");
     const json event = json::parse(first->body).at("events").at(0);
     EXPECT_EQ(event.at("payload"), R"({"p": "30"})"); // the stored text
@@ -447,8 +476,14 @@ TEST_F(Http, TheBrowsersEventsComeNewestFirstInPagesAcrossALargeLog) {
     EXPECT_EQ(stats.at("type_count"), 2);
     EXPECT_EQ(stats.at("types"), json({{"Common", 4997}}));
 
-    for (const char* bad : {"limit=0", "limit=1001", "before=-1", "after=x", "where=novalue", "occurred_from=soon"}) {
+    for (const char* bad :
+         {"limit=0", "limit=1001", "before=-1", "after=x", "where=novalue", "occurred_from=soon", "tag="}) {
         const auto response = http.Get(std::string("/api/events?") + bad);
+        EXPECT_EQ(response->status, 400) << bad;
+        EXPECT_FALSE(json::parse(response->body).at("error").get<std::string>().empty()) << bad;
+    }
+    for (const char* bad : {"after=x", "where=novalue", "tag="}) {
+        const auto response = http.Get(std::string("/api/live?") + bad);
         EXPECT_EQ(response->status, 400) << bad;
         EXPECT_FALSE(json::parse(response->body).at("error").get<std::string>().empty()) << bad;
     }

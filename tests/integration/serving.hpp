@@ -5,7 +5,9 @@
 // test process, for tests that talk to it over HTTP.
 
 #include <future>
+#include <memory>
 #include <sstream>
+#include <stdexcept>
 #include <stop_token>
 #include <thread>
 
@@ -29,13 +31,23 @@ protected:
     void start(cli::ServeOptions options) {
         options.listen = "127.0.0.1:0";
         m_stop = std::stop_source();
-        std::promise<int> listening;
-        auto port = listening.get_future();
-        m_server = std::thread([this, options, &listening] {
+        auto listening = std::make_shared<std::promise<int>>();
+        auto port = listening->get_future();
+        m_server = std::thread([this, options, listening] {
+            bool listened = false;
             m_code = cli::run_serve({conninfo(), table()}, options, m_stop.get_token(), m_log,
-                                    [&listening](int p) { listening.set_value(p); });
+                                    [listening, &listened](int p) {
+                                        listened = true;
+                                        listening->set_value(p);
+                                    });
+            if (!listened) { // it ended before listening
+                listening->set_value(0);
+            }
         });
         m_port = port.get();
+        if (m_port == 0) {
+            throw std::runtime_error("eventstore serve did not start: " + m_log.str());
+        }
     }
     // Stops the server (requests in flight finish); its exit code.
     int stop_server() {

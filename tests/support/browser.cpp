@@ -30,23 +30,27 @@ using Clock = std::chrono::steady_clock;
 
 constexpr auto call_timeout = std::chrono::seconds(30);
 
-// A descriptor at 10 or above, closed on exec: the pipe's ends must not land on 3 or 4, which the
-// child's dup2 fills.
-int high_fd(int fd) {
-    const int moved = ::fcntl(fd, F_DUPFD_CLOEXEC, 10);
-    ::close(fd);
-    if (moved < 0) {
-        throw std::runtime_error(std::string("fcntl: ") + std::strerror(errno));
-    }
-    return moved;
-}
-
+// A pipe whose ends are at 10 or above (they must not land on 3 or 4, which the child's dup2
+// fills) and closed on exec (no other child inherits them).
 std::array<int, 2> make_pipe() {
     std::array<int, 2> ends{};
-    if (::pipe(ends.data()) != 0) {
+    if (::pipe2(ends.data(), O_CLOEXEC) != 0) {
         throw std::runtime_error(std::string("pipe: ") + std::strerror(errno));
     }
-    return {high_fd(ends[0]), high_fd(ends[1])};
+    for (int& end : ends) {
+        const int moved = ::fcntl(end, F_DUPFD_CLOEXEC, 10);
+        ::close(end);
+        end = moved;
+    }
+    if (ends[0] < 0 || ends[1] < 0) {
+        for (const int end : ends) {
+            if (end >= 0) {
+                ::close(end);
+            }
+        }
+        throw std::runtime_error(std::string("fcntl: ") + std::strerror(errno));
+    }
+    return ends;
 }
 
 std::string base64_decode(const std::string& text) {
@@ -90,8 +94,23 @@ Browser::Browser() {
         throw std::runtime_error(std::string("mkdtemp failed: ") + std::strerror(errno));
     }
     m_profile = pattern;
+    try {
+        start(chromium);
+    } catch (...) {
+        shut_down();
+        throw;
+    }
+}
+
+void Browser::start(const std::string& chromium) {
+    // A Chromium that ended while we write a command must not end the test process with SIGPIPE:
+    // the write fails and says so.
+    static const bool sigpipe_ignored = [] { return std::signal(SIGPIPE, SIG_IGN) != SIG_ERR; }();
+    (void)sigpipe_ignored;
     const auto commands = make_pipe(); // we write [1], Chromium reads [0] as fd 3
-    const auto answers = make_pipe();  // Chromium writes [1] as fd 4, we read [0]
+    m_to = commands[1];
+    const auto answers = make_pipe(); // Chromium writes [1] as fd 4, we read [0]
+    m_from = answers[0];
     // Without the background-networking switches Chromium keeps trying to reach Google's hosts,
     // which a machine without a network refuses many times a second.
     std::vector<std::string> argv{chromium,
@@ -114,6 +133,11 @@ Browser::Browser() {
     }
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
+    posix_spawnattr_t attributes;
+    posix_spawnattr_init(&attributes);
+    // A process group of its own, so that its helper processes go with it.
+    posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETPGROUP);
+    posix_spawnattr_setpgroup(&attributes, 0);
     posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
     const std::string log = m_profile + "/chromium.log";
     posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
@@ -126,12 +150,11 @@ Browser::Browser() {
         c_argv.push_back(a.data());
     }
     c_argv.push_back(nullptr);
-    const int rc = posix_spawn(&m_pid, c_argv[0], &actions, nullptr, c_argv.data(), environ);
+    const int rc = posix_spawn(&m_pid, c_argv[0], &actions, &attributes, c_argv.data(), environ);
     posix_spawn_file_actions_destroy(&actions);
+    posix_spawnattr_destroy(&attributes);
     ::close(commands[0]);
     ::close(answers[1]);
-    m_to = commands[1];
-    m_from = answers[0];
     if (rc != 0) {
         m_pid = -1;
         throw std::runtime_error("cannot run " + chromium + ": " + std::strerror(rc));
@@ -146,25 +169,33 @@ Browser::Browser() {
          {{"width", 1280}, {"height", 800}, {"deviceScaleFactor", 1}, {"mobile", false}});
 }
 
-Browser::~Browser() {
-    if (m_to >= 0) {
-        ::close(m_to);
+Browser::~Browser() { shut_down(); }
+
+void Browser::shut_down() noexcept {
+    if (m_pid > 0 && m_to >= 0) {
+        // Asked to close, Chromium ends with its helpers; closing the pipe asks it too.
+        const std::string close = R"({"id":0,"method":"Browser.close"})" + std::string(1, '\0');
+        (void)::write(m_to, close.data(), close.size());
     }
-    if (m_from >= 0) {
-        ::close(m_from);
+    for (int* fd : {&m_to, &m_from}) {
+        if (*fd >= 0) {
+            ::close(*fd);
+            *fd = -1;
+        }
     }
     if (m_pid > 0) {
-        // Closing the pipe asks Chromium to quit; a second later it is told to.
-        const auto deadline = Clock::now() + std::chrono::seconds(1);
+        const auto deadline = Clock::now() + std::chrono::seconds(5);
         int status = 0;
         while (::waitpid(m_pid, &status, WNOHANG) == 0) {
             if (Clock::now() > deadline) {
-                ::kill(m_pid, SIGKILL);
+                ::kill(-m_pid, SIGKILL);
                 ::waitpid(m_pid, &status, 0);
                 break;
             }
             std::this_thread::sleep_for(std::chrono::milliseconds(20));
         }
+        ::kill(-m_pid, SIGKILL); // helpers that outlived it
+        m_pid = -1;
     }
     std::error_code ignored;
     std::filesystem::remove_all(m_profile, ignored);
@@ -253,7 +284,8 @@ void Browser::open(const std::string& url) {
     if (navigated.contains("errorText")) {
         throw std::runtime_error("cannot load " + url + ": " + navigated["errorText"].get<std::string>());
     }
-    wait_until("document.readyState === 'complete'", "the page to load");
+    // Page.navigate may answer before the new document replaces the old one.
+    wait_until("location.href === " + json(url).dump() + " && document.readyState === 'complete'", "the page to load");
 }
 
 json Browser::evaluate(const std::string& expression) {
@@ -270,14 +302,29 @@ json Browser::evaluate(const std::string& expression) {
 
 void Browser::wait_until(const std::string& expression, const std::string& what, std::chrono::milliseconds timeout) {
     const auto deadline = Clock::now() + timeout;
+    std::string failure; // the last evaluation's error: a page being replaced has no context for a moment
     for (;;) {
-        if (evaluate("Boolean(" + expression + ")") == true) {
-            return;
+        try {
+            if (evaluate("Boolean(" + expression + ")") == true) {
+                return;
+            }
+            failure.clear();
+        } catch (const std::runtime_error& e) {
+            failure = e.what();
         }
         if (Clock::now() > deadline) {
-            const json status = evaluate("(document.getElementById('status') || {}).textContent || ''");
-            throw std::runtime_error("waited " + std::to_string(timeout.count()) + " ms for " + what +
-                                     " (the page's status: \"" + status.get<std::string>() + "\")");
+            std::string status;
+            try {
+                status = evaluate("(document.getElementById('status') || {}).textContent || ''").get<std::string>();
+            } catch (const std::exception&) {
+                status = "?";
+            }
+            std::string message = "waited " + std::to_string(timeout.count()) + " ms for " + what;
+            message += " (the page's status: \"" + status + "\"";
+            if (!failure.empty()) {
+                message += "; last: " + failure;
+            }
+            throw std::runtime_error(message + ")");
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }

@@ -38,6 +38,8 @@ public:
     [[nodiscard]] const std::vector<std::string>& page_errors() const { return m_errors; }
 
 private:
+    void start(const std::string& chromium);
+    void shut_down() noexcept;
     nlohmann::json call(const std::string& method, const nlohmann::json& params = nlohmann::json::object());
     void send(const nlohmann::json& message);
     nlohmann::json receive(std::chrono::steady_clock::time_point deadline);

@@ -3,9 +3,11 @@
 #include <algorithm>
 #include <array>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <iostream>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <random>
 #include <stdexcept>
@@ -327,8 +329,14 @@ public:
             return;
         }
         m_thread = std::jthread([this](const std::stop_token& stop) {
-            while (!stop.stop_requested()) {
-                std::this_thread::sleep_for(std::chrono::milliseconds(250));
+            std::mutex mutex;
+            std::condition_variable_any woken;
+            std::unique_lock lock(mutex);
+            // Every 250 ms until stopped; a stop wakes it at once.
+            while (!woken.wait_for(lock, stop, std::chrono::milliseconds(250), [] { return false; })) {
+                if (stop.stop_requested()) {
+                    return;
+                }
                 try {
                     const std::uint64_t done = std::min(taken() - m_start, m_total);
                     m_line.update(done, static_cast<double>(done) / static_cast<double>(m_total));
@@ -339,9 +347,18 @@ public:
         });
     }
 
+    ImportWatch(const ImportWatch&) = delete;
+    ImportWatch& operator=(const ImportWatch&) = delete;
+    ImportWatch(ImportWatch&&) = delete;
+    ImportWatch& operator=(ImportWatch&&) = delete;
+    // Also when the import failed: its message then starts on a clean line.
+    ~ImportWatch() { done(); }
+
     void done() {
-        m_thread = std::jthread();
-        m_line.clear(); // the command's own summary follows
+        if (m_thread.joinable()) {
+            m_thread = std::jthread();
+            m_line.clear(); // the command's own summary follows
+        }
     }
 
 private:

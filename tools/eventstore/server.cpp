@@ -223,9 +223,10 @@ public:
         }
         json events = json::array();
         bool more = false;
-        const SequenceNumber top =
-            before > 0 ? before - 1
-                       : m_store->query(Filter(), ReadOptions{.backwards = true, .limit = 1}).max_sequence_number;
+        // Never above the log's head: a `before` far above it would only widen windows over nothing.
+        const SequenceNumber head =
+            m_store->query(Filter(), ReadOptions{.backwards = true, .limit = 1}).max_sequence_number;
+        const SequenceNumber top = before > 0 ? std::min<SequenceNumber>(before - 1, head) : head;
         const SequenceNumber bottom = flags.after;
         // The newest page of a boundary with hundreds of thousands of events, read with the store's
         // backwards limited read, sorts all of them (the read guards against walking a whole table
@@ -233,7 +234,8 @@ public:
         // events. A window of positions below `top` bounds that work: the newest 4,096 positions
         // first, then 16 times as many, until the page is full or the window reaches `bottom`.
         std::vector<StorableEvent> found;
-        for (SequenceNumber window = 4096; top > bottom; window *= 16) {
+        for (SequenceNumber window = 4096; top > bottom;
+             window = window > (top - bottom) / 16 ? top - bottom : window * 16) {
             flags.after = top - bottom > window ? top - window : bottom;
             flags.backwards = true;
             flags.from = top;
@@ -339,17 +341,22 @@ public:
         response.set_chunked_content_provider(
             "text/event-stream",
             [this, filter, after, server_stop, browser](std::size_t /*offset*/, httplib::DataSink& sink) mutable {
-                stream_events(filter, after, server_stop, browser ? browser_event : dcb_event, sink);
+                stream_events(filter, after, server_stop, browser ? browser_event : dcb_event,
+                              browser ? browser_heartbeat : heartbeat, sink);
                 sink.done();
                 return true;
             });
     }
 
 private:
+    // A quiet stream gets a comment this often: proxies keep it open, and a client that left is
+    // found by the write failing. The browser's live view is closed and reopened at each change of
+    // its filter, so its streams are checked more often, which frees their threads sooner.
     static constexpr auto heartbeat = std::chrono::seconds(15);
+    static constexpr auto browser_heartbeat = std::chrono::seconds(2);
 
     void stream_events(const Filter& filter, SequenceNumber after, const std::stop_token& server_stop,
-                       json (*shape)(const StorableEvent&), httplib::DataSink& sink) {
+                       json (*shape)(const StorableEvent&), std::chrono::seconds quiet, httplib::DataSink& sink) {
         std::stop_source left; // the client went away
         const std::stop_callback on_server_stop(server_stop, [&left] { left.request_stop(); });
         const auto send = [&](const std::string& message) {
@@ -360,7 +367,7 @@ private:
         send(": subscribed\n\n");
         while (!left.stop_requested()) {
             try {
-                after = m_store->subscribe(Context().with_stop_token(left.get_token()).with_timeout(heartbeat), filter,
+                after = m_store->subscribe(Context().with_stop_token(left.get_token()).with_timeout(quiet), filter,
                                            after, [&](StorableEvent&& event) {
                                                send("id: " + std::to_string(event.sequence_number) +
                                                     "\ndata: " + shape(event).dump() + "\n\n");
@@ -402,6 +409,15 @@ private:
 };
 
 bool loopback(const std::string& host) { return host == "127.0.0.1" || host == "::1" || host == "localhost"; }
+
+// The host of a Host header: "127.0.0.1:3000" -> "127.0.0.1", "[::1]:3000" -> "::1".
+std::string host_of(const std::string& header) {
+    if (!header.empty() && header.front() == '[') {
+        const auto end = header.find(']');
+        return end == std::string::npos ? header : header.substr(1, end - 1);
+    }
+    return header.substr(0, header.find(':'));
+}
 
 // Compares without stopping at the first difference, so that the time taken says nothing of the token.
 bool same_token(const std::string& given, const std::string& expected) {
@@ -485,7 +501,20 @@ int run_serve(const Target& target, const ServeOptions& options, std::stop_token
     // An idle kept-alive connection holds its thread this long, and a stop waits for it.
     http.set_keep_alive_timeout(2);
     http.set_pre_routing_handler([&options](const httplib::Request& request, httplib::Response& response) {
-        if (options.token.empty() || open_path(request.path)) {
+        if (options.token.empty()) {
+            // Without a token the server listens on loopback only. A web page elsewhere could still
+            // reach it through a name of its own that resolves to 127.0.0.1 (DNS rebinding): such a
+            // request names that host, so only loopback names are answered.
+            if (request.has_header("Host") && !loopback(host_of(request.get_header_value("Host")))) {
+                answer_json(response, 403,
+                            json{{"error", "this server answers requests addressed to 127.0.0.1, localhost or [::1] "
+                                           "only: give --token to serve other names"}}
+                                .dump());
+                return httplib::Server::HandlerResponse::Handled;
+            }
+            return httplib::Server::HandlerResponse::Unhandled;
+        }
+        if (open_path(request.path)) {
             return httplib::Server::HandlerResponse::Unhandled;
         }
         const std::string given = request.get_header_value("Authorization");
@@ -528,6 +557,8 @@ int run_serve(const Target& target, const ServeOptions& options, std::stop_token
                          server.subscribe(request, response, serving.get_token(), browser);
                      } catch (const Refused& refused) {
                          answer_json(response, refused.status, json{{"error", refused.what()}}.dump());
+                     } catch (const Error& error) { // a filter the library refuses (an empty tag)
+                         answer_json(response, 400, json{{"error", error.what()}}.dump());
                      }
                  });
     }
@@ -555,7 +586,7 @@ int run_serve(const Target& target, const ServeOptions& options, std::stop_token
             const std::string message =
                 response.status == 404
                     ? "no such endpoint: GET /read, POST /append, GET /subscribe, GET /health, GET /metrics, "
-                      "GET / (the event browser)"
+                      "GET / (the event browser) and its GET /api/events, /api/stats, /api/live"
                 : response.status == 413 ? "the request body is too large"
                                          : "bad request";
             answer_json(response, response.status, json{{"error", message}}.dump());

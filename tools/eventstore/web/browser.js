@@ -15,6 +15,7 @@ const state = {
   selected: 0,                   // the position in the detail pane
   fresh: new Set(),              // positions that arrived live, highlighted once
   live: null,                    // AbortController of the live stream
+  loads: 0,                      // page loads started: only the latest one's answer is shown
   token: sessionStorage.getItem('eventstore-token') || '',
 };
 
@@ -150,7 +151,6 @@ function renderEvents() {
     row.addEventListener('click', () => select(e));
     body.append(row);
   }
-  state.fresh.clear();
   const first = state.events.length ? state.events[state.events.length - 1].position : 0;
   const last = state.events.length ? state.events[0].position : 0;
   $('page').textContent = state.events.length ? `positions ${last} to ${first}` : '';
@@ -214,6 +214,7 @@ async function loadStats() {
 
 async function loadEvents() {
   stopLive();
+  const load = ++state.loads;
   const p = filterParams();
   const before = state.before || firstBefore();
   if (before === 1) { // nothing lies below position 1
@@ -225,19 +226,28 @@ async function loadEvents() {
   p.set('limit', String(pageSize));
   if (before > 0) p.set('before', String(before));
   setStatus('loading…');
+  $('older').disabled = $('newer').disabled = true; // one page at a time
+  let page;
   try {
-    const page = await api('/api/events?' + p);
-    state.events = page.events;
-    state.more = page.more;
-    renderEvents();
-    setStatus('');
-    await showLinkedEvent();
-    if ($('live').checked) startLive();
+    page = await api('/api/events?' + p);
   } catch (error) {
+    if (load !== state.loads) return;
     state.events = [];
     renderEvents();
     setStatus(error.message, true);
+    return;
   }
+  if (load !== state.loads) return; // a later load (another filter or page) has taken over
+  state.events = page.events;
+  state.more = page.more;
+  renderEvents();
+  setStatus('');
+  try {
+    await showLinkedEvent();
+  } catch (error) {
+    setStatus(error.message, true);
+  }
+  if (load === state.loads && $('live').checked) startLive();
 }
 
 // The event the address names (event=N), whether or not this page holds it.
@@ -279,28 +289,37 @@ function startLive() {
         const p = filterParams();
         p.set('after', String(after));
         const response = await fetch('/api/live?' + p, { headers: headers(), signal: controller.signal });
+        if (response.status === 401) {
+          $('token-form').hidden = false;
+          setStatus('live: this server needs a token', true);
+          return;
+        }
         if (!response.ok) throw new Error((await response.json()).error || response.statusText);
         setStatus('live');
         const reader = response.body.getReader();
-        const decoder = new TextDecoder();
-        let buffer = '';
-        for (;;) {
-          const { value, done } = await reader.read();
-          if (done) break;
-          buffer += decoder.decode(value, { stream: true });
-          let end;
-          while ((end = buffer.indexOf('\n\n')) >= 0) {
-            const message = buffer.slice(0, end);
-            buffer = buffer.slice(end + 2);
-            for (const line of message.split('\n')) {
-              if (line.startsWith('data: ')) {
-                const e = JSON.parse(line.slice(6));
-                if (e.error) throw new Error(e.error);
-                after = e.position;
-                arrived(e);
+        try {
+          const decoder = new TextDecoder();
+          let buffer = '';
+          for (;;) {
+            const { value, done } = await reader.read();
+            if (done) break;
+            buffer += decoder.decode(value, { stream: true });
+            let end;
+            while ((end = buffer.indexOf('\n\n')) >= 0) {
+              const message = buffer.slice(0, end);
+              buffer = buffer.slice(end + 2);
+              for (const line of message.split('\n')) {
+                if (line.startsWith('data: ')) {
+                  const e = JSON.parse(line.slice(6));
+                  if (e.error) throw new Error(e.error);
+                  after = e.position;
+                  arrived(e);
+                }
               }
             }
           }
+        } finally {
+          reader.cancel().catch(() => {});
         }
       } catch (error) {
         if (controller.signal.aborted) return;
@@ -319,6 +338,7 @@ function arrived(e) {
     state.more = true;
   }
   state.fresh.add(e.position);
+  setTimeout(() => state.fresh.delete(e.position), 3000); // highlighted while it is new
   renderEvents();
 }
 
