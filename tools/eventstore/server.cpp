@@ -223,27 +223,18 @@ public:
         }
         json events = json::array();
         bool more = false;
-        // Never above the log's head: a `before` far above it would only widen windows over nothing.
-        const SequenceNumber head =
-            m_store->query(Filter(), ReadOptions{.backwards = true, .limit = 1}).max_sequence_number;
-        const SequenceNumber top = before > 0 ? std::min<SequenceNumber>(before - 1, head) : head;
-        const SequenceNumber bottom = flags.after;
-        // The newest page of a boundary with hundreds of thousands of events, read with the store's
-        // backwards limited read, sorts all of them (the read guards against walking a whole table
-        // for a rare boundary: docs/design/query-plans.md): 0.6 s for a type with 375,000 of 2.5M
-        // events. A window of positions below `top` bounds that work: the newest 4,096 positions
-        // first, then 16 times as many, until the page is full or the window reaches `bottom`.
+        flags.backwards = true;
+        flags.limit = limit + 1; // one more says whether there is an older page
         std::vector<StorableEvent> found;
-        for (SequenceNumber window = 4096; top > bottom;
-             window = window > (top - bottom) / 16 ? top - bottom : window * 16) {
-            flags.after = top - bottom > window ? top - window : bottom;
-            flags.backwards = true;
-            flags.from = top;
-            flags.limit = limit + 1; // one more says whether there is an older page
-            found = m_store->query(browser_filter(flags), read_options_of(flags)).events;
-            if (found.size() > limit || flags.after == bottom) {
-                break;
+        if (flags.types.empty() && flags.tags.empty() && flags.where.empty() && flags.occurred_from.empty() &&
+            flags.occurred_until.empty()) {
+            // The whole log (above `after`): the store walks the primary key down from `before`.
+            flags.from = before > 0 ? before - 1 : 0;
+            if (before != 1) { // nothing lies below position 1
+                found = m_store->query(browser_filter(flags), read_options_of(flags)).events;
             }
+        } else {
+            found = read_in_windows(flags, before, limit);
         }
         more = found.size() > limit;
         found.resize(std::min<std::size_t>(found.size(), limit));
@@ -251,6 +242,32 @@ public:
             events.push_back(browser_event(event));
         }
         return json{{"events", events}, {"more", more}}.dump();
+    }
+
+    // The newest page of a boundary with hundreds of thousands of events, read with the store's
+    // backwards limited read, sorts all of them (the read guards against walking a whole table for a
+    // rare boundary: docs/design/query-plans.md): 0.75 s for a type with 375,000 of 2.5M events. A
+    // window of positions below the page's top bounds that work: the newest 4,096 positions first,
+    // then 16 times as many, until the page is full or the window reaches the filter's `after`. Each
+    // window is planned with its bounds (the primary key's range for a common type, the type's index
+    // for a rare one).
+    std::vector<StorableEvent> read_in_windows(FilterFlags flags, std::uint64_t before, std::uint64_t limit) const {
+        // Never above the log's head: a `before` far above it would only widen windows over nothing.
+        const SequenceNumber head =
+            m_store->query(Filter(), ReadOptions{.backwards = true, .limit = 1}).max_sequence_number;
+        const SequenceNumber top = before > 0 ? std::min<SequenceNumber>(before - 1, head) : head;
+        const SequenceNumber bottom = flags.after;
+        std::vector<StorableEvent> found;
+        for (SequenceNumber window = 4096; top > bottom;
+             window = window > (top - bottom) / 16 ? top - bottom : window * 16) {
+            flags.after = top - bottom > window ? top - window : bottom;
+            flags.from = top;
+            found = m_store->query(browser_filter(flags), read_options_of(flags)).events;
+            if (found.size() > limit || flags.after == bottom) {
+                break;
+            }
+        }
+        return found;
     }
 
     // GET /api/stats?top=n: stats_json's object with the n most frequent types (default all).
