@@ -11,12 +11,9 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <future>
 #include <iostream>
 #include <memory>
-#include <stop_token>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include <httplib.h>
@@ -25,7 +22,7 @@
 #include <eventstore/postgres.hpp>
 
 #include "commands.hpp"
-#include "server.hpp"
+#include "in_process_server.hpp"
 
 namespace {
 
@@ -78,15 +75,8 @@ int main(int argc, char** argv) try {
     const auto head =
         store->query(eventstore::Filter(), eventstore::ReadOptions{.backwards = true, .limit = 1}).max_sequence_number;
 
-    std::stop_source stop;
-    std::promise<int> listening;
-    std::thread server([&] {
-        eventstore::cli::ServeOptions options;
-        options.listen = "127.0.0.1:0";
-        (void)eventstore::cli::run_serve({dsn, table}, options, stop.get_token(), std::cerr,
-                                         [&listening](int port) { listening.set_value(port); });
-    });
-    httplib::Client http("127.0.0.1", listening.get_future().get());
+    const eventstore::bench::InProcessServer server(dsn, table);
+    httplib::Client http("127.0.0.1", server.port());
     http.set_keep_alive(true);
     http.set_tcp_nodelay(true);
 
@@ -128,8 +118,6 @@ int main(int argc, char** argv) try {
         std::printf("%-45s %12.0f %12.0f %9.1fx %11.3fx\n", c.name, over_http, library, over_http / floor,
                     over_http / library);
     }
-    stop.request_stop();
-    server.join();
     return 0;
 } catch (const std::exception& e) {
     std::cerr << "browser_page_bench: " << e.what() << '\n';

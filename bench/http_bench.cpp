@@ -11,9 +11,8 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
-#include <future>
 #include <iostream>
-#include <stop_token>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -23,7 +22,7 @@
 
 #include <eventstore/postgres.hpp>
 
-#include "server.hpp"
+#include "in_process_server.hpp"
 
 namespace {
 
@@ -66,7 +65,7 @@ double run_clients(int clients, double seconds, Op op) {
 
 struct LibraryAppend {
     eventstore::postgres::EventStore* store;
-    int start(int /*client*/) const { return 0; }
+    static int start(int /*client*/) { return 0; }
     void run(int /*state*/, int client, int n) const {
         const std::string tag = tag_of(g_round, client, n);
         auto event = eventstore::build_storable_event_with_empty_metadata("P", std::chrono::system_clock::now(), "{}");
@@ -77,7 +76,7 @@ struct LibraryAppend {
 
 struct LibraryRead {
     eventstore::postgres::EventStore* store;
-    int start(int /*client*/) const { return 0; }
+    static int start(int /*client*/) { return 0; }
     void run(int /*state*/, int client, int n) const {
         const std::string tag = tag_of(0, client, n % 50);
         (void)store->query(eventstore::build_event_filter().matching().all_tags_of(tag).finalize(),
@@ -149,17 +148,13 @@ int main(int argc, char** argv) {
         eventstore::postgres::ConnectionPool::create(dsn, pool), eventstore::postgres::with_table_name(table));
     store->migrate();
 
-    std::stop_source stop;
-    std::promise<int> listening;
-    std::thread server([&] {
-        eventstore::cli::ServeOptions options;
-        options.listen = "127.0.0.1:0";
-        (void)eventstore::cli::run_serve({dsn, table}, options, stop.get_token(), std::cerr,
-                                         [&listening](int port) { listening.set_value(port); });
-    });
-    const int port = listening.get_future().get();
+    auto server = std::make_unique<eventstore::bench::InProcessServer>(dsn, table);
+    const int port = server->port();
 
-    std::vector<double> lib_appends, http_appends, lib_reads, http_reads;
+    std::vector<double> lib_appends;
+    std::vector<double> http_appends;
+    std::vector<double> lib_reads;
+    std::vector<double> http_reads;
     for (int r = 0; r < rounds; ++r) {
         lib_appends.push_back(run_clients(clients, seconds, LibraryAppend{store.get()}));
         ++g_round;
@@ -170,8 +165,7 @@ int main(int argc, char** argv) {
         std::printf("round %d: appends/s library %.0f http %.0f; reads/s library %.0f http %.0f\n", r + 1,
                     lib_appends.back(), http_appends.back(), lib_reads.back(), http_reads.back());
     }
-    stop.request_stop();
-    server.join();
+    server.reset();
     std::printf("median of %d rounds, %d clients, %.1f s each:\n", rounds, clients, seconds);
     std::printf("  appends/s: http %.0f, library %.0f: %.2fx\n", median(http_appends), median(lib_appends),
                 median(http_appends) / median(lib_appends));

@@ -122,6 +122,31 @@ TEST_F(Cli, ABadLineWritesNothingAndSaysWhichLine) {
     EXPECT_EQ(atomic.out, "{\"events\":3,\"last_position\":3,\"already_stored\":false}\n");
 }
 
+// Progress (forced, as --progress does) on its own stream: the lines read, then the import's own line,
+// rubbed out for the summary on standard error.
+TEST_F(Cli, ImportShowsProgressAndEndsOnACleanLine) {
+    std::string lines;
+    for (int i = 0; i < 30000; ++i) {
+        lines += R"({"type":"Imported","tags":["n:)" + std::to_string(i % 10) + R"("],"payload":{"i":)" +
+                 std::to_string(i) + "}}\n";
+    }
+    std::istringstream in(lines);
+    std::ostringstream progress;
+    std::ostringstream err;
+    ASSERT_EQ(eventstore::cli::run_import(target(), in, err, Progress{.enabled = true, .out = &progress}), 0)
+        << err.str();
+    EXPECT_NE(progress.str().find("read 30000 events in "), std::string::npos) << progress.str();
+    EXPECT_NE(progress.str().find("; importing"), std::string::npos) << progress.str();
+    EXPECT_EQ(progress.str().back(), '\r') << progress.str(); // the watch's line rubbed out
+    // Any line the watch wrote counts the events inserted so far, never more than there are.
+    for (std::size_t at = progress.str().find("imported "); at != std::string::npos;
+         at = progress.str().find("imported ", at + 1)) {
+        EXPECT_LE(std::stoul(progress.str().substr(at + 9)), 30000U) << progress.str();
+    }
+    EXPECT_NE(err.str().find("imported 30000 events in"), std::string::npos) << err.str();
+    EXPECT_EQ(count_rows(), 30000);
+}
+
 // export | import into another table reproduces the log: types, tags, payloads, metadata, times, ids
 // and order.
 TEST_F(Cli, ExportThenImportReproducesTheLog) {
