@@ -407,6 +407,11 @@ TEST_F(Http, ATokenIsRequiredWhenSetAndBodiesAreBounded) {
     start(options);
     auto http = client();
     EXPECT_EQ(http.Get("/read")->status, 401);
+    // A refused body is never read as the next request on a kept-alive connection.
+    for (int i = 0; i < 3; ++i) {
+        EXPECT_EQ(http.Post("/append", R"({"events":[{"type":"A","data":"{}"}]})", "application/json")->status, 401);
+        EXPECT_EQ(http.Get("/health")->status, 200);
+    }
     EXPECT_EQ(http.Get("/api/events")->status, 401);
     EXPECT_EQ(http.Get("/api/stats")->status, 401);
     EXPECT_EQ(http.Get("/api/live")->status, 401);

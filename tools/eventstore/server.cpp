@@ -518,16 +518,22 @@ int run_serve(const Target& target, const ServeOptions& options, std::stop_token
     // An idle kept-alive connection holds its thread this long, and a stop waits for it.
     http.set_keep_alive_timeout(2);
     http.set_pre_routing_handler([&options](const httplib::Request& request, httplib::Response& response) {
+        // A request refused here has not had its body read: the connection cannot carry another
+        // request (the rest of the body would be read as one), so it is closed after the answer.
+        const auto refuse = [&response](int status, const std::string& body) {
+            response.set_header("Connection", "close");
+            answer_json(response, status, body);
+            return httplib::Server::HandlerResponse::Handled;
+        };
         if (options.token.empty()) {
             // Without a token the server listens on loopback only. A web page elsewhere could still
             // reach it through a name of its own that resolves to 127.0.0.1 (DNS rebinding): such a
             // request names that host, so only loopback names are answered.
             if (request.has_header("Host") && !loopback(host_of(request.get_header_value("Host")))) {
-                answer_json(response, 403,
-                            json{{"error", "this server answers requests addressed to 127.0.0.1, localhost or [::1] "
-                                           "only: give --token to serve other names"}}
-                                .dump());
-                return httplib::Server::HandlerResponse::Handled;
+                return refuse(403,
+                              json{{"error", "this server answers requests addressed to 127.0.0.1, localhost or [::1] "
+                                             "only: give --token to serve other names"}}
+                                  .dump());
             }
             return httplib::Server::HandlerResponse::Unhandled;
         }
@@ -539,8 +545,7 @@ int run_serve(const Target& target, const ServeOptions& options, std::stop_token
             return httplib::Server::HandlerResponse::Unhandled;
         }
         response.set_header("WWW-Authenticate", "Bearer");
-        answer_json(response, 401, R"({"error":"this server needs Authorization: Bearer <token>"})");
-        return httplib::Server::HandlerResponse::Handled;
+        return refuse(401, R"({"error":"this server needs Authorization: Bearer <token>"})");
     });
     const auto guarded = [&err](auto&& handle) {
         return [&err, handle](const httplib::Request& request, httplib::Response& response) {
