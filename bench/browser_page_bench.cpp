@@ -22,7 +22,7 @@
 #include <eventstore/postgres.hpp>
 
 #include "commands.hpp"
-#include "in_process_server.hpp"
+#include "server.hpp"
 
 namespace {
 
@@ -75,7 +75,7 @@ int main(int argc, char** argv) try {
     const auto head =
         store->query(eventstore::Filter(), eventstore::ReadOptions{.backwards = true, .limit = 1}).max_sequence_number;
 
-    const eventstore::bench::InProcessServer server(dsn, table);
+    const eventstore::cli::BackgroundServer server({dsn, table}, {}, std::cerr);
     httplib::Client http("127.0.0.1", server.port());
     http.set_keep_alive(true);
     http.set_tcp_nodelay(true);

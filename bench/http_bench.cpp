@@ -22,7 +22,7 @@
 
 #include <eventstore/postgres.hpp>
 
-#include "in_process_server.hpp"
+#include "server.hpp"
 
 namespace {
 
@@ -148,7 +148,8 @@ int main(int argc, char** argv) {
         eventstore::postgres::ConnectionPool::create(dsn, pool), eventstore::postgres::with_table_name(table));
     store->migrate();
 
-    auto server = std::make_unique<eventstore::bench::InProcessServer>(dsn, table);
+    auto server = std::make_unique<eventstore::cli::BackgroundServer>(eventstore::cli::Target{dsn, table},
+                                                                      eventstore::cli::ServeOptions{}, std::cerr);
     const int port = server->port();
 
     std::vector<double> lib_appends;

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <charconv>
 #include <chrono>
+#include <future>
 #include <iostream>
 #include <memory>
 #include <mutex>
@@ -644,6 +645,38 @@ int run_serve(const Target& target, const ServeOptions& options, std::stop_token
     ended = true;
     stopper.join();
     return clean ? exit_ok : exit_failed;
+}
+
+BackgroundServer::BackgroundServer(const Target& target, ServeOptions options, std::ostream& log) {
+    options.listen = "127.0.0.1:0";
+    // Shared with the thread, which runs on after the constructor returns.
+    auto listening = std::make_shared<std::promise<int>>();
+    auto port = listening->get_future();
+    m_thread = std::thread([this, target, options, listening, &log] {
+        bool listened = false;
+        m_code = run_serve(target, options, m_stop.get_token(), log, [listening, &listened](int p) {
+            listened = true;
+            listening->set_value(p);
+        });
+        if (!listened) {
+            listening->set_value(0);
+        }
+    });
+    m_port = port.get();
+    if (m_port == 0) {
+        m_thread.join();
+        throw std::runtime_error("eventstore serve ended before listening (exit code " + std::to_string(m_code) + ")");
+    }
+}
+
+BackgroundServer::~BackgroundServer() { (void)stop(); }
+
+int BackgroundServer::stop() {
+    if (m_thread.joinable()) {
+        m_stop.request_stop();
+        m_thread.join();
+    }
+    return m_code;
 }
 
 } // namespace eventstore::cli

@@ -8,6 +8,7 @@
 #include <iosfwd>
 #include <stop_token>
 #include <string>
+#include <thread>
 
 #include "commands.hpp"
 
@@ -29,6 +30,29 @@ struct ServeOptions {
 // finish and returns. `on_listening` gets the port once the server accepts connections.
 int run_serve(const Target& target, const ServeOptions& options, std::stop_token stop, std::ostream& err,
               const std::function<void(int port)>& on_listening = {});
+
+// run_serve in a thread of this process, on 127.0.0.1 and a free port, for tests and benchmarks.
+// The constructor returns once the server listens, or throws std::runtime_error when it ended before
+// (what it said is on `log`). Stopped (requests in flight finished) by stop() or the destructor.
+class BackgroundServer {
+public:
+    BackgroundServer(const Target& target, ServeOptions options, std::ostream& log);
+    ~BackgroundServer();
+    BackgroundServer(const BackgroundServer&) = delete;
+    BackgroundServer& operator=(const BackgroundServer&) = delete;
+    BackgroundServer(BackgroundServer&&) = delete;
+    BackgroundServer& operator=(BackgroundServer&&) = delete;
+
+    [[nodiscard]] int port() const { return m_port; }
+    // Stops the server and waits for it; its exit code.
+    int stop();
+
+private:
+    std::stop_source m_stop;
+    std::thread m_thread;
+    int m_port = 0;
+    int m_code = -1;
+};
 
 } // namespace eventstore::cli
 
